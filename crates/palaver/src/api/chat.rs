@@ -1,0 +1,127 @@
+//! The seed-compatible endpoint: room `general`, the seed's exact answers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ClientIp, Json, Query};
+use crate::domain::{format_timestamp, Author, MessageText, NewMessage, RoomName};
+use crate::store::Cursor;
+use crate::AppState;
+
+/// Most messages `GET /chat` returns, and what it returns without `size`.
+pub const MAX_SIZE: i64 = 1000;
+/// The author stored for messages sent through `/chat`.
+pub const SEED_AUTHOR: &str = "anonymous";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/chat", get(read).put(send))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SeedSend {
+    /// The message text.
+    #[schema(example = "hello")]
+    pub message: Option<serde_json::Value>,
+}
+
+/// Send a message to room `general` (seed-compatible).
+#[utoipa::path(
+    put,
+    path = "/chat",
+    tag = "seed",
+    request_body = SeedSend,
+    responses(
+        (status = 201, description = "Message sent", body = String, content_type = "text/plain", example = "Message sent"),
+        (status = 400, description = "`Message is required` (text/plain) when the message is missing or empty; JSON error for other invalid text", body = String, content_type = "text/plain"),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn send(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<SeedSend>,
+) -> Result<Response, ApiError> {
+    state.check_rate(ip)?;
+    let text = match body.message {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => text,
+        _ => return Ok((StatusCode::BAD_REQUEST, "Message is required").into_response()),
+    };
+    let message = NewMessage {
+        author: Author::parse(SEED_AUTHOR)?,
+        text: MessageText::parse(&text, state.limits.max_message_chars)?,
+        client_id: None,
+        client_ip: ip.to_string(),
+    };
+    state.writer.send(&RoomName::general(), message).await?;
+    Ok((StatusCode::CREATED, "Message sent").into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SizeParams {
+    /// How many of the newest messages, 0-1000 (default 1000).
+    #[param(minimum = 0, maximum = 1000)]
+    size: Option<i64>,
+}
+
+/// One message as the seed returned it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeedMessage {
+    /// The sender's address.
+    pub ip: String,
+    /// When it was stored (UTC, RFC 3339).
+    #[schema(example = "2026-11-25T10:00:00.123Z")]
+    pub datetime: String,
+    pub message: String,
+}
+
+/// The newest messages of room `general`, newest first (seed-compatible).
+#[utoipa::path(
+    get,
+    path = "/chat",
+    tag = "seed",
+    params(SizeParams),
+    responses(
+        (status = 200, description = "Newest first", body = [SeedMessage]),
+        (status = 400, description = "size is not a number between 0 and 1000", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn read(
+    State(state): State<AppState>,
+    Query(params): Query<SizeParams>,
+) -> Result<axum::Json<Vec<SeedMessage>>, ApiError> {
+    let size = params.size.unwrap_or(MAX_SIZE);
+    if !(0..=MAX_SIZE).contains(&size) {
+        return Err(ApiError::bad_request(
+            "invalid_size",
+            format!("size must be between 0 and {MAX_SIZE}"),
+        ));
+    }
+    if size == 0 {
+        return Ok(axum::Json(Vec::new()));
+    }
+    let page = state
+        .store
+        .page(&RoomName::general(), Cursor::Latest, size as u32)
+        .await?;
+    let messages = page
+        .map(|p| p.messages)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| SeedMessage {
+            ip: m.client_ip,
+            datetime: format_timestamp(m.sent_at),
+            message: m.text,
+        })
+        .collect();
+    Ok(axum::Json(messages))
+}

@@ -1,0 +1,44 @@
+//! The HTTP API: one router per resource, merged by role.
+
+pub mod chat;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod rooms;
+
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use axum::Router;
+
+use crate::config::Roles;
+use crate::AppState;
+use error::ApiError;
+
+/// The routes of the roles this process serves (without middleware).
+pub fn routes(roles: Roles) -> Router<AppState> {
+    let mut router = health::router();
+    if roles.api {
+        router = router
+            .merge(chat::router())
+            .merge(rooms::router())
+            .route("/api/v1/openapi.json", get(openapi::document));
+    }
+    if roles.gateway {
+        router = router.merge(crate::stream::router());
+    }
+    if roles.web {
+        router = router.merge(crate::web::router());
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,231 @@
+//! Fan-out: how a committed message reaches every stream subscriber.
+//!
+//! Each process keeps a [`Hub`]: one bounded broadcast channel per room that
+//! has local subscribers. A [`Bus`] feeds the hub:
+//! - [`LocalBus`] (SQLite, one process) publishes straight after commit;
+//! - [`postgres`] (`LISTEN/NOTIFY`): the writing transaction notifies, and a
+//!   listener in every gateway reads the new rows once per notification. When
+//!   the listening connection drops, the listener reconnects and tells every
+//!   room to resynchronise from the table, so no subscriber misses a message.
+//!
+//! A broker (NATS, Redis) would be another `Bus` feeding the same hub.
+
+pub mod postgres;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::domain::{Message, RoomName};
+
+/// What a room's channel carries.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A committed message, in seq order.
+    Message(Arc<Message>),
+    /// Messages may have been missed (the bus reconnected): subscribers read
+    /// the table from their last seq.
+    Resync,
+}
+
+/// Local subscribers, per room.
+pub struct Hub {
+    rooms: Mutex<HashMap<RoomName, broadcast::Sender<Event>>>,
+    capacity: usize,
+}
+
+impl Hub {
+    /// `capacity` is how many events a subscriber may fall behind before it
+    /// sees `Lagged` and is disconnected.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn subscribe(&self, room: &RoomName) -> broadcast::Receiver<Event> {
+        let mut rooms = self.lock();
+        match rooms.get(room) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(self.capacity);
+                rooms.insert(room.clone(), tx);
+                rx
+            }
+        }
+    }
+
+    /// Whether anyone in this process listens to `room`.
+    pub fn has_subscribers(&self, room: &RoomName) -> bool {
+        self.lock()
+            .get(room)
+            .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    pub fn publish<'a>(
+        &self,
+        room: &RoomName,
+        messages: impl IntoIterator<Item = &'a Arc<Message>>,
+    ) {
+        self.send(
+            room,
+            messages.into_iter().map(|m| Event::Message(m.clone())),
+        );
+    }
+
+    /// Tells every room's subscribers to read the table from their last seq.
+    pub fn resync_all(&self) {
+        let rooms: Vec<RoomName> = self.lock().keys().cloned().collect();
+        for room in rooms {
+            self.send(&room, std::iter::once(Event::Resync));
+        }
+    }
+
+    pub fn resync(&self, room: &RoomName) {
+        self.send(room, std::iter::once(Event::Resync));
+    }
+
+    fn send(&self, room: &RoomName, events: impl Iterator<Item = Event>) {
+        let mut rooms = self.lock();
+        let Some(tx) = rooms.get(room) else { return };
+        for event in events {
+            if tx.send(event).is_err() {
+                // Nobody listens any more: forget the room.
+                rooms.remove(room);
+                return;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, broadcast::Sender<Event>>> {
+        // A std mutex: it is held for a map lookup and a few non-blocking
+        // sends, never across an await. Poisoning cannot leave the map
+        // inconsistent, so recover from it.
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Feeds committed messages to the hubs of every process.
+pub trait Bus: Send + Sync + 'static {
+    /// Called by the writer after a batch for `room` commits.
+    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]);
+    /// Whether the bus can currently deliver (for `/readyz`).
+    fn is_ready(&self) -> bool;
+}
+
+/// In-process fan-out for a single process (SQLite).
+pub struct LocalBus {
+    hub: Arc<Hub>,
+}
+
+impl LocalBus {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self { hub }
+    }
+}
+
+impl Bus for LocalBus {
+    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]) {
+        self.hub.publish(room, messages);
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+/// Readiness of a bus whose delivery happens elsewhere (the PostgreSQL
+/// listener task); `committed` does nothing because the writing transaction
+/// already notified.
+#[derive(Default)]
+pub struct NotifyBus {
+    ready: Arc<AtomicBool>,
+    listening: bool,
+}
+
+impl NotifyBus {
+    /// A bus for a process that writes but does not listen (role `api`):
+    /// always ready, as its notifications ride in its transactions.
+    pub fn writer_only() -> Self {
+        Self {
+            ready: Arc::new(AtomicBool::new(true)),
+            listening: false,
+        }
+    }
+
+    /// A bus whose readiness follows the listener's connection.
+    pub fn listening() -> (Self, Arc<AtomicBool>) {
+        let ready = Arc::new(AtomicBool::new(false));
+        (
+            Self {
+                ready: ready.clone(),
+                listening: true,
+            },
+            ready,
+        )
+    }
+}
+
+impl Bus for NotifyBus {
+    fn committed(&self, _room: &RoomName, _messages: &[Arc<Message>]) {}
+
+    fn is_ready(&self) -> bool {
+        !self.listening || self.ready.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::now_millis;
+
+    fn message(room: &RoomName, seq: i64) -> Arc<Message> {
+        Arc::new(Message {
+            room: room.clone(),
+            seq,
+            author: "a".into(),
+            text: "t".into(),
+            sent_at: now_millis(),
+            client_id: None,
+            client_ip: "127.0.0.1".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_room_reaches_only_its_own_subscribers() {
+        let hub = Hub::new(16);
+        let a = RoomName::parse("a").unwrap();
+        let b = RoomName::parse("b").unwrap();
+        let mut rx_a = hub.subscribe(&a);
+        let mut rx_b = hub.subscribe(&b);
+        hub.publish(&a, &[message(&a, 1)]);
+        assert!(matches!(rx_a.recv().await, Ok(Event::Message(m)) if m.seq == 1));
+        assert!(rx_b.try_recv().is_err());
+    }
+
+    #[test]
+    fn rooms_without_subscribers_are_forgotten() {
+        let hub = Hub::new(16);
+        let a = RoomName::parse("a").unwrap();
+        drop(hub.subscribe(&a));
+        hub.publish(&a, &[message(&a, 1)]);
+        assert!(hub.lock().is_empty());
+        assert!(!hub.has_subscribers(&a));
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_the_capacity_sees_lagged() {
+        let hub = Hub::new(16);
+        let a = RoomName::parse("a").unwrap();
+        let mut rx = hub.subscribe(&a);
+        let messages: Vec<_> = (1..=20).map(|seq| message(&a, seq)).collect();
+        hub.publish(&a, &messages);
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+    }
+}

@@ -1,0 +1,430 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has a `PALAVER_*` environment variable behind it; the doc
+//! comments below are what `palaver --help` prints, so they are the reference.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+/// Palaver: a self-hosted chat server that scales out.
+#[derive(Debug, Parser)]
+#[command(name = "palaver", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given).
+    Serve,
+    /// Apply the embedded database migrations and exit.
+    Migrate,
+    /// Exit 0 when `/healthz` of the server on `--listen` answers 200 (for
+    /// container health checks without curl).
+    Healthcheck,
+}
+
+/// Everything the server reads at start-up.
+#[derive(Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on. Default: 127.0.0.1:8080.
+    #[arg(
+        long,
+        env = "PALAVER_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    /// Falls back to DATABASE_URL, then to sqlite://data/palaver.db (folder
+    /// and file created on first run).
+    #[arg(
+        long,
+        env = "PALAVER_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Roles this process serves: `all`, or a comma list of `api`, `gateway`,
+    /// `web`. Default: all.
+    #[arg(
+        long,
+        env = "PALAVER_ROLE",
+        value_delimiter = ',',
+        default_value = "all",
+        global = true
+    )]
+    pub role: Vec<RoleArg>,
+
+    /// Comma list of proxy networks (CIDR or address) whose
+    /// `X-Forwarded-For` is believed. Default: none (the socket address is
+    /// the client).
+    #[arg(
+        long,
+        env = "PALAVER_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Log format: `json` (one object per line) or `pretty`. Default: pretty
+    /// on a terminal, json otherwise.
+    #[arg(long, env = "PALAVER_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter in `tracing` syntax, e.g. `info,palaver=debug`. Default: info.
+    #[arg(long, env = "PALAVER_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Longest message text accepted, in characters (after trimming), at most
+    /// 4000. Default: 4000.
+    #[arg(long, env = "PALAVER_MAX_MESSAGE_CHARS", default_value_t = 4000,
+          value_parser = clap::value_parser!(u16).range(1..=4000), global = true)]
+    pub max_message_chars: u16,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    /// Default: 16384.
+    #[arg(long, env = "PALAVER_MAX_BODY_BYTES", default_value_t = 16 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Sends allowed per client IP per second (sustained); 0 turns rate
+    /// limiting off. Default: 20.
+    #[arg(long, env = "PALAVER_RATE_LIMIT", default_value_t = 20, global = true)]
+    pub rate_limit: u32,
+
+    /// Sends a client IP may make in a burst above the sustained rate.
+    /// Default: 100.
+    #[arg(
+        long,
+        env = "PALAVER_RATE_LIMIT_BURST",
+        default_value_t = 100,
+        global = true
+    )]
+    pub rate_limit_burst: u32,
+
+    /// Messages a stream subscriber may fall behind before its stream is
+    /// closed with the reason `lagging` (the client then resumes). Default: 1024.
+    #[arg(long, env = "PALAVER_STREAM_BUFFER", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000), global = true)]
+    pub stream_buffer: u32,
+
+    /// Most concurrent streams (WebSocket and SSE) this process serves; more
+    /// get 503. Default: 20000.
+    #[arg(
+        long,
+        env = "PALAVER_MAX_STREAMS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub max_streams: u32,
+
+    /// Seconds between stream heartbeats (WebSocket ping, SSE comment); keep
+    /// it below the load balancer's idle timeout. Default: 20.
+    #[arg(long, env = "PALAVER_HEARTBEAT_INTERVAL", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub heartbeat_interval: u64,
+
+    /// Seconds a stream write may block before the subscriber counts as
+    /// lagging and is disconnected. Default: 10.
+    #[arg(long, env = "PALAVER_STREAM_WRITE_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub stream_write_timeout: u64,
+
+    /// Seconds to drain after SIGTERM/SIGINT: in-flight requests finish,
+    /// streams are closed with a reconnect hint, then the process exits 0.
+    /// Default: 20.
+    #[arg(
+        long,
+        env = "PALAVER_SHUTDOWN_GRACE",
+        default_value_t = 20,
+        global = true
+    )]
+    pub shutdown_grace: u64,
+
+    /// Seconds a request may take before it is answered 408. Default: 30.
+    #[arg(long, env = "PALAVER_REQUEST_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub request_timeout: u64,
+
+    /// Most messages stored in one group-commit transaction. Default: 256.
+    #[arg(long, env = "PALAVER_BATCH_MAX", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub batch_max: u32,
+
+    /// Microseconds a group commit waits for more sends to the same room
+    /// after the first; 0 stores what is queued at once. Default: 500.
+    #[arg(long, env = "PALAVER_BATCH_WINDOW_US", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000), global = true)]
+    pub batch_window_us: u64,
+
+    /// Most database connections in the pool (PostgreSQL). Default: 10.
+    #[arg(long, env = "PALAVER_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a database connection before answering 503.
+    /// Default: 3.
+    #[arg(long, env = "PALAVER_DB_ACQUIRE_TIMEOUT", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
+    pub db_acquire_timeout: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Spelled out so that a new field is a compile error here, not a leak.
+        let Config {
+            listen,
+            database_url,
+            role,
+            trusted_proxies,
+            log_format,
+            log,
+            max_message_chars,
+            max_body_bytes,
+            rate_limit,
+            rate_limit_burst,
+            stream_buffer,
+            max_streams,
+            heartbeat_interval,
+            stream_write_timeout,
+            shutdown_grace,
+            request_timeout,
+            batch_max,
+            batch_window_us,
+            db_max_connections,
+            db_acquire_timeout,
+        } = self;
+        f.debug_struct("Config")
+            .field("listen", listen)
+            .field("database_url", database_url)
+            .field("role", role)
+            .field("trusted_proxies", trusted_proxies)
+            .field("log_format", log_format)
+            .field("log", log)
+            .field("max_message_chars", max_message_chars)
+            .field("max_body_bytes", max_body_bytes)
+            .field("rate_limit", rate_limit)
+            .field("rate_limit_burst", rate_limit_burst)
+            .field("stream_buffer", stream_buffer)
+            .field("max_streams", max_streams)
+            .field("heartbeat_interval", heartbeat_interval)
+            .field("stream_write_timeout", stream_write_timeout)
+            .field("shutdown_grace", shutdown_grace)
+            .field("request_timeout", request_timeout)
+            .field("batch_max", batch_max)
+            .field("batch_window_us", batch_window_us)
+            .field("db_max_connections", db_max_connections)
+            .field("db_acquire_timeout", db_acquire_timeout)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Parses the configuration from flags and environment, as the binary does.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from(args).map(|cli| cli.config)
+    }
+
+    /// The database URL: the flag or `PALAVER_DATABASE_URL`, else
+    /// `DATABASE_URL`, else the default SQLite file.
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.database_url.clone().unwrap_or_else(|| {
+            std::env::var("DATABASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| DatabaseUrl("sqlite://data/palaver.db".into()))
+        })
+    }
+
+    pub fn roles(&self) -> Roles {
+        Roles::from_args(&self.role)
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_interval)
+    }
+
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+}
+
+/// A database URL. Its `Debug` and `Display` hide any password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its secret, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+
+    /// The URL with the password (if any) replaced by `***`.
+    pub fn redacted(&self) -> String {
+        // Query parameters may carry a password too; drop the whole query then.
+        let url = match self.0.split_once('?') {
+            Some((base, query)) if query.contains("password") => format!("{base}?***"),
+            _ => self.0.clone(),
+        };
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url;
+        };
+        let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}{tail}")
+            }
+            None => url.clone(),
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = DatabaseUrl(s.to_owned());
+        if url.is_postgres() || url.is_sqlite() {
+            Ok(url)
+        } else {
+            Err("expected a sqlite:// or postgres:// URL".into())
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// One value of `--role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum RoleArg {
+    All,
+    Api,
+    Gateway,
+    Web,
+}
+
+/// The roles one process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub gateway: bool,
+    pub web: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        gateway: true,
+        web: true,
+    };
+
+    pub fn from_args(args: &[RoleArg]) -> Self {
+        let set: BTreeSet<_> = args.iter().copied().collect();
+        if set.is_empty() || set.contains(&RoleArg::All) {
+            return Self::ALL;
+        }
+        Roles {
+            api: set.contains(&RoleArg::Api),
+            gateway: set.contains(&RoleArg::Gateway),
+            web: set.contains(&RoleArg::Web),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let config = Config::from_args(["palaver"]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.roles(), Roles::ALL);
+        assert_eq!(config.max_body_bytes, 16 * 1024);
+        assert_eq!(config.max_message_chars, 4000);
+    }
+
+    #[test]
+    fn roles_are_a_comma_list() {
+        let config = Config::from_args(["palaver", "--role", "api,web"]).unwrap();
+        assert_eq!(
+            config.roles(),
+            Roles {
+                api: true,
+                gateway: false,
+                web: true
+            }
+        );
+        assert!(Config::from_args(["palaver", "--role", "api,bogus"]).is_err());
+    }
+
+    #[test]
+    fn flags_work_after_the_subcommand_too() {
+        let cli = Cli::try_parse_from(["palaver", "serve", "--listen", "0.0.0.0:9000"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Serve));
+        assert_eq!(cli.config.listen.port(), 9000);
+    }
+
+    #[test]
+    fn trusted_proxies_accept_networks_and_reject_garbage() {
+        let config =
+            Config::from_args(["palaver", "--trusted-proxies", "10.0.0.0/8,::1/128"]).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(Config::from_args(["palaver", "--trusted-proxies", "nope"]).is_err());
+    }
+
+    #[test]
+    fn database_url_never_shows_its_password() {
+        let url: DatabaseUrl = "postgres://palaver:s3cret@db:5432/palaver".parse().unwrap();
+        assert_eq!(url.redacted(), "postgres://palaver:***@db:5432/palaver");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let url: DatabaseUrl = "postgres://db/palaver?password=s3cret".parse().unwrap();
+        assert!(!url.redacted().contains("s3cret"));
+        let config =
+            Config::from_args(["palaver", "--database-url", "postgres://u:hunter2@h/d"]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+}

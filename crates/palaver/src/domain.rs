@@ -1,0 +1,297 @@
+//! The chat domain: validated values and the stored message.
+//!
+//! Parse, don't validate: `RoomName::parse`, `Author::parse`,
+//! `MessageText::parse` and `ClientId::parse` are the only way in, so the rest
+//! of the crate only ever holds valid values.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
+use utoipa::ToSchema;
+
+/// Why a value was refused; the message is safe to show to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidInput {
+    /// Machine-readable error code, e.g. `invalid_room`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl InvalidInput {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A room name: `^[a-z0-9][a-z0-9_-]{0,63}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomName(Arc<str>);
+
+impl RoomName {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let bytes = raw.as_bytes();
+        let valid = !bytes.is_empty()
+            && bytes.len() <= Self::MAX_LEN
+            && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
+        if valid {
+            Ok(Self(Arc::from(raw)))
+        } else {
+            Err(InvalidInput::new(
+                "invalid_room",
+                "room names are 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+            ))
+        }
+    }
+
+    /// The room the seed-compatible `/chat` endpoint reads and writes.
+    pub fn general() -> Self {
+        Self(Arc::from("general"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RoomName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Trims `raw` and checks its length in characters and that it holds no
+/// control characters other than newline and tab (when `multiline`).
+fn parse_text(
+    raw: &str,
+    max_chars: usize,
+    multiline: bool,
+    code: &'static str,
+    what: &str,
+) -> Result<String, InvalidInput> {
+    let trimmed = raw.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(InvalidInput::new(code, format!("{what} is required")));
+    }
+    if chars > max_chars {
+        return Err(InvalidInput::new(
+            code,
+            format!("{what} is longer than {max_chars} characters"),
+        ));
+    }
+    let allowed = |c: char| !c.is_control() || (multiline && (c == '\n' || c == '\t'));
+    if !trimmed.chars().all(allowed) {
+        return Err(InvalidInput::new(
+            code,
+            format!("{what} contains control characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A display name: 1-64 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author(String);
+
+impl Author {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        parse_text(raw, Self::MAX_CHARS, false, "invalid_author", "author").map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Message text: 1 to `max_chars` characters after trimming; newline and tab
+/// are the only control characters allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText(String);
+
+impl MessageText {
+    /// The default and upper bound of the configurable length limit.
+    pub const MAX_CHARS: usize = 4000;
+
+    pub fn parse(raw: &str, max_chars: usize) -> Result<Self, InvalidInput> {
+        parse_text(raw, max_chars, true, "invalid_text", "text").map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An idempotency key chosen by the client: 1-64 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        if !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw.bytes().all(|b| b.is_ascii_graphic())
+        {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidInput::new(
+                "invalid_client_id",
+                "client_id is 1-64 visible ASCII characters",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message accepted for storage, before it has a sequence number.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub author: Author,
+    pub text: MessageText,
+    pub client_id: Option<ClientId>,
+    pub client_ip: String,
+}
+
+/// A stored message, as every API and stream returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Message {
+    /// Room the message belongs to.
+    #[schema(value_type = String, example = "general")]
+    pub room: RoomName,
+    /// Per-room sequence number: gapless, strictly increasing from 1.
+    #[schema(example = 42, minimum = 1)]
+    pub seq: i64,
+    #[schema(example = "ada")]
+    pub author: String,
+    #[schema(example = "hi")]
+    pub text: String,
+    /// When the message was stored (UTC, RFC 3339 with milliseconds).
+    #[serde(serialize_with = "serialize_timestamp")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-25T10:00:00.123Z")]
+    pub sent_at: OffsetDateTime,
+    /// The idempotency key the sender gave, if any.
+    pub client_id: Option<String>,
+    /// Client address; kept for moderation, never sent on the v1 API.
+    #[serde(skip)]
+    pub client_ip: String,
+}
+
+const TIMESTAMP: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// Formats a UTC timestamp as `2026-11-25T10:00:00.123Z`.
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(TIMESTAMP)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+fn serialize_timestamp<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_timestamp(*at))
+}
+
+/// Now, truncated to milliseconds so that what is stored and what is
+/// returned are the same instant.
+pub fn now_millis() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    let nanos = now.nanosecond();
+    now.replace_nanosecond(nanos - nanos % 1_000_000)
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_follow_the_documented_pattern() {
+        for ok in ["general", "a", "0", "a-b_c", &"x".repeat(64)] {
+            assert!(RoomName::parse(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "General",
+            "a b",
+            "a/b",
+            "é",
+            &"x".repeat(65),
+            "a\0",
+        ] {
+            assert!(RoomName::parse(bad).is_err(), "{bad:?} should be invalid");
+        }
+    }
+
+    #[test]
+    fn author_is_trimmed_and_bounded_in_characters() {
+        assert_eq!(Author::parse("  ada ").unwrap().as_str(), "ada");
+        assert!(Author::parse("   ").is_err());
+        assert!(Author::parse(&"é".repeat(64)).is_ok());
+        assert!(Author::parse(&"é".repeat(65)).is_err());
+        assert!(Author::parse("a\nb").is_err(), "no newline in a name");
+    }
+
+    #[test]
+    fn text_allows_newline_and_tab_but_no_other_control_characters() {
+        assert!(MessageText::parse("line\n\tindented", 4000).is_ok());
+        assert!(MessageText::parse("nul\0", 4000).is_err());
+        assert!(MessageText::parse("bell\u{7}", 4000).is_err());
+        assert!(MessageText::parse("esc\u{1b}[31m", 4000).is_err());
+        assert!(MessageText::parse("\u{85}next line", 4000).is_err());
+    }
+
+    #[test]
+    fn text_length_is_counted_after_trimming() {
+        let exactly = "x".repeat(4000);
+        assert!(MessageText::parse(&format!("  {exactly}\n"), 4000).is_ok());
+        assert!(MessageText::parse(&"x".repeat(4001), 4000).is_err());
+        assert!(MessageText::parse(" \n\t ", 4000).is_err());
+        assert!(MessageText::parse("abc", 2).is_err());
+    }
+
+    #[test]
+    fn client_ids_are_short_visible_ascii() {
+        assert!(ClientId::parse("5f0c-1").is_ok());
+        assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse("has space").is_err());
+        assert!(ClientId::parse(&"k".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let at = time::macros::datetime!(2026-11-25 10:00:00.123456 UTC);
+        assert_eq!(format_timestamp(at), "2026-11-25T10:00:00.123Z");
+        let at = time::macros::datetime!(2026-11-25 12:00:00 +2);
+        assert_eq!(format_timestamp(at), "2026-11-25T10:00:00.000Z");
+    }
+
+    #[test]
+    fn now_is_truncated_to_milliseconds() {
+        assert_eq!(now_millis().nanosecond() % 1_000_000, 0);
+    }
+}

@@ -1,0 +1,28 @@
+//! Palaver: a self-hosted chat server that scales out.
+//!
+//! A guided tour, in the order a reader should meet the modules:
+//! - [`config`]: flags and `PALAVER_*` environment variables;
+//! - [`domain`]: validated room names, authors, texts and the stored message;
+//! - [`store`]: the message store trait, its SQLite and PostgreSQL
+//!   implementations, and group commit ([`store::batch`]);
+//! - [`bus`]: fan-out of committed messages to every process's subscribers
+//!   (in-process, or PostgreSQL `LISTEN/NOTIFY`);
+//! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
+//!   without gap or duplicate;
+//! - [`api`]: the HTTP routes and the one error type;
+//! - [`web`]: the embedded UI;
+//! - [`telemetry`]: logs and metrics;
+//! - [`startup`]: [`app`] builds the router, [`Application`] binds and runs it
+//!   until a shutdown signal.
+
+pub mod api;
+pub mod bus;
+pub mod config;
+pub mod domain;
+pub mod startup;
+pub mod store;
+pub mod stream;
+pub mod telemetry;
+pub mod web;
+
+pub use startup::{app, AppState, Application};

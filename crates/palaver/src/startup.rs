@@ -1,0 +1,327 @@
+//! Wiring: the shared state, the middleware stack, binding and shutdown.
+
+use std::future::IntoFuture;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api::error::ApiError;
+use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
+use crate::config::{Config, Roles};
+use crate::store::batch::{BatchLimits, GroupCommit};
+use crate::store::{self, MessageStore};
+use crate::telemetry;
+
+/// Limits the handlers apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_chars: usize,
+    pub heartbeat: Duration,
+    pub stream_write_timeout: Duration,
+    pub readiness_timeout: Duration,
+}
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn MessageStore>,
+    pub writer: GroupCommit,
+    pub hub: Arc<Hub>,
+    pub bus: Arc<dyn Bus>,
+    pub limits: Limits,
+    pub rate_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    pub trusted_proxies: Arc<[IpNet]>,
+    pub stream_slots: Arc<Semaphore>,
+    /// Fires when the process starts draining; every stream listens.
+    pub shutdown: CancellationToken,
+    /// Stream tasks, awaited (up to the grace period) before exit.
+    pub tasks: TaskTracker,
+}
+
+impl AppState {
+    /// Builds the state over an open store. With PostgreSQL and the gateway
+    /// role, the bus listener is spawned on `tasks`.
+    pub fn new(config: &Config, store: Arc<dyn MessageStore>) -> Self {
+        let roles = config.roles();
+        let hub = Arc::new(Hub::new(config.stream_buffer as usize));
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let bus: Arc<dyn Bus> = match store.postgres() {
+            None => Arc::new(LocalBus::new(hub.clone())),
+            Some(_) if !roles.gateway => Arc::new(NotifyBus::writer_only()),
+            Some(_) => {
+                let (bus, ready) = NotifyBus::listening();
+                let (store, hub, shutdown) = (store.clone(), hub.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    if let Some(pg) = store.postgres() {
+                        bus::postgres::listen(pg, store.clone(), hub, ready, shutdown).await;
+                    }
+                });
+                Arc::new(bus)
+            }
+        };
+        let writer = GroupCommit::new(
+            store.clone(),
+            bus.clone(),
+            BatchLimits {
+                max_messages: config.batch_max as usize,
+                window: Duration::from_micros(config.batch_window_us),
+            },
+        );
+        let rate_limiter = NonZeroU32::new(config.rate_limit).map(|rate| {
+            let burst =
+                NonZeroU32::new(config.rate_limit_burst.max(config.rate_limit)).unwrap_or(rate);
+            Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        AppState {
+            store,
+            writer,
+            hub,
+            bus,
+            limits: Limits {
+                max_message_chars: usize::from(config.max_message_chars),
+                heartbeat: config.heartbeat(),
+                stream_write_timeout: Duration::from_secs(config.stream_write_timeout),
+                readiness_timeout: Duration::from_secs(2),
+            },
+            rate_limiter,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            stream_slots: Arc::new(Semaphore::new(config.max_streams as usize)),
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Refuses a send from `ip` when it is over its rate.
+    pub fn check_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let Some(limiter) = &self.rate_limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&ip).map_err(|not_until| {
+            ::metrics::counter!(telemetry::metrics::RATE_LIMITED).increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            }
+        })
+    }
+}
+
+/// The whole service for `roles`, with its middleware, without binding a port.
+pub fn app(state: AppState, roles: Roles, config: &Config) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout),
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
+
+    crate::api::routes(roles)
+        .route_layer(axum::middleware::from_fn(telemetry::track_requests))
+        .layer(middleware)
+        .with_state(state)
+}
+
+/// No inline script or style anywhere: the UI loads its code from files.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+                   frame-ancestors 'none'";
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    grace: Duration,
+}
+
+impl Application {
+    /// Opens the store (running migrations), builds the state and binds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = store::connect(&config)
+            .await
+            .with_context(|| format!("opening {}", config.database_url()))?;
+        Self::build_with_store(config, store).await
+    }
+
+    pub async fn build_with_store(
+        config: Config,
+        store: Arc<dyn MessageStore>,
+    ) -> anyhow::Result<Self> {
+        telemetry::prometheus();
+        let state = AppState::new(&config, store);
+        let router = app(state.clone(), config.roles(), &config);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            database = %config.database_url(),
+            roles = ?config.roles(),
+            "palaver ready"
+        );
+        Ok(Self {
+            listener,
+            router,
+            state,
+            grace: config.grace(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// A token that stops the server like SIGTERM does.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or the shutdown token), then drains:
+    /// stops accepting, lets in-flight requests finish, closes streams with a
+    /// reconnect hint, and returns within the grace period.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            state,
+            grace,
+        } = self;
+        let shutdown = state.shutdown.clone();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    _ = signal() => tracing::info!("shutdown signal received; draining"),
+                    _ = shutdown.cancelled() => {}
+                }
+                shutdown.cancel();
+            }
+        });
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = tokio::spawn(server.into_future());
+
+        shutdown.cancelled().await;
+        state.tasks.close();
+        let drained = tokio::time::timeout(grace, async {
+            let served = server.await;
+            state.tasks.wait().await;
+            served
+        })
+        .await;
+        match drained {
+            Ok(Ok(Ok(()))) => tracing::info!("drained; bye"),
+            Ok(Ok(Err(error))) => return Err(error.into()),
+            Ok(Err(join)) => return Err(join.into()),
+            Err(_) => tracing::warn!(?grace, "grace period over; exiting with work in flight"),
+        }
+        Ok(())
+    }
+}
+
+async fn signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `palaver healthcheck`: GET /healthz on the local port; exit 0 on 200.
+pub async fn healthcheck(listen: SocketAddr) -> ExitCode {
+    let host = if listen.ip().is_unspecified() {
+        match listen {
+            SocketAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+            SocketAddr::V6(_) => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+        }
+    } else {
+        listen.ip()
+    };
+    let target = SocketAddr::new(host, listen.port());
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(target).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        _ => {
+            eprintln!("palaver healthcheck: http://{target}/healthz did not answer 200");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Group commit: concurrent sends to one room share a transaction.
+//!
+//! Each room with pending sends has one writer task. It takes the first send,
+//! then whatever else arrives within the batch window (up to the batch size),
+//! stores the lot in one transaction and answers each sender. While one batch
+//! commits the next queues up, so throughput is not one commit per message.
+//! A writer with nothing to do for a while exits; the next send starts a new one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{Appended, MessageStore, StoreError};
+use crate::bus::Bus;
+use crate::domain::{now_millis, NewMessage, RoomName};
+use crate::telemetry::metrics as m;
+
+/// How many sends may wait for one room's writer before senders wait too.
+const QUEUE: usize = 4096;
+/// How long an idle room writer lingers before it exits.
+const IDLE: Duration = Duration::from_secs(30);
+
+struct Pending {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<Appended, Arc<StoreError>>>,
+}
+
+/// Limits of one batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_messages: usize,
+    pub window: Duration,
+}
+
+/// The write path: hands each send to its room's writer task.
+#[derive(Clone)]
+pub struct GroupCommit {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn MessageStore>,
+    bus: Arc<dyn Bus>,
+    limits: BatchLimits,
+    writers: Mutex<HashMap<RoomName, mpsc::Sender<Pending>>>,
+}
+
+impl GroupCommit {
+    pub fn new(store: Arc<dyn MessageStore>, bus: Arc<dyn Bus>, limits: BatchLimits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                limits,
+                writers: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Stores one message (or finds the copy stored under its `client_id`).
+    pub async fn send(
+        &self,
+        room: &RoomName,
+        message: NewMessage,
+    ) -> Result<Appended, Arc<StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        let mut pending = Pending { message, reply };
+        // A writer may exit between our lookup and our send; then we get the
+        // message back and start a new writer.
+        loop {
+            let writer = self.writer(room);
+            match writer.send(pending).await {
+                Ok(()) => break,
+                Err(mpsc::error::SendError(back)) => pending = back,
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(Arc::new(StoreError::WriterGone)))
+    }
+
+    fn writer(&self, room: &RoomName) -> mpsc::Sender<Pending> {
+        let mut writers = self.inner.lock();
+        if let Some(tx) = writers.get(room) {
+            if !tx.is_closed() {
+                return tx.clone();
+            }
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        writers.insert(room.clone(), tx.clone());
+        tokio::spawn(run_writer(self.inner.clone(), room.clone(), tx.clone(), rx));
+        tx
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, mpsc::Sender<Pending>>> {
+        // Held only for map operations, never across an await.
+        self.writers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+async fn run_writer(
+    inner: Arc<Inner>,
+    room: RoomName,
+    me: mpsc::Sender<Pending>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let limits = inner.limits;
+    let mut batch: Vec<Pending> = Vec::with_capacity(limits.max_messages.min(64));
+    loop {
+        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => return,
+            Err(_idle) => {
+                if retire(&inner, &room, &me, &mut rx) {
+                    // Senders that still held a clone got their message in
+                    // before the close; store those, then stop.
+                    while let Ok(pending) = rx.try_recv() {
+                        batch.push(pending);
+                    }
+                    if !batch.is_empty() {
+                        commit(&inner, &room, &mut batch).await;
+                    }
+                    return;
+                }
+                continue;
+            }
+        };
+        batch.push(first);
+        let deadline = Instant::now() + limits.window;
+        while batch.len() < limits.max_messages {
+            match rx.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) if limits.window.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(pending)) => batch.push(pending),
+                    _ => break,
+                },
+            }
+        }
+        commit(&inner, &room, &mut batch).await;
+    }
+}
+
+/// Unregisters an idle writer and closes its queue, unless sends arrived.
+/// Later senders find no writer (or a closed one) and start a new one.
+fn retire(
+    inner: &Inner,
+    room: &RoomName,
+    me: &mpsc::Sender<Pending>,
+    rx: &mut mpsc::Receiver<Pending>,
+) -> bool {
+    let mut writers = inner.lock();
+    if !rx.is_empty() {
+        return false;
+    }
+    if writers.get(room).is_some_and(|tx| tx.same_channel(me)) {
+        writers.remove(room);
+    }
+    rx.close();
+    true
+}
+
+/// Stores `batch` (emptying it), publishes what is new and answers senders.
+async fn commit(inner: &Inner, room: &RoomName, batch: &mut Vec<Pending>) {
+    let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
+    metrics::histogram!(m::BATCH_SIZE).record(messages.len() as f64);
+    let mut result = inner.store.append(room, &messages, now_millis()).await;
+    if matches!(&result, Err(e) if e.is_unique_violation()) {
+        // Another writer got there first; the retry finds its rows.
+        result = inner.store.append(room, &messages, now_millis()).await;
+    }
+    match result {
+        Ok(appended) => {
+            let created: Vec<_> = appended
+                .iter()
+                .filter(|a| a.created)
+                .map(|a| a.message.clone())
+                .collect();
+            metrics::counter!(m::MESSAGES_STORED).increment(created.len() as u64);
+            if !created.is_empty() {
+                inner.bus.committed(room, &created);
+            }
+            for (pending, appended) in batch.drain(..).zip(appended) {
+                let _ = pending.reply.send(Ok(appended));
+            }
+        }
+        Err(error) => {
+            let error = Arc::new(error);
+            for pending in batch.drain(..) {
+                let _ = pending.reply.send(Err(error.clone()));
+            }
+        }
+    }
+}

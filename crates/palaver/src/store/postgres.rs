@@ -1,0 +1,225 @@
+//! PostgreSQL (13+ and Aurora PostgreSQL): the store for scaled-out installs.
+//!
+//! Appending locks the room's row, so concurrent batches for one room from
+//! any number of replicas are serialised and `seq` stays gapless; the same
+//! transaction issues `NOTIFY` so every gateway learns of the new rows.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::{
+    number, page_from_rows, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page,
+    PoolStats, RoomSummary, StoreError,
+};
+use crate::config::{Config, DatabaseUrl};
+use crate::domain::{Message, NewMessage, RoomName};
+
+/// The channel every writer notifies and every gateway listens on.
+pub const CHANNEL: &str = "palaver_messages";
+
+/// The `NOTIFY` payload: which rows of which room were just committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub room: String,
+    pub first: i64,
+    pub last: i64,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    max: u32,
+}
+
+impl PgStore {
+    pub async fn connect(url: &DatabaseUrl, config: &Config) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.expose().parse()?;
+        let options = options.application_name("palaver");
+        let pool = PgPoolOptions::new()
+            .max_connections(config.db_max_connections)
+            .acquire_timeout(Duration::from_secs(config.db_acquire_timeout))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self {
+            pool,
+            max: config.db_max_connections,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn append(
+        &self,
+        room: &RoomName,
+        batch: &[NewMessage],
+        sent_at: OffsetDateTime,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Creates the room or locks its row until commit.
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO rooms (name) VALUES ($1) \
+             ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq RETURNING last_seq",
+        )
+        .bind(room.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let ids: Vec<&str> = batch
+            .iter()
+            .filter_map(|m| m.client_id.as_ref().map(|c| c.as_str()))
+            .collect();
+        let mut existing = HashMap::new();
+        if !ids.is_empty() {
+            let rows: Vec<MessageRow> = sqlx::query_as(sql::BY_CLIENT_IDS)
+                .bind(room.as_str())
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in rows {
+                if let Some(id) = row.client_id.clone() {
+                    existing.insert(id, row.into_message(room));
+                }
+            }
+        }
+
+        let (slots, fresh) = plan(batch, existing);
+        let created = number(room, &fresh, last + 1, sent_at);
+        if let (Some(first), Some(newest)) = (created.first(), created.last()) {
+            sqlx::query(
+                "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
+                 SELECT $1, s, a, t, c, ip, $7 \
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                 AS u(s, a, t, c, ip)",
+            )
+            .bind(room.as_str())
+            .bind(created.iter().map(|m| m.seq).collect::<Vec<_>>())
+            .bind(
+                created
+                    .iter()
+                    .map(|m| m.author.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(created.iter().map(|m| m.text.as_str()).collect::<Vec<_>>())
+            .bind(
+                created
+                    .iter()
+                    .map(|m| m.client_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                created
+                    .iter()
+                    .map(|m| m.client_ip.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(sent_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE rooms SET last_seq = $1 WHERE name = $2")
+                .bind(newest.seq)
+                .bind(room.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let payload = serde_json::to_string(&Notification {
+                room: room.as_str().to_owned(),
+                first: first.seq,
+                last: newest.seq,
+            })
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(resolve(slots, &created))
+    }
+
+    async fn page(
+        &self,
+        room: &RoomName,
+        cursor: Cursor,
+        limit: u32,
+    ) -> Result<Option<Page>, StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let fetch = i64::from(limit) + 1;
+        let query = match cursor {
+            Cursor::Latest => sqlx::query_as(sql::PAGE_LATEST)
+                .bind(room.as_str())
+                .bind(fetch),
+            Cursor::Before(seq) => sqlx::query_as(sql::PAGE_BEFORE)
+                .bind(room.as_str())
+                .bind(seq)
+                .bind(fetch),
+            Cursor::After(seq) => sqlx::query_as(sql::PAGE_AFTER)
+                .bind(room.as_str())
+                .bind(seq)
+                .bind(fetch),
+        };
+        let rows: Vec<MessageRow> = query.fetch_all(&self.pool).await?;
+        Ok(Some(page_from_rows(room, rows, limit)))
+    }
+
+    async fn range(
+        &self,
+        room: &RoomName,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(sql::RANGE)
+            .bind(room.as_str())
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.into_message(room)).collect())
+    }
+
+    async fn last_seq(&self, room: &RoomName) -> Result<i64, StoreError> {
+        let last: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::ROOMS).fetch_all(&self.pool).await?;
+        Ok(super::summaries(rows))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.max,
+        }
+    }
+
+    fn postgres(&self) -> Option<&PgStore> {
+        Some(self)
+    }
+}

@@ -1,0 +1,141 @@
+//! Logs and metrics.
+//!
+//! Logs are one JSON object per line (or pretty on a terminal), each request
+//! in a span carrying its request id. Metrics go to a Prometheus recorder
+//! rendered at `/metrics`; their names live in [`metrics`] so dashboards and
+//! alerts have one list to check against.
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// Metric names.
+pub mod metrics {
+    /// Counter: HTTP requests, by `method`, `route` and `status`.
+    pub const HTTP_REQUESTS: &str = "palaver_http_requests_total";
+    /// Histogram: HTTP request duration in seconds, by `method` and `route`.
+    pub const HTTP_DURATION: &str = "palaver_http_request_duration_seconds";
+    /// Gauge: open streams, by `transport` (`websocket`, `sse`).
+    pub const STREAMS_OPEN: &str = "palaver_stream_connections";
+    /// Counter: streams closed, by `reason`.
+    pub const STREAMS_CLOSED: &str = "palaver_stream_closed_total";
+    /// Counter: messages stored (new rows, not idempotent repeats).
+    pub const MESSAGES_STORED: &str = "palaver_messages_stored_total";
+    /// Histogram: messages per group-commit transaction.
+    pub const BATCH_SIZE: &str = "palaver_group_commit_batch_size";
+    /// Histogram: seconds from commit to delivery to a subscriber.
+    pub const FANOUT_LAG: &str = "palaver_fanout_lag_seconds";
+    /// Gauge: database connections in the pool, by `state` (`idle`, `in_use`).
+    pub const DB_POOL: &str = "palaver_db_pool_connections";
+    /// Gauge: the pool's maximum size.
+    pub const DB_POOL_MAX: &str = "palaver_db_pool_max_connections";
+    /// Counter: times the fan-out bus lost its connection.
+    pub const BUS_RECONNECTS: &str = "palaver_bus_reconnects_total";
+    /// Counter: sends refused by the rate limiter.
+    pub const RATE_LIMITED: &str = "palaver_rate_limited_total";
+    /// Gauge: 1 when the database answers, else 0 (set by `/readyz`).
+    pub const DB_UP: &str = "palaver_db_up";
+}
+
+/// Installs the global log subscriber. Safe to call more than once (later
+/// calls do nothing), which tests rely on.
+pub fn init_logging(format: Option<LogFormat>, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    let builder = fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let latency = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let batch = [
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(metrics::HTTP_DURATION.into()), &latency)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(metrics::FANOUT_LAG.into()), &latency)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(metrics::BATCH_SIZE.into()), &batch)
+            })
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Fails only when another recorder is installed already, in which case
+        // our metrics go there instead.
+        let _ = ::metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    use metrics::*;
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by method, route and status");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration");
+    describe_gauge!(STREAMS_OPEN, "Open WebSocket and SSE streams");
+    describe_counter!(STREAMS_CLOSED, "Streams closed, by reason");
+    describe_counter!(MESSAGES_STORED, "Messages stored");
+    describe_histogram!(BATCH_SIZE, "Messages per group-commit transaction");
+    describe_histogram!(FANOUT_LAG, Unit::Seconds, "Commit-to-delivery latency");
+    describe_gauge!(DB_POOL, "Database pool connections by state");
+    describe_gauge!(DB_POOL_MAX, "Database pool maximum size");
+    describe_counter!(BUS_RECONNECTS, "Fan-out bus reconnects");
+    describe_counter!(RATE_LIMITED, "Sends refused by the rate limiter");
+    describe_gauge!(
+        DB_UP,
+        "1 when the database answered the last readiness check"
+    );
+    // Series that should exist from the first scrape, before any event.
+    ::metrics::gauge!(STREAMS_OPEN, "transport" => "websocket").set(0.0);
+    ::metrics::gauge!(STREAMS_OPEN, "transport" => "sse").set(0.0);
+    ::metrics::counter!(MESSAGES_STORED).increment(0);
+    ::metrics::counter!(BUS_RECONNECTS).increment(0);
+    ::metrics::counter!(RATE_LIMITED).increment(0);
+}
+
+/// Middleware: counts and times every request by its route pattern (not its
+/// path, so room names do not explode the label set).
+pub async fn track_requests(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    ::metrics::counter!(metrics::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    ::metrics::histogram!(metrics::HTTP_DURATION, "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
