@@ -59,7 +59,7 @@ PY
 install_py() {
   local venv="$TOOLS/venv"
   local stamp="$venv/.palaver-requirements"
-  local reqs="checkov python-hcl2==7.3.1 kubernetes-validate schemathesis"
+  local reqs="checkov python-hcl2==7.3.1 kubernetes-validate schemathesis pytest"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reqs" ]; then
     return 0
   fi

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 /// Palaver: a self-hosted chat server that scales out.
 #[derive(Debug, Parser)]
-#[command(name = "palaver", version, about, long_about = None)]
+#[command(name = "palaver", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

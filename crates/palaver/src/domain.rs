@@ -262,7 +262,7 @@ mod tests {
         assert!(MessageText::parse("nul\0", 4000).is_err());
         assert!(MessageText::parse("bell\u{7}", 4000).is_err());
         assert!(MessageText::parse("esc\u{1b}[31m", 4000).is_err());
-        assert!(MessageText::parse("\u{85}next line", 4000).is_err());
+        assert!(MessageText::parse("next\u{85}line", 4000).is_err());
     }
 
     #[test]

@@ -1,0 +1,592 @@
+//! Test harness: a real server on port 0 over a fresh database per test.
+//!
+//! SQLite: a file in a temporary folder. PostgreSQL: a new database on the
+//! cluster named by `DATABASE_URL`, or, when it is unset, on a throwaway
+//! cluster this harness starts with `initdb`/`pg_ctl` on a free loopback port.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures::StreamExt;
+use palaver::config::Config;
+use palaver::Application;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `sqlite` and `postgres` tests in a module named after a test
+/// function taking a [`Backend`].
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+fn init_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        palaver::telemetry::init_logging(Some(palaver::config::LogFormat::Pretty), "info");
+    }
+}
+
+/// A database for one test; keeps what must live as long as the test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    _cluster: Option<PgCluster>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/palaver.db", dir.path().display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    _cluster: None,
+                }
+            }
+            Backend::Postgres => {
+                let (admin, cluster) = match std::env::var("DATABASE_URL") {
+                    Ok(url) if url.starts_with("postgres") => (url, None),
+                    _ => {
+                        let cluster = PgCluster::start();
+                        (cluster.url("postgres"), Some(cluster))
+                    }
+                };
+                let url = create_database(&admin).await;
+                TestDb {
+                    url,
+                    _dir: None,
+                    _cluster: cluster,
+                }
+            }
+        }
+    }
+
+    /// A database on a private cluster the test may stop and start.
+    pub async fn private_postgres() -> (Self, PgClusterHandle) {
+        let cluster = PgCluster::start();
+        let url = create_database(&cluster.url("postgres")).await;
+        let handle = cluster.handle();
+        (
+            TestDb {
+                url,
+                _dir: None,
+                _cluster: Some(cluster),
+            },
+            handle,
+        )
+    }
+}
+
+/// Creates a uniquely named database and returns its URL.
+async fn create_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("palaver_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to the PostgreSQL cluster");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends in /dbname");
+    format!("{base}/{name}")
+}
+
+/// A running test server.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    /// Kept so the database outlives the server.
+    _db: TestDb,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub async fn post_message(&self, room: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/v1/rooms/{room}/messages")))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends `text` as `author` and asserts it was stored.
+    pub async fn send(&self, room: &str, text: &str) -> Value {
+        let response = self
+            .post_message(room, &json!({"author": "tester", "text": text}))
+            .await;
+        assert_eq!(response.status(), 201, "send to {room}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Every message of a room, oldest first, by paging with `after`.
+    pub async fn all_messages(&self, room: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, page) = self
+                .get_json(&format!(
+                    "/api/v1/rooms/{room}/messages?after={after}&limit=200"
+                ))
+                .await;
+            assert_eq!(status, 200);
+            let messages = page["messages"].as_array().expect("messages").clone();
+            if let Some(last) = messages.last() {
+                after = last["seq"].as_i64().expect("seq");
+            }
+            out.extend(messages);
+            if !page["has_more"].as_bool().expect("has_more") {
+                return out;
+            }
+        }
+    }
+}
+
+/// Extra flags on top of the test defaults.
+pub async fn spawn_app_with(backend: Backend, extra: &[&str]) -> TestApp {
+    let db = TestDb::new(backend).await;
+    spawn_app_on(db, extra).await
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_on(db: TestDb, extra: &[&str]) -> TestApp {
+    init_logging();
+    let mut args = vec![
+        "palaver",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url,
+        "--rate-limit",
+        "0",
+        "--shutdown-grace",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let config = Config::from_args(args).expect("config");
+    let app = Application::build(config).await.expect("build app");
+    let port = app.port();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::new(),
+        _db: db,
+        shutdown,
+        server: Some(server),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Streams
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn connect_ws(url: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connect");
+    ws
+}
+
+/// The next JSON frame (skipping pings), within 10 s.
+pub async fn next_frame(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("stream open")
+            .expect("frame");
+        match message {
+            WsMessage::Text(text) => return serde_json::from_str(&text).expect("json frame"),
+            WsMessage::Close(frame) => panic!("stream closed: {frame:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Reads frames until `caught_up`, returning the messages' seqs.
+pub async fn read_until_caught_up(ws: &mut Ws) -> (Vec<i64>, i64) {
+    let mut seqs = Vec::new();
+    loop {
+        let frame = next_frame(ws).await;
+        match frame["type"].as_str() {
+            Some("message") => seqs.push(frame["message"]["seq"].as_i64().expect("seq")),
+            Some("caught_up") => return (seqs, frame["seq"].as_i64().expect("seq")),
+            other => panic!("unexpected frame type {other:?}"),
+        }
+    }
+}
+
+/// Reads `n` message frames, returning their (seq, text).
+pub async fn read_messages(ws: &mut Ws, n: usize) -> Vec<(i64, String)> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let frame = next_frame(ws).await;
+        if frame["type"] == "message" {
+            out.push((
+                frame["message"]["seq"].as_i64().expect("seq"),
+                frame["message"]["text"].as_str().expect("text").to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+pub async fn close_ws(mut ws: Ws) {
+    let _ = ws.close(None).await;
+}
+
+/// A minimal SSE reader over a reqwest response.
+pub struct Sse {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl Sse {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments skipped), within 10 s.
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                let mut has_field = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        event.id = Some(v.trim().to_owned());
+                        has_field = true;
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event.event = Some(v.trim().to_owned());
+                        has_field = true;
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        event.data.push_str(v.trim_start());
+                        has_field = true;
+                    }
+                }
+                if has_field {
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
+                .await
+                .expect("an SSE chunk within 10 s")?;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL clusters and server processes
+
+/// A throwaway PostgreSQL cluster on a free loopback port, stopped on drop.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// What a test needs to stop and start a [`PgCluster`] it does not own.
+#[derive(Clone)]
+pub struct PgClusterHandle {
+    data: PathBuf,
+    socket_dir: PathBuf,
+    port: u16,
+}
+
+fn running_as_root() -> bool {
+    static ROOT: OnceLock<bool> = OnceLock::new();
+    *ROOT.get_or_init(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+    })
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb
+/// refuses root).
+fn pg_tool(tool: &str) -> Command {
+    if running_as_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--", tool]);
+        command
+    } else {
+        Command::new(tool)
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl PgCluster {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("palaver-pg-")
+            .tempdir()
+            .expect("temp dir");
+        if running_as_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the cluster folder to postgres");
+        }
+        let data = dir.path().join("data");
+        let out = pg_tool("initdb")
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data)
+            .output()
+            .expect("run initdb (PostgreSQL server binaries on PATH?)");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = PgCluster {
+            port: free_port(),
+            dir,
+        };
+        cluster.handle().start();
+        cluster
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn handle(&self) -> PgClusterHandle {
+        PgClusterHandle {
+            data: self.dir.path().join("data"),
+            socket_dir: self.dir.path().to_owned(),
+            port: self.port,
+        }
+    }
+}
+
+impl PgClusterHandle {
+    pub fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            self.port,
+            self.socket_dir.display()
+        );
+        let out = pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-o", &options, "-l"])
+            .arg(self.data.join("server.log"))
+            .args(["-w", "-t", "30", "start"])
+            .output()
+            .expect("pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn stop(&self) {
+        let _ = pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let handle = self.handle();
+        let _ = pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(&handle.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A `palaver serve` child process, killed on drop.
+pub struct ServerProcess {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    pub async fn start(database_url: &str, extra: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_palaver"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--database-url",
+                database_url,
+                "--rate-limit",
+                "0",
+                "--log-format",
+                "json",
+            ])
+            .args(extra)
+            .stdout(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn palaver");
+        let server = ServerProcess { child, port };
+        server.wait_ready().await;
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(self.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("palaver on port {} did not become ready", self.port);
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for exit, up to `limit`; returns the exit code.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON body as the v1 send endpoint takes it.
+pub fn message(author: &str, text: &str, client_id: Option<&str>) -> Value {
+    json!({"author": author, "text": text, "client_id": client_id})
+}
