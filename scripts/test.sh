@@ -12,6 +12,9 @@ suites=(
   scripts/test-rust.sh
   scripts/test-infra.sh
   scripts/test-deploy.sh
+  scripts/test-web.sh
+  scripts/test-observability.sh
+  scripts/test-faults.sh
 )
 for suite in "${suites[@]}"; do
   if [ -f "$suite" ]; then
