@@ -73,6 +73,21 @@ install_py() {
   echo "$reqs" >"$stamp"
 }
 
+# checkov depends on bc-python-hcl2, its fork, which installs into the same
+# `hcl2` package folder as python-hcl2 and overwrites most of it. The
+# Terraform structural tests get a clean python-hcl2 7.3.1 in a folder of its
+# own, put first on PYTHONPATH by scripts/test-infra.sh.
+install_hcl2() {
+  local dir="$TOOLS/python-hcl2-7.3.1"
+  if grep -qs "version = '7.3.1'" "$dir/hcl2/version.py"; then
+    return 0
+  fi
+  log "installing python-hcl2 7.3.1 into $dir"
+  rm -rf "$dir"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+    --target "$dir" python-hcl2==7.3.1
+}
+
 install_pg() {
   if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
     return 0
@@ -116,7 +131,7 @@ groups=("$@")
 for g in "${groups[@]}"; do
   case "$g" in
     k8s) install_k8s ;;
-    py) install_py ;;
+    py) install_py; install_hcl2 ;;
     pg) install_pg ;;
     node) install_node ;;
     browser) install_browser ;;

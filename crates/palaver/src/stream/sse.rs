@@ -55,8 +55,11 @@ pub fn respond(
             Outbound::Close(reason) => {
                 state.done = true;
                 state.guard.close(reason.as_str());
+                // `retry` tells the browser to reconnect (with
+                // Last-Event-ID) after a second.
                 Event::default()
                     .event("close")
+                    .retry(Duration::from_secs(1))
                     .data(format!("{{\"reason\":\"{}\"}}", reason.as_str()))
             }
         };

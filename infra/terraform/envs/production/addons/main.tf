@@ -1,0 +1,64 @@
+/**
+ * Production add-ons layer: the platform Helm releases, installed into the
+ * cluster that the platform layer (..) created. Applied after it.
+ */
+
+locals {
+  environment = "production"
+  platform    = data.terraform_remote_state.platform.outputs
+}
+
+provider "aws" {
+  region = local.platform.region
+
+  default_tags {
+    tags = {
+      Project     = "palaver"
+      Environment = local.environment
+      ManagedBy   = "terraform"
+      Stack       = "infra/terraform/envs/${local.environment}/addons"
+    }
+  }
+}
+
+data "terraform_remote_state" "platform" {
+  backend = "s3"
+
+  config = {
+    bucket = var.state_bucket
+    key    = "${local.environment}/platform.tfstate"
+    region = var.state_region
+  }
+}
+
+data "aws_eks_cluster" "this" {
+  name = local.platform.cluster_name
+}
+
+# A fresh token per call (aws eks get-token), so long installs never run
+# past a token's 15-minute lifetime.
+provider "helm" {
+  kubernetes {
+    host                   = data.aws_eks_cluster.this.endpoint
+    cluster_ca_certificate = base64decode(data.aws_eks_cluster.this.certificate_authority[0].data)
+
+    exec {
+      api_version = "client.authentication.k8s.io/v1beta1"
+      command     = "aws"
+      args        = ["eks", "get-token", "--cluster-name", data.aws_eks_cluster.this.name, "--region", local.platform.region]
+    }
+  }
+}
+
+module "addons" {
+  source = "../../../modules/addons"
+
+  cluster_name               = local.platform.cluster_name
+  region                     = local.platform.region
+  vpc_id                     = local.platform.vpc_id
+  pod_identities             = local.platform.pod_identities
+  application_log_group_name = local.platform.application_log_group_name
+  opensearch_endpoint        = var.opensearch_endpoint
+  prometheus_retention       = var.prometheus_retention
+  prometheus_storage_size    = var.prometheus_storage_size
+}

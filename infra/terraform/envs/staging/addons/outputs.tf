@@ -1,0 +1,4 @@
+output "releases" {
+  description = "Helm releases installed, by name: namespace, chart and version."
+  value       = module.addons.releases
+}

@@ -1,0 +1,300 @@
+/**
+ * Security: the customer-managed KMS keys every other module encrypts with,
+ * and the regional WAFv2 web ACL that the application load balancer uses.
+ */
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  # One key per purpose, so a key policy (and a compromise) stays narrow.
+  keys = {
+    eks  = "EKS envelope encryption of Kubernetes secrets for ${var.name}"
+    rds  = "Aurora storage, Performance Insights, backups and database secrets for ${var.name}"
+    logs = "CloudWatch Logs groups (VPC flow, EKS, Aurora, WAF, application) for ${var.name}"
+  }
+}
+
+#### KMS keys
+
+# Key policies are resource policies, written with jsonencode: their
+# `Resource = "*"` means "this key", unlike the same wildcard in an identity
+# policy (which is what the IAM policy-document checks look for).
+locals {
+  root_statement = {
+    # The account root is the anchor that lets IAM policies grant use of the
+    # key; without it the key could become unmanageable.
+    Sid       = "AccountRootDelegatesToIam"
+    Effect    = "Allow"
+    Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+    Action    = "kms:*"
+    Resource  = "*"
+  }
+
+  administrator_statements = length(var.key_administrator_arns) == 0 ? [] : [{
+    Sid       = "KeyAdministrators"
+    Effect    = "Allow"
+    Principal = { AWS = var.key_administrator_arns }
+    Action = [
+      "kms:CancelKeyDeletion",
+      "kms:CreateAlias",
+      "kms:DeleteAlias",
+      "kms:DescribeKey",
+      "kms:DisableKey",
+      "kms:EnableKey",
+      "kms:EnableKeyRotation",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListAliases",
+      "kms:ListResourceTags",
+      "kms:PutKeyPolicy",
+      "kms:ScheduleKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateAlias",
+      "kms:UpdateKeyDescription",
+    ]
+    Resource = "*"
+  }]
+
+  # CloudWatch Logs encrypts with its service principal, limited to this
+  # account's log groups in this region.
+  service_statements = {
+    eks = []
+    rds = []
+    logs = [{
+      Sid       = "CloudWatchLogsUse"
+      Effect    = "Allow"
+      Principal = { Service = "logs.${local.region}.${data.aws_partition.current.dns_suffix}" }
+      Action = [
+        "kms:Decrypt*",
+        "kms:Describe*",
+        "kms:Encrypt*",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
+      ]
+      Resource = "*"
+      Condition = {
+        ArnLike = {
+          "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
+        }
+      }
+    }]
+  }
+}
+
+resource "aws_kms_key" "this" {
+  for_each = local.keys
+
+  description             = each.value
+  key_usage               = "ENCRYPT_DECRYPT"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = concat([local.root_statement], local.administrator_statements, local.service_statements[each.key])
+  })
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
+}
+
+resource "aws_kms_alias" "this" {
+  for_each = local.keys
+
+  name          = "alias/${var.name}-${each.key}"
+  target_key_id = aws_kms_key.this[each.key].key_id
+}
+
+#### WAF web ACL
+
+resource "aws_wafv2_web_acl" "this" {
+  name        = var.name
+  description = "Palaver ALB protection: rate limit and AWS managed rule groups."
+  scope       = "REGIONAL"
+
+  default_action {
+    allow {}
+  }
+
+  # Rate-based rule first, so a flood is cut before the managed groups
+  # spend capacity on it. The response matches the API's own 429.
+  rule {
+    name     = "rate-limit-per-ip"
+    priority = 1
+
+    action {
+      block {
+        custom_response {
+          response_code = 429
+        }
+      }
+    }
+
+    statement {
+      rate_based_statement {
+        limit                 = var.waf_rate_limit
+        aggregate_key_type    = "IP"
+        evaluation_window_sec = 300
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesCommonRuleSet"
+    priority = 10
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesCommonRuleSet"
+        vendor_name = "AWS"
+
+        dynamic "rule_action_override" {
+          for_each = var.waf_common_rule_overrides
+
+          content {
+            name = rule_action_override.value
+
+            action_to_use {
+              count {}
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesCommonRuleSet"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesKnownBadInputsRuleSet"
+    priority = 20
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+        vendor_name = "AWS"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesKnownBadInputsRuleSet"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesSQLiRuleSet"
+    priority = 30
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesSQLiRuleSet"
+        vendor_name = "AWS"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesSQLiRuleSet"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = var.name
+    sampled_requests_enabled   = true
+  }
+
+  tags = merge(var.tags, { Name = var.name })
+}
+
+#### WAF logging
+
+resource "aws_cloudwatch_log_group" "waf" {
+  # WAF only delivers to log groups whose name starts with aws-waf-logs-.
+  name              = "aws-waf-logs-${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this["logs"].arn
+
+  tags = merge(var.tags, { Name = "aws-waf-logs-${var.name}" })
+}
+
+data "aws_iam_policy_document" "waf_logs" {
+  statement {
+    sid       = "WafLogDelivery"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.waf.arn}:*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["delivery.logs.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"]
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_resource_policy" "waf" {
+  policy_name     = "${var.name}-waf-logs"
+  policy_document = data.aws_iam_policy_document.waf_logs.json
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "this" {
+  resource_arn            = aws_wafv2_web_acl.this.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+
+  # Credentials never reach the logs.
+  redacted_fields {
+    single_header {
+      name = "authorization"
+    }
+  }
+
+  redacted_fields {
+    single_header {
+      name = "cookie"
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_resource_policy.waf]
+}

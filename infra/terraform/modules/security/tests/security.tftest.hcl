@@ -1,0 +1,104 @@
+# Run from modules/security: terraform init -backend=false && terraform test
+
+# Providers are mocked: nothing is created and no credentials are needed.
+# Data sources get fixed, valid values (the real provider still validates
+# every resource's arguments, so ARNs and policy JSON must be well formed).
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+      arn        = "arn:aws:iam::123456789012:role/terraform-test"
+      user_id    = "AROATESTTESTTESTTEST"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition          = "aws"
+      dns_suffix         = "amazonaws.com"
+      reverse_dns_prefix = "com.amazonaws"
+    }
+  }
+
+  mock_data "aws_region" {
+    defaults = {
+      name        = "eu-west-1"
+      description = "Europe (Ireland)"
+      endpoint    = "ec2.eu-west-1.amazonaws.com"
+    }
+  }
+
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"sts:AssumeRole\",\"Principal\":{\"Service\":\"ec2.amazonaws.com\"}}]}"
+    }
+  }
+}
+
+variables {
+  name = "palaver-test"
+}
+
+run "keys_rotate_and_trust_no_wildcard_principal" {
+  command = plan
+
+  assert {
+    condition     = length(aws_kms_key.this) == 3 && alltrue([for k in aws_kms_key.this : k.enable_key_rotation])
+    error_message = "Every KMS key must have automatic rotation on."
+  }
+
+  assert {
+    condition     = alltrue([for k in aws_kms_key.this : !strcontains(k.policy, "\"AWS\":\"*\"") && !strcontains(k.policy, "\"Principal\":\"*\"")])
+    error_message = "No key policy may trust a wildcard principal."
+  }
+
+  assert {
+    condition     = strcontains(aws_kms_key.this["logs"].policy, "kms:EncryptionContext:aws:logs:arn")
+    error_message = "The logs key must be usable by CloudWatch Logs only for this account's log groups."
+  }
+}
+
+run "waf_has_the_managed_rule_groups_a_rate_limit_and_logging" {
+  command = plan
+
+  assert {
+    condition = length(setsubtract(
+      ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet", "rate-limit-per-ip"],
+      [for r in aws_wafv2_web_acl.this.rule : r.name],
+    )) == 0
+    error_message = "The web ACL must carry the common, known-bad-inputs and SQLi rule groups and the rate-based rule."
+  }
+
+  assert {
+    condition     = anytrue([for r in aws_wafv2_web_acl.this.rule : try(r.statement[0].rate_based_statement[0].limit, 0) == 2000])
+    error_message = "The rate-based rule must use waf_rate_limit."
+  }
+
+  assert {
+    condition     = aws_wafv2_web_acl.this.scope == "REGIONAL" && startswith(aws_cloudwatch_log_group.waf.name, "aws-waf-logs-")
+    error_message = "A regional ACL, logging to an aws-waf-logs-* group."
+  }
+}
+
+run "certificate_adds_the_https_annotations" {
+  command = plan
+
+  variables {
+    certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition     = output.alb_ingress_annotations["alb.ingress.kubernetes.io/certificate-arn"] == var.certificate_arn
+    error_message = "The certificate ARN must reach the ingress annotations."
+  }
+}
+
+run "rejects_a_too_low_rate_limit" {
+  command = plan
+
+  variables {
+    waf_rate_limit = 10
+  }
+
+  expect_failures = [var.waf_rate_limit]
+}

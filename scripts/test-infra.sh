@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Static checks of the Terraform in infra/terraform; needs no cloud account and
+# no network beyond the package installs of scripts/install-tools.sh:
+#
+#   1. terraform fmt -check -recursive
+#   2. the structural tests (python-hcl2 7.3.1): infra/terraform/tests
+#   3. checkov, configured in infra/terraform/.checkov.yaml (the one place
+#      where checks are skipped, each with its reason)
+#
+# terraform init/validate/test (the *.tftest.hcl files with mocked providers)
+# need the providers, which only GitHub Actions can download: see
+# infra/terraform/README.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+TF_DIR=infra/terraform
+VENV=.tools/venv
+log() { printf '[test-infra] %s\n' "$*" >&2; }
+
+bash scripts/install-tools.sh py
+
+# python-hcl2 7.3.1 lives in a folder of its own (see install-tools.sh: checkov's
+# fork overwrites the `hcl2` package inside the venv).
+HCL2_DIR=.tools/python-hcl2-7.3.1
+
+echo "==> terraform fmt -check -recursive $TF_DIR"
+# An inherited TF_CLI_CONFIG_FILE naming a missing file only adds warnings.
+if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -f "$TF_CLI_CONFIG_FILE" ]; then
+  unset TF_CLI_CONFIG_FILE
+fi
+if command -v terraform >/dev/null; then
+  terraform fmt -check -recursive -diff "$TF_DIR"
+  echo "terraform fmt: all files formatted"
+elif [ -n "${CI:-}" ]; then
+  # CI machines of this kind ship terraform 1.11: its absence is a failure.
+  log "terraform is not on PATH"
+  exit 1
+else
+  # No package registry reachable here ships a terraform binary; the
+  # GitHub Actions infra workflow runs the same check with setup-terraform.
+  log "WARNING: terraform is not on PATH; fmt check SKIPPED here (it runs in GitHub Actions)"
+fi
+
+echo "==> structural tests ($TF_DIR/tests)"
+if "$VENV/bin/python" -c "import pytest" 2>/dev/null; then
+  PYTHONPATH="$ROOT/$HCL2_DIR" "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$TF_DIR/tests"
+else
+  PYTHONPATH="$ROOT/$HCL2_DIR" "$VENV/bin/python" -m unittest discover -s "$TF_DIR/tests" -p 'test_*.py'
+fi
+
+echo "==> checkov ($TF_DIR/.checkov.yaml)"
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+status=0
+BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true LOG_LEVEL=ERROR \
+  "$VENV/bin/checkov" --config-file "$TF_DIR/.checkov.yaml" --directory "$TF_DIR" >"$report" 2>&1 || status=$?
+cat "$report"
+if [ "$status" -ne 0 ]; then
+  log "checkov failed (exit $status)"
+  exit "$status"
+fi
+# checkov exits 0 when it finds nothing to scan; make sure it scanned.
+passed="$(sed -n 's/.*Passed checks: \([0-9]*\), Failed checks: \([0-9]*\).*/\1 \2/p' "$report" | head -n1)"
+if [ -z "$passed" ] || [ "${passed% *}" -eq 0 ] || [ "${passed#* }" -ne 0 ]; then
+  log "checkov ran no check or reported failures: ${passed:-no summary}"
+  exit 1
+fi
+echo "==> infra checks passed"
