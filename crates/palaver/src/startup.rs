@@ -98,6 +98,9 @@ impl AppState {
                 Quota::per_second(rate).allow_burst(burst),
             ))
         });
+        if let Some(limiter) = &rate_limiter {
+            tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
+        }
         AppState {
             store,
             writer,
@@ -129,6 +132,24 @@ impl AppState {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             }
         })
+    }
+}
+
+/// Drops rate-limiter state of clients that have been quiet long enough to be
+/// back at a full burst, so the limiter does not grow with every address seen.
+async fn forget_idle_clients(
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    shutdown: CancellationToken,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
     }
 }
 

@@ -197,3 +197,131 @@ async fn commit(inner: &Inner, room: &RoomName, batch: &mut Vec<Pending>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::bus::{Hub, LocalBus};
+    use crate::config::Config;
+    use crate::domain::{Author, ClientId, MessageText};
+    use crate::store::{Cursor, Page, PoolStats, RoomSummary, SqliteStore};
+
+    /// A real SQLite store that counts its transactions.
+    struct Counting {
+        inner: SqliteStore,
+        appends: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl MessageStore for Counting {
+        async fn append(
+            &self,
+            room: &RoomName,
+            batch: &[NewMessage],
+            sent_at: OffsetDateTime,
+        ) -> Result<Vec<Appended>, StoreError> {
+            self.appends.fetch_add(1, Ordering::SeqCst);
+            self.inner.append(room, batch, sent_at).await
+        }
+        async fn page(&self, r: &RoomName, c: Cursor, l: u32) -> Result<Option<Page>, StoreError> {
+            self.inner.page(r, c, l).await
+        }
+        async fn range(
+            &self,
+            r: &RoomName,
+            f: i64,
+            l: i64,
+        ) -> Result<Vec<crate::domain::Message>, StoreError> {
+            self.inner.range(r, f, l).await
+        }
+        async fn last_seq(&self, r: &RoomName) -> Result<i64, StoreError> {
+            self.inner.last_seq(r).await
+        }
+        async fn rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
+            self.inner.rooms().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+        fn pool_stats(&self) -> PoolStats {
+            self.inner.pool_stats()
+        }
+    }
+
+    fn new_message(i: usize, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            author: Author::parse("ada").unwrap(),
+            text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
+            client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
+            client_ip: "127.0.0.1".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_sends_share_transactions_and_get_gapless_seqs() {
+        let config = Config::from_args(["palaver"]).unwrap();
+        let url = "sqlite::memory:".parse().unwrap();
+        let store = Arc::new(Counting {
+            inner: SqliteStore::connect(&url, &config).await.unwrap(),
+            appends: AtomicUsize::new(0),
+        });
+        let hub = Arc::new(Hub::new(64));
+        let writer = GroupCommit::new(
+            store.clone(),
+            Arc::new(LocalBus::new(hub.clone())),
+            BatchLimits {
+                max_messages: 8,
+                window: Duration::from_millis(50),
+            },
+        );
+        let room = RoomName::parse("busy").unwrap();
+        let mut live = hub.subscribe(&room);
+        // 40 sends, two of them repeating a client id within the burst.
+        let sends = (0..40).map(|i| {
+            let writer = writer.clone();
+            let room = room.clone();
+            let id = match i {
+                0 | 1 => Some("same".to_owned()),
+                _ => None,
+            };
+            async move {
+                writer
+                    .send(&room, new_message(i, id.as_deref()))
+                    .await
+                    .unwrap()
+            }
+        });
+        let results = futures::future::join_all(sends).await;
+
+        let mut seqs: Vec<i64> = results
+            .iter()
+            .filter(|a| a.created)
+            .map(|a| a.message.seq)
+            .collect();
+        seqs.sort();
+        assert_eq!(
+            seqs,
+            (1..=39).collect::<Vec<_>>(),
+            "39 new messages, gapless"
+        );
+        let repeated = results.iter().filter(|a| !a.created).count();
+        assert_eq!(repeated, 1, "the repeated client id stored once");
+        let transactions = store.appends.load(Ordering::SeqCst);
+        assert!(
+            (5..40).contains(&transactions),
+            "batches of at most 8 and fewer than one per send: {transactions}"
+        );
+        // Every new message was published once, in seq order.
+        for seq in 1..=39 {
+            match live.recv().await.unwrap() {
+                crate::bus::Event::Message(m) => assert_eq!(m.seq, seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}

@@ -50,11 +50,18 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .acquire_timeout(acquire)
-            .connect_with(options.read_only(true))
-            .await?;
+        // An in-memory database exists once per connection: share the writer.
+        let in_memory = options.get_filename().as_os_str() == ":memory:"
+            || url.expose().contains("mode=memory");
+        let readers = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .acquire_timeout(acquire)
+                .connect_with(options.read_only(true))
+                .await?
+        };
         Ok(Self { writer, readers })
     }
 }

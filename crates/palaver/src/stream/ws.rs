@@ -134,3 +134,174 @@ fn to_text(frame: &Frame<'_>) -> Utf8Bytes {
     // Serialising our own plain structs cannot fail.
     serde_json::to_string(frame).unwrap_or_default().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::channel::mpsc;
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::bus::Hub;
+    use crate::config::Config;
+    use crate::domain::{now_millis, Author, MessageText, NewMessage, RoomName};
+    use crate::store::{MessageStore, SqliteStore};
+
+    async fn store_with(room: &RoomName, count: usize) -> Arc<dyn MessageStore> {
+        let config = Config::from_args(["palaver"]).unwrap();
+        let url = "sqlite::memory:".parse().unwrap();
+        let store = SqliteStore::connect(&url, &config).await.unwrap();
+        let batch: Vec<_> = (0..count)
+            .map(|i| NewMessage {
+                author: Author::parse("ada").unwrap(),
+                text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
+                client_id: None,
+                client_ip: "127.0.0.1".into(),
+            })
+            .collect();
+        if !batch.is_empty() {
+            store.append(room, &batch, now_millis()).await.unwrap();
+        }
+        Arc::new(store)
+    }
+
+    fn text(message: WsMessage) -> serde_json::Value {
+        match message {
+            WsMessage::Text(t) => serde_json::from_str(&t).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    const TIMING: Timing = Timing {
+        heartbeat: Duration::from_secs(20),
+        write_timeout: Duration::from_secs(5),
+    };
+
+    #[tokio::test]
+    async fn pump_replays_then_says_caught_up_then_goes_live() {
+        let room = RoomName::parse("r").unwrap();
+        let store = store_with(&room, 3).await;
+        let hub = Hub::new(16);
+        let subscription = Subscription::start(&hub, store.clone(), room.clone(), Some(1))
+            .await
+            .unwrap();
+        let (sink, mut out) = mpsc::channel::<WsMessage>(16);
+        let incoming = futures::stream::pending::<Result<WsMessage, ()>>();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(pump(sink, incoming, subscription, TIMING, shutdown.clone()));
+
+        for seq in [2, 3] {
+            let frame = text(out.next().await.unwrap());
+            assert_eq!(frame["type"], "message");
+            assert_eq!(frame["message"]["seq"], seq);
+        }
+        assert_eq!(
+            text(out.next().await.unwrap()),
+            serde_json::json!({"type": "caught_up", "seq": 3})
+        );
+
+        let live = store
+            .append(
+                &room,
+                &[NewMessage {
+                    author: Author::parse("bob").unwrap(),
+                    text: MessageText::parse("live", 4000).unwrap(),
+                    client_id: None,
+                    client_ip: "127.0.0.1".into(),
+                }],
+                now_millis(),
+            )
+            .await
+            .unwrap();
+        let live: Vec<_> = live.into_iter().map(|a| a.message).collect();
+        // Published twice (as after a bus resync): delivered once.
+        hub.publish(&room, &live);
+        hub.publish(&room, &live);
+        let frame = text(out.next().await.unwrap());
+        assert_eq!(frame["message"]["seq"], 4);
+
+        shutdown.cancel();
+        match out.next().await.unwrap() {
+            WsMessage::Close(Some(frame)) => {
+                assert_eq!(frame.code, 1001);
+                assert_eq!(frame.reason.as_str(), "shutting_down");
+            }
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        assert_eq!(task.await.unwrap(), "shutting_down");
+    }
+
+    #[tokio::test]
+    async fn pump_closes_a_lagging_subscriber_with_the_reason() {
+        let room = RoomName::parse("r").unwrap();
+        let store = store_with(&room, 0).await;
+        let hub = Hub::new(4);
+        let subscription = Subscription::start(&hub, store, room.clone(), None)
+            .await
+            .unwrap();
+        let (sink, mut out) = mpsc::channel::<WsMessage>(64);
+        let incoming = futures::stream::pending::<Result<WsMessage, ()>>();
+        // More than the hub holds, before the pump reads any of it.
+        let messages: Vec<_> = (1..=10)
+            .map(|seq| {
+                Arc::new(crate::domain::Message {
+                    room: room.clone(),
+                    seq,
+                    author: "a".into(),
+                    text: "t".into(),
+                    sent_at: now_millis(),
+                    client_id: None,
+                    client_ip: "127.0.0.1".into(),
+                })
+            })
+            .collect();
+        hub.publish(&room, &messages);
+        let reason = pump(
+            sink,
+            incoming,
+            subscription,
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(reason, "lagging");
+        let mut last = None;
+        while let Ok(frame) = out.try_recv() {
+            last = Some(frame);
+        }
+        match last {
+            Some(WsMessage::Close(Some(frame))) => {
+                assert_eq!(frame.code, 1013);
+                assert_eq!(frame.reason.as_str(), "lagging");
+            }
+            other => panic!("expected a close frame last, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn pump_sends_heartbeat_pings_and_stops_when_the_client_closes() {
+        let room = RoomName::parse("r").unwrap();
+        let store = store_with(&room, 0).await;
+        let hub = Hub::new(16);
+        let subscription = Subscription::start(&hub, store, room, None).await.unwrap();
+        let (sink, mut out) = mpsc::channel::<WsMessage>(16);
+        let (client, incoming) = mpsc::unbounded::<Result<WsMessage, ()>>();
+        let task = tokio::spawn(pump(
+            sink,
+            incoming,
+            subscription,
+            TIMING,
+            CancellationToken::new(),
+        ));
+        assert_eq!(text(out.next().await.unwrap())["type"], "caught_up");
+
+        tokio::time::pause();
+        tokio::time::advance(TIMING.heartbeat).await;
+        assert!(matches!(out.next().await.unwrap(), WsMessage::Ping(_)));
+        tokio::time::resume();
+
+        client.unbounded_send(Ok(WsMessage::Close(None))).unwrap();
+        assert_eq!(task.await.unwrap(), "client_closed");
+    }
+}
