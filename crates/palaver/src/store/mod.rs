@@ -20,6 +20,87 @@ use crate::config::Config;
 use crate::domain::{Message, NewMessage, RoomName};
 
 pub use postgres::{Notification, PgStore, CHANNEL};
+
+/// The read side of a store: the same SQL on both databases, expanded into
+/// each store's inherent impl over its read pool (`self.$pool`). The trait
+/// impls delegate to these.
+macro_rules! impl_reads {
+    ($pool:ident) => {
+        async fn read_page(
+            &self,
+            room: &$crate::domain::RoomName,
+            cursor: $crate::store::Cursor,
+            limit: u32,
+        ) -> Result<Option<$crate::store::Page>, $crate::store::StoreError> {
+            use $crate::store::{sql, Cursor};
+            let exists: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
+                .bind(room.as_str())
+                .fetch_optional(&self.$pool)
+                .await?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let fetch = i64::from(limit) + 1;
+            let query = match cursor {
+                Cursor::Latest => sqlx::query_as(sql::PAGE_LATEST)
+                    .bind(room.as_str())
+                    .bind(fetch),
+                Cursor::Before(seq) => sqlx::query_as(sql::PAGE_BEFORE)
+                    .bind(room.as_str())
+                    .bind(seq)
+                    .bind(fetch),
+                Cursor::After(seq) => sqlx::query_as(sql::PAGE_AFTER)
+                    .bind(room.as_str())
+                    .bind(seq)
+                    .bind(fetch),
+            };
+            let rows: Vec<$crate::store::MessageRow> = query.fetch_all(&self.$pool).await?;
+            Ok(Some($crate::store::page_from_rows(room, rows, limit)))
+        }
+
+        async fn read_range(
+            &self,
+            room: &$crate::domain::RoomName,
+            first: i64,
+            last: i64,
+        ) -> Result<Vec<$crate::domain::Message>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::MessageRow> = sqlx::query_as($crate::store::sql::RANGE)
+                .bind(room.as_str())
+                .bind(first)
+                .bind(last)
+                .fetch_all(&self.$pool)
+                .await?;
+            Ok(rows.into_iter().map(|r| r.into_message(room)).collect())
+        }
+
+        async fn read_last_seq(
+            &self,
+            room: &$crate::domain::RoomName,
+        ) -> Result<i64, $crate::store::StoreError> {
+            let last: Option<i64> = sqlx::query_scalar($crate::store::sql::ROOM_EXISTS)
+                .bind(room.as_str())
+                .fetch_optional(&self.$pool)
+                .await?;
+            Ok(last.unwrap_or(0))
+        }
+
+        async fn read_rooms(
+            &self,
+        ) -> Result<Vec<$crate::store::RoomSummary>, $crate::store::StoreError> {
+            let rows: Vec<(String, i64)> = sqlx::query_as($crate::store::sql::ROOMS)
+                .fetch_all(&self.$pool)
+                .await?;
+            Ok($crate::store::summaries(rows))
+        }
+
+        async fn read_ping(&self) -> Result<(), $crate::store::StoreError> {
+            sqlx::query("SELECT 1").execute(&self.$pool).await?;
+            Ok(())
+        }
+    };
+}
+use impl_reads;
+
 pub use sqlite::SqliteStore;
 
 /// Why the store could not answer. Every variant is the server's problem, not
@@ -184,7 +265,7 @@ fn page_from_rows(room: &RoomName, mut rows: Vec<MessageRow>, limit: u32) -> Pag
 }
 
 /// SQL shared by both implementations (both accept `$n` placeholders).
-mod sql {
+pub(crate) mod sql {
     macro_rules! select_messages {
         ($tail:literal) => {
             concat!(

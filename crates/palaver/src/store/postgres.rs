@@ -14,8 +14,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{
-    number, page_from_rows, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page,
-    PoolStats, RoomSummary, StoreError,
+    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
+    RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
 use crate::domain::{Message, NewMessage, RoomName};
@@ -55,6 +55,10 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+impl PgStore {
+    super::impl_reads!(pool);
 }
 
 #[async_trait]
@@ -153,29 +157,7 @@ impl MessageStore for PgStore {
         cursor: Cursor,
         limit: u32,
     ) -> Result<Option<Page>, StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
-            .bind(room.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let fetch = i64::from(limit) + 1;
-        let query = match cursor {
-            Cursor::Latest => sqlx::query_as(sql::PAGE_LATEST)
-                .bind(room.as_str())
-                .bind(fetch),
-            Cursor::Before(seq) => sqlx::query_as(sql::PAGE_BEFORE)
-                .bind(room.as_str())
-                .bind(seq)
-                .bind(fetch),
-            Cursor::After(seq) => sqlx::query_as(sql::PAGE_AFTER)
-                .bind(room.as_str())
-                .bind(seq)
-                .bind(fetch),
-        };
-        let rows: Vec<MessageRow> = query.fetch_all(&self.pool).await?;
-        Ok(Some(page_from_rows(room, rows, limit)))
+        self.read_page(room, cursor, limit).await
     }
 
     async fn range(
@@ -184,31 +166,19 @@ impl MessageStore for PgStore {
         first: i64,
         last: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows: Vec<MessageRow> = sqlx::query_as(sql::RANGE)
-            .bind(room.as_str())
-            .bind(first)
-            .bind(last)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(|r| r.into_message(room)).collect())
+        self.read_range(room, first, last).await
     }
 
     async fn last_seq(&self, room: &RoomName) -> Result<i64, StoreError> {
-        let last: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
-            .bind(room.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(last.unwrap_or(0))
+        self.read_last_seq(room).await
     }
 
     async fn rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql::ROOMS).fetch_all(&self.pool).await?;
-        Ok(super::summaries(rows))
+        self.read_rooms().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.read_ping().await
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -15,11 +15,11 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
 use super::{
-    number, page_from_rows, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page,
-    PoolStats, RoomSummary, StoreError,
+    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
+    RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
-use crate::domain::{NewMessage, RoomName};
+use crate::domain::{Message, NewMessage, RoomName};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -64,6 +64,10 @@ impl SqliteStore {
         };
         Ok(Self { writer, readers })
     }
+}
+
+impl SqliteStore {
+    super::impl_reads!(readers);
 }
 
 #[async_trait]
@@ -130,29 +134,7 @@ impl MessageStore for SqliteStore {
         cursor: Cursor,
         limit: u32,
     ) -> Result<Option<Page>, StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
-            .bind(room.as_str())
-            .fetch_optional(&self.readers)
-            .await?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let fetch = i64::from(limit) + 1;
-        let query = match cursor {
-            Cursor::Latest => sqlx::query_as(sql::PAGE_LATEST)
-                .bind(room.as_str())
-                .bind(fetch),
-            Cursor::Before(seq) => sqlx::query_as(sql::PAGE_BEFORE)
-                .bind(room.as_str())
-                .bind(seq)
-                .bind(fetch),
-            Cursor::After(seq) => sqlx::query_as(sql::PAGE_AFTER)
-                .bind(room.as_str())
-                .bind(seq)
-                .bind(fetch),
-        };
-        let rows: Vec<MessageRow> = query.fetch_all(&self.readers).await?;
-        Ok(Some(page_from_rows(room, rows, limit)))
+        self.read_page(room, cursor, limit).await
     }
 
     async fn range(
@@ -160,32 +142,20 @@ impl MessageStore for SqliteStore {
         room: &RoomName,
         first: i64,
         last: i64,
-    ) -> Result<Vec<super::Message>, StoreError> {
-        let rows: Vec<MessageRow> = sqlx::query_as(sql::RANGE)
-            .bind(room.as_str())
-            .bind(first)
-            .bind(last)
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(rows.into_iter().map(|r| r.into_message(room)).collect())
+    ) -> Result<Vec<Message>, StoreError> {
+        self.read_range(room, first, last).await
     }
 
     async fn last_seq(&self, room: &RoomName) -> Result<i64, StoreError> {
-        let last: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
-            .bind(room.as_str())
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(last.unwrap_or(0))
+        self.read_last_seq(room).await
     }
 
     async fn rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql::ROOMS).fetch_all(&self.readers).await?;
-        Ok(super::summaries(rows))
+        self.read_rooms().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
-        Ok(())
+        self.read_ping().await
     }
 
     fn pool_stats(&self) -> PoolStats {
