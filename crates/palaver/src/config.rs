@@ -373,6 +373,20 @@ impl Roles {
     }
 }
 
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [
+            (self.api, "api"),
+            (self.gateway, "gateway"),
+            (self.web, "web"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

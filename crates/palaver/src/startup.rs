@@ -178,6 +178,10 @@ pub fn app(state: AppState, roles: Roles, config: &Config) -> Router {
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+        .layer(security_header(
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
@@ -224,6 +228,12 @@ impl Application {
         store: Arc<dyn MessageStore>,
     ) -> anyhow::Result<Self> {
         telemetry::prometheus();
+        if store.postgres().is_none() && config.roles() != Roles::ALL {
+            tracing::warn!(
+                "SQLite fans out within one process only: run every role in one process, \
+                 or use PostgreSQL to split roles across processes"
+            );
+        }
         let state = AppState::new(&config, store);
         let router = app(state.clone(), config.roles(), &config);
         let listener = TcpListener::bind(config.listen)
@@ -232,7 +242,7 @@ impl Application {
         tracing::info!(
             listen = %listener.local_addr()?,
             database = %config.database_url(),
-            roles = ?config.roles(),
+            roles = %config.roles(),
             "palaver ready"
         );
         Ok(Self {
