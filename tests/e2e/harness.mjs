@@ -1,0 +1,219 @@
+// Test harness for the browser tests: a `palaver serve` process per test
+// group, Debian's Chromium driven by playwright-core, and small helpers that
+// wait on conditions rather than sleeping.
+
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(path.join(ROOT, ".tools/node/package.json"));
+const { chromium } = require("playwright-core");
+
+const BIN = process.env.PALAVER_BIN ?? path.join(ROOT, "target/debug/palaver");
+/** Server logs and failure screenshots (git-ignored). */
+export const OUTPUT = path.join(ROOT, "tests-output/web");
+export const SCREENSHOTS = path.join(ROOT, "docs/screenshots");
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Retries `check` (which throws until satisfied) until it passes or `timeout` ms pass. */
+export async function eventually(check, { timeout = 20_000, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await sleep(interval);
+  }
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every server started, so a failing run still stops them all. */
+const running = new Set();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    for (const child of running) child.kill("SIGTERM");
+    process.exit(1);
+  });
+}
+
+/** Keeps the pids of running servers where scripts/test-web.sh can stop them should node be killed. */
+function recordPids() {
+  const file = process.env.PALAVER_E2E_PIDS;
+  if (file) fs.writeFileSync(file, [...running].map((child) => `${child.pid}\n`).join(""));
+}
+
+/** One `palaver serve` on 127.0.0.1 with its own SQLite file; restartable on the same port. */
+export class Server {
+  static async create(name) {
+    fs.mkdirSync(OUTPUT, { recursive: true });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `palaver-web-${name}-`));
+    const server = new Server(name, dir, await freePort());
+    await server.start();
+    return server;
+  }
+
+  constructor(name, dir, port) {
+    this.name = name;
+    this.dir = dir;
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = null;
+    this.starts = 0;
+  }
+
+  async start() {
+    this.starts += 1;
+    const log = fs.openSync(path.join(OUTPUT, `server-${this.name}-${this.starts}.log`), "w");
+    const child = spawn(
+      BIN,
+      [
+        "serve",
+        "--listen", `127.0.0.1:${this.port}`,
+        "--database-url", `sqlite://${this.dir}/palaver.db`,
+        "--rate-limit", "0",
+        "--log-format", "json",
+        "--shutdown-grace", "5",
+      ],
+      { stdio: ["ignore", log, log] },
+    );
+    fs.closeSync(log);
+    this.child = child;
+    running.add(child);
+    recordPids();
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.once("exit", () => {
+      running.delete(child);
+      recordPids();
+    });
+    this.exited = exited;
+    await eventually(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`palaver exited with ${child.exitCode}`);
+        const response = await fetch(`${this.url}/readyz`);
+        if (response.status !== 200) throw new Error(`readyz ${response.status}`);
+      },
+      { timeout: 30_000 },
+    ).catch((err) => {
+      if (child.exitCode !== null) throw new Error(`palaver did not start: ${err.message}`);
+      throw err;
+    });
+  }
+
+  /** SIGTERM, and wait for the process to exit (SIGKILL after 20 s). */
+  async stop() {
+    const child = this.child;
+    if (child === null) return;
+    this.child = null;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+
+  async dispose() {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Sends through the v1 API; returns the stored message. */
+  async post(room, author, text, clientId) {
+    const response = await fetch(`${this.url}/api/v1/rooms/${room}/messages`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ author, text, client_id: clientId }),
+    });
+    if (response.status !== 201) throw new Error(`send: ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/**
+ * A page that records what must never happen: script errors, CSP violations
+ * and dialogs (which are dismissed).
+ */
+export async function openPage(context, url) {
+  const page = await context.newPage();
+  page.problems = [];
+  page.dialogs = [];
+  page.on("pageerror", (err) => page.problems.push(`page error: ${err.message}`));
+  page.on("console", (message) => {
+    if (/Content Security Policy|Refused to/.test(message.text())) {
+      page.problems.push(`console: ${message.text()}`);
+    }
+  });
+  page.on("dialog", async (dialog) => {
+    page.dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  if (url) await page.goto(url);
+  return page;
+}
+
+/** Waits until the page reports the connection state `state`. */
+export async function waitForState(page, state, timeout = 30_000) {
+  await page.locator(`#connection[data-state="${state}"]`).waitFor({ timeout });
+}
+
+/** Sets the display name and waits until the stream is live. */
+export async function joinAs(page, name) {
+  await page.getByLabel("Display name").fill(name);
+  await waitForState(page, "connected");
+}
+
+/** The texts of the stored messages shown, in page order. */
+export function shownTexts(page) {
+  return page.locator("#messages .msg[data-seq] .msg-text").allTextContents();
+}
+
+/** The seqs of the stored messages shown, in page order. */
+export function shownSeqs(page) {
+  return page.locator("#messages .msg[data-seq]").evaluateAll((items) => items.map((i) => Number(i.dataset.seq)));
+}
+
+/** Saves a screenshot of a failing page next to the server logs. */
+export async function keepEvidence(page, name) {
+  try {
+    await page.screenshot({ path: path.join(OUTPUT, `failure-${name}.png`), fullPage: true });
+  } catch {
+    // The page may already be gone.
+  }
+}

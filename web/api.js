@@ -1,0 +1,141 @@
+// The v1 HTTP API and the input rules the server applies, checked here first
+// so the user sees a problem before the server refuses.
+
+export const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const MAX_TEXT_CHARS = 4000;
+export const MAX_AUTHOR_CHARS = 64;
+export const PAGE_SIZE = 50;
+
+// The server counts Unicode scalar values after trimming; so do we.
+const chars = (s) => [...s].length;
+// Control characters (Unicode Cc); the server allows only newline and tab in text.
+const TEXT_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
+const NAME_CONTROL = /[\u0000-\u001F\u007F-\u009F]/;
+
+/** Returns an error message for an invalid room name, or null. */
+export function roomError(name) {
+  return ROOM_PATTERN.test(name)
+    ? null
+    : "Room names are 1–64 characters of a–z, 0–9, “_” and “-”, starting with a letter or digit.";
+}
+
+/** Returns an error message for an invalid display name, or null. */
+export function authorError(raw) {
+  const name = raw.trim();
+  if (name === "") return "Choose a display name.";
+  if (chars(name) > MAX_AUTHOR_CHARS) {
+    return `A display name is at most ${MAX_AUTHOR_CHARS} characters (this one is ${chars(name)}).`;
+  }
+  if (NAME_CONTROL.test(name)) return "A display name cannot contain control characters.";
+  return null;
+}
+
+/** Characters the server will count for `raw` (after trimming). */
+export function textLength(raw) {
+  return chars(raw.trim());
+}
+
+/** Returns an error message for message text the server would refuse, or null. */
+export function textError(raw) {
+  const length = textLength(raw);
+  if (length === 0) return "Type a message first.";
+  if (length > MAX_TEXT_CHARS) {
+    return `Messages are at most ${MAX_TEXT_CHARS} characters; this one is ${length}.`;
+  }
+  if (TEXT_CONTROL.test(raw.trim())) return "The message contains control characters.";
+  return null;
+}
+
+/** An idempotency key for one send (kept across its retries). */
+export function newClientId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // randomUUID needs a secure context; plain HTTP on a LAN address is not one.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A failed request: `status` is 0 when the server could not be reached. */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+
+  /** Whether sending the same request again may succeed. */
+  get retryable() {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+async function request(path, { method = "GET", body, signal } = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      signal,
+      headers: body === undefined ? { Accept: "application/json" } : {
+        Accept: "application/json",
+        "Content-Type": "application/json",
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network", "The server could not be reached.");
+  }
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch {
+    // Not JSON (a proxy's error page, say): handled below by status.
+  }
+  if (response.ok && payload !== null) return payload;
+  const error = payload?.error ?? {};
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  throw new ApiError(
+    response.status,
+    error.code ?? "http_" + response.status,
+    error.message ?? `The server answered ${response.status}.`,
+    Number.isFinite(retryAfter) ? retryAfter : null,
+  );
+}
+
+const roomPath = (room) => `/api/v1/rooms/${encodeURIComponent(room)}`;
+
+/** `[{name, last_seq}]`, by name. */
+export async function listRooms(signal) {
+  const { rooms } = await request("/api/v1/rooms", { signal });
+  return rooms;
+}
+
+/**
+ * A page of history, newest first: the latest page, or the page before `before`.
+ * A room that has no messages yet is an empty page.
+ */
+export async function fetchPage(room, { before = null, limit = PAGE_SIZE } = {}, signal) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before !== null) query.set("before", String(before));
+  try {
+    return await request(`${roomPath(room)}/messages?${query}`, { signal });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return { messages: [], has_more: false };
+    throw err;
+  }
+}
+
+/** Stores a message; a repeated `client_id` returns the stored one. */
+export function sendMessage(room, { author, text, clientId }) {
+  return request(`${roomPath(room)}/messages`, {
+    method: "POST",
+    body: { author, text, client_id: clientId },
+  });
+}
+
+/** The WebSocket URL of a room's stream, resuming after `since`. */
+export function streamUrl(room, since) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${roomPath(room)}/stream?since=${since}`;
+}

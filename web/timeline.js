@@ -1,0 +1,182 @@
+// The message list: stored messages ordered by seq, each shown once, then the
+// sends still pending. User text only ever becomes a text node.
+
+const GROUP_WINDOW_MS = 5 * 60 * 1000;
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+function dayLabel(date) {
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (date.toDateString() === today.toDateString()) return "Today";
+  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+  return date.toLocaleDateString(undefined, {
+    weekday: "long",
+    month: "long",
+    day: "numeric",
+    year: date.getFullYear() === today.getFullYear() ? undefined : "numeric",
+  });
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(label, action, clientId) {
+  const node = el("button", "link-button", label);
+  node.type = "button";
+  node.dataset.action = action;
+  node.dataset.clientId = clientId;
+  return node;
+}
+
+/** One of eight author colours, stable for a name. */
+function hue(author) {
+  let hash = 0;
+  for (const ch of author) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return hash % 8;
+}
+
+function render({ author, text, at, seq = null, clientId = null }) {
+  const item = el("li", `msg hue-${hue(author)}`);
+  item.dataset.author = author;
+  item.dataset.at = String(at.getTime());
+  if (seq !== null) item.dataset.seq = String(seq);
+  if (clientId !== null) item.dataset.clientId = clientId;
+
+  const meta = el("div", "msg-meta");
+  meta.append(el("span", "msg-author", author), " ");
+  const time = el("time", "msg-time", timeFormat.format(at));
+  time.dateTime = at.toISOString();
+  time.title = fullFormat.format(at);
+  meta.append(time);
+
+  item.append(meta, el("div", "msg-text", text));
+  return item;
+}
+
+export class Timeline {
+  #list;
+  #bySeq = new Map();
+  #pending = new Map();
+
+  /** @param {HTMLOListElement} list */
+  constructor(list) {
+    this.#list = list;
+  }
+
+  clear() {
+    this.#bySeq.clear();
+    this.#pending.clear();
+    this.#list.replaceChildren();
+  }
+
+  get size() {
+    return this.#bySeq.size;
+  }
+
+  get oldestSeq() {
+    const first = this.#list.querySelector(".msg[data-seq]");
+    return first === null ? null : Number(first.dataset.seq);
+  }
+
+  has(seq) {
+    return this.#bySeq.has(seq);
+  }
+
+  /** Inserts a stored message in seq order; false if it is already shown. */
+  add(message) {
+    if (this.#bySeq.has(message.seq)) return false;
+    const item = render({
+      author: message.author,
+      text: message.text,
+      at: new Date(message.sent_at),
+      seq: message.seq,
+      clientId: message.client_id,
+    });
+    item.classList.add("msg--stored");
+    const first = this.#list.firstElementChild;
+    let next = null;
+    if (first !== null && first.dataset.seq !== undefined && Number(first.dataset.seq) > message.seq) {
+      next = first; // an older page, inserted newest first
+    } else {
+      // Usually the newest: walk back from the end past pending sends and newer seqs.
+      for (let node = this.#list.lastElementChild; node !== null; node = node.previousElementSibling) {
+        if (node.dataset.seq !== undefined && Number(node.dataset.seq) < message.seq) break;
+        next = node;
+      }
+    }
+    this.#list.insertBefore(item, next);
+    this.#bySeq.set(message.seq, item);
+    this.#decorate(item);
+    if (item.nextElementSibling) this.#decorate(item.nextElementSibling);
+    return true;
+  }
+
+  /** Shows a send that is not stored yet, after everything stored. */
+  addPending({ clientId, author, text, at }) {
+    const item = render({ author, text: text.trim(), at, clientId });
+    item.classList.add("msg--pending");
+    item.append(el("div", "msg-status"));
+    this.#list.append(item);
+    this.#pending.set(clientId, item);
+    this.#decorate(item);
+    this.setSending(clientId);
+  }
+
+  setSending(clientId) {
+    const item = this.#pending.get(clientId);
+    if (!item) return;
+    item.classList.remove("msg--failed");
+    item.querySelector(".msg-status").replaceChildren(el("span", "", "Sending…"));
+  }
+
+  /** Marks a send as failed, with its reason and what the user can do. */
+  setFailed(clientId, reason, { retry, edit }) {
+    const item = this.#pending.get(clientId);
+    if (!item) return;
+    item.classList.add("msg--failed");
+    const status = item.querySelector(".msg-status");
+    status.replaceChildren(el("span", "msg-error", `Not sent: ${reason}`));
+    if (retry) status.append(" ", button("Retry", "retry", clientId));
+    if (edit) status.append(" ", button("Edit", "edit", clientId));
+    status.append(" ", button("Discard", "discard", clientId));
+  }
+
+  removePending(clientId) {
+    const item = this.#pending.get(clientId);
+    if (!item) return;
+    this.#pending.delete(clientId);
+    const next = item.nextElementSibling;
+    item.remove();
+    if (next) this.#decorate(next);
+  }
+
+  /** Day separators and grouping of consecutive messages by one author. */
+  #decorate(item) {
+    const prev = item.previousElementSibling;
+    const at = new Date(Number(item.dataset.at));
+    const newDay = prev === null || new Date(Number(prev.dataset.at)).toDateString() !== at.toDateString();
+    const continued =
+      !newDay &&
+      prev.dataset.author === item.dataset.author &&
+      Math.abs(at - Number(prev.dataset.at)) < GROUP_WINDOW_MS &&
+      !prev.classList.contains("msg--failed");
+    item.classList.toggle("msg--continued", continued);
+    let divider = item.querySelector(":scope > .day-divider");
+    if (newDay) {
+      if (divider === null) {
+        divider = el("div", "day-divider");
+        divider.setAttribute("role", "separator");
+        item.prepend(divider);
+      }
+      divider.textContent = dayLabel(at);
+    } else if (divider !== null) {
+      divider.remove();
+    }
+  }
+}
