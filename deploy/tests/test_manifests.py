@@ -382,6 +382,34 @@ def test_every_value_is_documented_and_the_readme_table_is_current():
     assert values_doc.table(text) in readme, "run: python deploy/tests/values_doc.py --write"
 
 
+OBSERVABILITY = CHART.parents[1] / "observability"
+
+
+def test_chart_rule_and_dashboard_files_are_links_to_deploy_observability():
+    # One source of truth: the chart reads deploy/observability through
+    # symbolic links (helm follows them when rendering and packaging).
+    for name in ("rules", "dashboards"):
+        link = CHART / "files" / name
+        assert link.is_symlink(), f"files/{name} must link to deploy/observability/{name}, not copy it"
+        assert link.resolve() == (OBSERVABILITY / name).resolve()
+        assert not Path(os.readlink(link)).is_absolute(), "a relative link survives checkouts elsewhere"
+
+
+def test_the_packaged_chart_carries_the_rule_and_dashboard_files_themselves(tmp_path):
+    import tarfile
+
+    result = subprocess.run([HELM, "package", str(CHART), "--destination", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (package,) = tmp_path.glob("palaver-*.tgz")
+    with tarfile.open(package) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        for source in sorted((OBSERVABILITY / "rules").glob("*.yaml")) + sorted((OBSERVABILITY / "dashboards").glob("*.json")):
+            name = f"palaver/files/{source.parent.name}/{source.name}"
+            assert name in members and members[name].isfile(), f"{name} missing from the package"
+            assert tar.extractfile(members[name]).read() == source.read_bytes()
+
+
 def test_prometheus_rule_files_are_rule_files():
     import yaml
 
@@ -394,6 +422,34 @@ def test_prometheus_rule_files_are_rule_files():
             assert group["name"] and group["rules"], path.name
             for rule in group["rules"]:
                 assert ("alert" in rule) != ("record" in rule) and str(rule["expr"]).strip(), rule
+
+
+def observability_groups() -> list[dict]:
+    import yaml
+
+    groups = []
+    for path in sorted((OBSERVABILITY / "rules").glob("*.yaml")):
+        groups.extend(yaml.safe_load(path.read_text())["groups"])
+    return groups
+
+
+@pytest.mark.parametrize("render", [GOOD, "kustomize-staging.yaml", "kustomize-production.yaml"])
+def test_rendered_prometheus_rule_is_deploy_observability_verbatim(render):
+    docs = k8s_checks.load_file(RENDER_DIR / render)
+    rules = [d for d in docs if d["kind"] == "PrometheusRule"]
+    assert len(rules) == 1, render
+    assert rules[0]["spec"]["groups"] == observability_groups()
+
+
+def test_rendered_dashboard_configmaps_are_deploy_observability_verbatim(good_docs):
+    dashboards = {path.name: path.read_text() for path in sorted((OBSERVABILITY / "dashboards").glob("*.json"))}
+    assert dashboards
+    rendered = {}
+    for doc in good_docs:
+        if doc["kind"] == "ConfigMap" and doc["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
+            assert len(doc["data"]) == 1, doc["metadata"]["name"]
+            rendered.update(doc["data"])
+    assert rendered == dashboards
 
 
 DOCKERFILE = CHART.parents[1] / "docker" / "Dockerfile"
