@@ -38,7 +38,11 @@ pub struct SeedSend {
     request_body = SeedSend,
     responses(
         (status = 201, description = "Message sent", body = String, content_type = "text/plain", example = "Message sent"),
-        (status = 400, description = "`Message is required` (text/plain) when the message is missing or empty; JSON error for other invalid text", body = String, content_type = "text/plain"),
+        (status = 400, description = "`Message is required` (text/plain) when the message is missing or empty; a JSON error for malformed JSON or otherwise invalid text",
+            content(
+                (String = "text/plain", example = "Message is required"),
+                (ErrorBody = "application/json"),
+            )),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
         (status = 415, description = "Content type is not application/json", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),

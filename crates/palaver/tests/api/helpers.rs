@@ -590,3 +590,53 @@ impl Drop for ServerProcess {
 pub fn message(author: &str, text: &str, client_id: Option<&str>) -> Value {
     json!({"author": author, "text": text, "client_id": client_id})
 }
+
+impl PgClusterHandle {
+    /// SIGKILLs the postmaster and every process it started, as a crash of
+    /// the database host would; [`start`](Self::start) then runs crash
+    /// recovery. Returns once they have all exited.
+    pub fn kill(&self) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .expect("postmaster.pid (is the cluster running?)");
+        let postmaster: u32 = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("a pid on the first line of postmaster.pid");
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        let ids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(&ids)
+            .stderr(Stdio::null())
+            .status();
+        // Wait until they are reaped, not merely dead: a new postmaster
+        // refuses to start while the old one's pid exists, even as a zombie.
+        for _ in 0..400 {
+            if pids
+                .iter()
+                .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("PostgreSQL processes {ids:?} survived SIGKILL");
+    }
+}

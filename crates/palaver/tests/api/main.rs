@@ -1,9 +1,11 @@
 //! Integration tests: the HTTP contract against real servers over SQLite and
 //! PostgreSQL. Logs are silent unless `TEST_LOG=1`.
 
+mod fault_helpers;
 mod helpers;
 
 mod concurrency;
+mod faults;
 mod health;
 mod resilience;
 mod rooms;

@@ -1,0 +1,168 @@
+//! The subcommands and their flags; `palaver-bench help <command>` is the
+//! reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load generator and end-to-end smoke suite for Palaver.
+#[derive(Debug, Parser)]
+#[command(name = "palaver-bench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// POST messages (v1) into one or more fresh rooms; prints throughput,
+    /// latency percentiles, errors, and how many acknowledged sends are stored.
+    Send(SendArgs),
+    /// GET a path (e.g. `/chat?size=50`) closed-loop or at a rate.
+    Read(ReadArgs),
+    /// M WebSocket subscribers spread over rooms while messages are posted at
+    /// a rate: commit-to-delivery latency and per-subscriber delivery counts.
+    Fanout(FanoutArgs),
+    /// Time from exec to `/readyz` answering 200, and idle RSS, of a server
+    /// binary (median of several runs).
+    Startup(StartupArgs),
+    /// Serve a fixed body from a minimal axum handler (the HTTP ceiling that
+    /// read figures are compared with) until interrupted.
+    Ceiling(CeilingArgs),
+    /// Check a deployed instance end to end; exits non-zero on any failure.
+    Smoke(SmokeArgs),
+}
+
+/// How long a load runs and how hard it pushes.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Base URL of the server, e.g. http://127.0.0.1:8080.
+    #[arg(
+        long,
+        env = "PALAVER_BENCH_BASE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub base_url: String,
+    /// Concurrent clients (closed loop: each sends its next request when the
+    /// previous one is answered). With --rate, the most requests in flight.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Open loop: requests per second in total instead of a closed loop.
+    /// Latency is then measured from each request's scheduled time.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of load before measuring starts (not counted).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Rooms the clients send into (client i sends to room i mod N).
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Characters of text per message.
+    #[arg(long, default_value_t = 64)]
+    pub text_chars: usize,
+    /// Give every send a fresh client_id (idempotency key).
+    #[arg(long)]
+    pub client_ids: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Path and query to GET.
+    #[arg(long, default_value = "/chat?size=50")]
+    pub path: String,
+    /// Messages to post into --prefill-room before the run (so pages are full).
+    #[arg(long, default_value_t = 0)]
+    pub prefill: usize,
+    /// Room the prefill goes to (`general` is the room `/chat` reads).
+    #[arg(long, default_value = "general")]
+    pub prefill_room: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    /// Base URL of the gateway the subscribers connect to.
+    #[arg(
+        long,
+        env = "PALAVER_BENCH_BASE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub base_url: String,
+    /// Base URL messages are posted to (default: --base-url).
+    #[arg(long)]
+    pub post_url: Option<String>,
+    /// WebSocket subscribers in total, spread evenly over the rooms.
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Rooms (fresh ones, named after this run).
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Messages posted per second in total (round robin over the rooms).
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of posting.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Subscribers connecting at the same time.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Seconds to wait after the last post for every subscriber to have
+    /// every acknowledged message.
+    #[arg(long, default_value_t = 15.0)]
+    pub drain_timeout: f64,
+    /// PID of the server process on this machine: its VmRSS is read before
+    /// the subscribers connect and once they are all live.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StartupArgs {
+    /// The server binary.
+    #[arg(long, default_value = "target/release/palaver")]
+    pub bin: PathBuf,
+    /// Runs (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seconds to let the server idle before reading its RSS.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle: f64,
+    /// Arguments after `serve --listen 127.0.0.1:<free port>`, e.g.
+    /// `-- --database-url sqlite:///tmp/p.db`.
+    #[arg(last = true)]
+    pub server_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CeilingArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// Size of the fixed JSON body in bytes.
+    #[arg(long, default_value_t = 8192)]
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SmokeArgs {
+    /// Base URL of the deployment, e.g. https://staging.example.org.
+    #[arg(long, env = "PALAVER_SMOKE_BASE_URL")]
+    pub base_url: String,
+    /// Seconds any one step may take.
+    #[arg(long, default_value_t = 15.0)]
+    pub timeout: f64,
+    /// Room to use; default: a fresh `smoke-<random>` room per run.
+    #[arg(long)]
+    pub room: Option<String>,
+}
