@@ -198,6 +198,36 @@ pub struct Message {
     /// Client address; kept for moderation, never sent on the v1 API.
     #[serde(skip)]
     pub client_ip: String,
+    /// The message's WebSocket frame, serialised once and shared by every
+    /// subscriber it is delivered to.
+    #[serde(skip)]
+    pub frame: FrameCache,
+}
+
+/// A lazily filled, shareable encoding of a message. It is not part of the
+/// message's value: clones carry it along and comparisons ignore it.
+#[derive(Clone, Default)]
+pub struct FrameCache(std::sync::OnceLock<bytes::Bytes>);
+
+impl FrameCache {
+    /// The cached bytes, computed by `encode` on first use.
+    pub fn get_or_init(&self, encode: impl FnOnce() -> bytes::Bytes) -> bytes::Bytes {
+        self.0.get_or_init(encode).clone()
+    }
+}
+
+impl PartialEq for FrameCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FrameCache {}
+
+impl fmt::Debug for FrameCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FrameCache")
+    }
 }
 
 const TIMESTAMP: &[BorrowedFormatItem<'static>] =

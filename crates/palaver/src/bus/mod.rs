@@ -191,6 +191,7 @@ mod tests {
             sent_at: now_millis(),
             client_id: None,
             client_ip: "127.0.0.1".into(),
+            frame: Default::default(),
         })
     }
 

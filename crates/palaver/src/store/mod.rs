@@ -249,6 +249,7 @@ impl MessageRow {
             sent_at: self.sent_at,
             client_id: self.client_id,
             client_ip: self.client_ip,
+            frame: Default::default(),
         }
     }
 }
@@ -359,6 +360,7 @@ fn number(
                 sent_at,
                 client_id: m.client_id.as_ref().map(|c| c.as_str().to_owned()),
                 client_ip: m.client_ip.clone(),
+                frame: Default::default(),
             })
         })
         .collect()

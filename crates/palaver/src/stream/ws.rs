@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes};
+use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -76,7 +77,7 @@ where
                 next = subscription.next() => next,
             };
             let text = match &frame {
-                Outbound::Message(message) => to_text(&Frame::Message { message }),
+                Outbound::Message(message) => message_frame(message),
                 Outbound::CaughtUp(seq) => to_text(&Frame::CaughtUp { seq: *seq }),
                 Outbound::Close(reason) => {
                     let close = WsMessage::Close(Some(CloseFrame {
@@ -128,6 +129,15 @@ async fn send<S: Sink<WsMessage> + Unpin>(
         Ok(Err(_)) => Err(SendError::Failed),
         Err(_) => Err(SendError::TimedOut),
     }
+}
+
+/// A message's frame, serialised once however many subscribers it reaches.
+fn message_frame(message: &Message) -> Utf8Bytes {
+    let bytes = message
+        .frame
+        .get_or_init(|| Bytes::from(to_text(&Frame::Message { message })));
+    // The cache only ever holds the UTF-8 JSON encoded just above.
+    Utf8Bytes::try_from(bytes).unwrap_or_else(|_| to_text(&Frame::Message { message }))
 }
 
 fn to_text(frame: &Frame<'_>) -> Utf8Bytes {
@@ -232,6 +242,31 @@ mod tests {
         assert_eq!(task.await.unwrap(), "shutting_down");
     }
 
+    #[test]
+    fn a_message_frame_is_serialised_once_and_shared() {
+        let message = crate::domain::Message {
+            room: RoomName::parse("r").unwrap(),
+            seq: 7,
+            author: "a".into(),
+            text: "t\"quoted\"".into(),
+            sent_at: now_millis(),
+            client_id: None,
+            client_ip: "127.0.0.1".into(),
+            frame: Default::default(),
+        };
+        let first = message_frame(&message);
+        let second = message_frame(&message);
+        assert_eq!(
+            first.as_ptr(),
+            second.as_ptr(),
+            "the same bytes, not a copy"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(parsed["type"], "message");
+        assert_eq!(parsed["message"]["text"], "t\"quoted\"");
+        assert_eq!(parsed["message"]["seq"], 7);
+    }
+
     #[tokio::test]
     async fn pump_closes_a_lagging_subscriber_with_the_reason() {
         let room = RoomName::parse("r").unwrap();
@@ -253,6 +288,7 @@ mod tests {
                     sent_at: now_millis(),
                     client_id: None,
                     client_ip: "127.0.0.1".into(),
+                    frame: Default::default(),
                 })
             })
             .collect();
