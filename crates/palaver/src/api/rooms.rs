@@ -52,15 +52,20 @@ async fn list_rooms(State(state): State<AppState>) -> Result<axum::Json<RoomList
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendMessage {
     /// Display name, 1-64 characters after trimming.
-    #[schema(example = "ada")]
+    #[schema(example = "ada", min_length = 1, max_length = 64)]
     pub author: String,
     /// Message text, 1-4000 characters after trimming; newline and tab are
     /// the only control characters allowed.
-    #[schema(example = "hi")]
+    #[schema(example = "hi", min_length = 1, max_length = 4000)]
     pub text: String,
     /// Idempotency key (1-64 visible ASCII characters): sending the same key
     /// to the same room again returns the stored message instead of a copy.
-    #[schema(example = "3f1c2a9e-5b7d-4c1e-9f0a-1b2c3d4e5f60")]
+    #[schema(
+        example = "3f1c2a9e-5b7d-4c1e-9f0a-1b2c3d4e5f60",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[!-~]+$"
+    )]
     pub client_id: Option<String>,
 }
 
@@ -69,7 +74,7 @@ pub struct SendMessage {
     post,
     path = "/api/v1/rooms/{room}/messages",
     tag = "rooms",
-    params(("room" = String, Path, description = "Room name, `^[a-z0-9][a-z0-9_-]{0,63}$`")),
+    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     request_body = SendMessage,
     responses(
         (status = 201, description = "Stored; on an idempotent repeat the stored message, with `Idempotent-Replayed: true`", body = Message),
@@ -122,7 +127,7 @@ pub struct PageParams {
     get,
     path = "/api/v1/rooms/{room}/messages",
     tag = "rooms",
-    params(("room" = String, Path, description = "Room name"), PageParams),
+    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), PageParams),
     responses(
         (status = 200, description = "A page: newest first without a cursor or with `before`, oldest first with `after`", body = Page),
         (status = 400, description = "Invalid room or paging parameters", body = ErrorBody),

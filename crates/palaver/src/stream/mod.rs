@@ -52,7 +52,7 @@ pub struct StreamParams {
     get,
     path = "/api/v1/rooms/{room}/stream",
     tag = "streams",
-    params(("room" = String, Path, description = "Room name"), StreamParams,
+    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), StreamParams,
            ("Last-Event-ID" = Option<String>, Header, description = "SSE resume point (seq)")),
     responses(
         (status = 101, description = "WebSocket: frames `{\"type\":\"message\",\"message\":{...}}` and `{\"type\":\"caught_up\",\"seq\":N}`"),
