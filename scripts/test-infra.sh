@@ -66,4 +66,26 @@ if [ -z "$passed" ] || [ "${passed% *}" -eq 0 ] || [ "${passed#* }" -ne 0 ]; the
   log "checkov ran no check or reported failures: ${passed:-no summary}"
   exit 1
 fi
+# Where the machine carries a local provider mirror (this kind has the AWS
+# provider under /opt/tf-plugins), also run `terraform validate` and the
+# *.tftest.hcl files (mocked providers) of every stack that needs only AWS.
+# The add-on layers need the helm provider, which is not mirrored: they are
+# validated and tested in GitHub Actions only.
+PLUGINS=/opt/tf-plugins
+if command -v terraform >/dev/null && [ -d "$PLUGINS/registry.terraform.io/hashicorp/aws" ]; then
+  work="$(mktemp -d)"
+  trap 'rm -f "$report"; rm -rf "$work"' EXIT
+  cp -r "$TF_DIR" "$work/terraform"
+  for stack in modules/network modules/security modules/eks modules/aurora modules/platform envs/staging envs/production; do
+    echo "==> terraform validate + test ($stack, local provider mirror)"
+    dir="$work/terraform/$stack"
+    terraform -chdir="$dir" init -backend=false -input=false -no-color -plugin-dir="$PLUGINS" >"$work/init.log" 2>&1 \
+      || { cat "$work/init.log"; exit 1; }
+    terraform -chdir="$dir" validate -no-color
+    terraform -chdir="$dir" test -no-color
+  done
+else
+  log "no local provider mirror: terraform validate/test run in GitHub Actions only"
+fi
+
 echo "==> infra checks passed"

@@ -3,7 +3,7 @@
 Parses each file with python-hcl2 (7.3.1) and checks what `terraform
 validate` cannot check offline, and what checkov does not check at all:
 
-- every file (.tf, .tfvars, .tftest.hcl) parses;
+- every file (.tf, .tfvars, .tftest.hcl, .tfmock.hcl) parses;
 - a module call passes only variables the module declares, sets every
   variable without a default, and uses a local source;
 - every variable has a description and a type, every output a description;
@@ -145,8 +145,9 @@ class Tree:
             doc = self._parse(path)
             if doc is not None:
                 self.modules.setdefault(path.parent, Module(path.parent, {})).files[path] = doc
-        # Test and variable files are not part of a module, but must parse.
-        for pattern in ("*.tftest.hcl", "*.tfvars"):
+        # Test, mock data and variable files are not part of a module, but
+        # must parse.
+        for pattern in ("*.tftest.hcl", "*.tfmock.hcl", "*.tfvars"):
             for path in self._files(pattern):
                 self._parse(path)
 
@@ -301,12 +302,12 @@ class TreeChecks(unittest.TestCase):
     def test_every_module_and_environment_is_found(self):
         tree = Tree(TF_ROOT)
         found = {tree.rel(path) for path in tree.modules}
-        expected = {f"modules/{m}" for m in ("network", "eks", "aurora", "security", "addons")}
+        expected = {f"modules/{m}" for m in ("network", "eks", "aurora", "security", "addons", "platform")}
         expected |= {f"envs/{e}{layer}" for e in ("staging", "production") for layer in ("", "/addons")}
         self.assertTrue(expected <= found, f"missing: {sorted(expected - found)}")
 
     def test_every_module_has_terraform_tests(self):
-        stacks = [f"modules/{m}" for m in ("network", "eks", "aurora", "security", "addons")]
+        stacks = [f"modules/{m}" for m in ("network", "eks", "aurora", "security", "addons", "platform")]
         stacks += ["envs/staging", "envs/production"]
         for stack in stacks:
             tests = list((TF_ROOT / stack / "tests").glob("*.tftest.hcl"))

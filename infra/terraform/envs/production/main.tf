@@ -1,18 +1,15 @@
 /**
- * Production platform layer: keys and WAF, network, EKS, Aurora.
- * The Helm add-ons are a second layer, applied after this one: ./addons.
+ * Production platform layer: modules/platform (keys and WAF, network, EKS,
+ * Aurora) with production's values. The Helm add-ons are a second layer,
+ * applied after this one: ./addons.
  */
 
 locals {
   environment = "production"
-  name        = "palaver-${local.environment}"
-
-  # Per-resource tags on top of default_tags (the modules add Name).
-  tags = {}
 }
 
 provider "aws" {
-  region = var.region
+  region = "eu-west-1"
 
   default_tags {
     tags = {
@@ -24,87 +21,32 @@ provider "aws" {
   }
 }
 
-#### Keys and WAF
+module "platform" {
+  source = "../../modules/platform"
 
-module "security" {
-  source = "../../modules/security"
+  name     = "palaver-${local.environment}"
+  azs      = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+  vpc_cidr = "10.20.0.0/16"
 
-  name                     = local.name
-  key_administrator_arns   = var.kms_admin_role_arns
-  kms_deletion_window_days = 30
-  waf_rate_limit           = var.waf_rate_limit
-  certificate_arn          = var.certificate_arn
-  log_retention_days       = var.log_retention_days
-  tags                     = local.tags
-}
-
-#### Network
-
-module "network" {
-  source = "../../modules/network"
-
-  name                    = local.name
-  cidr_block              = var.vpc_cidr
-  azs                     = var.azs
-  single_nat_gateway      = false
-  cluster_name            = local.name
-  logs_kms_key_arn        = module.security.logs_kms_key_arn
-  flow_log_retention_days = var.log_retention_days
-  tags                    = local.tags
-}
-
-#### Kubernetes
-
-module "eks" {
-  source = "../../modules/eks"
-
-  name                = local.name
-  kubernetes_version  = var.kubernetes_version
-  vpc_id              = module.network.vpc_id
-  subnet_ids          = module.network.private_subnet_ids
-  public_access_cidrs = var.cluster_public_access_cidrs
-  admin_role_arns     = var.cluster_admin_role_arns
-  secrets_kms_key_arn = module.security.eks_kms_key_arn
-  logs_kms_key_arn    = module.security.logs_kms_key_arn
-  log_retention_days  = var.log_retention_days
-  node_groups         = var.node_groups
-
-  app_secret_arn         = module.aurora.app_secret_arn
-  app_secret_kms_key_arn = module.security.rds_kms_key_arn
-  db_iam_auth = var.app_db_iam_username == null ? null : {
-    cluster_resource_id = module.aurora.cluster_resource_id
-    username            = var.app_db_iam_username
+  node_groups = {
+    general = {
+      instance_types = ["m6i.large", "m6a.large"]
+      min_size       = 3
+      max_size       = 12
+      desired_size   = 3
+      labels         = { workload = "general" }
+    }
   }
-  opensearch_domain_arn = var.opensearch_domain_arn
+  aurora_min_capacity = 2
+  aurora_max_capacity = 32
 
-  tags = local.tags
-}
+  # Protection is the module's default and production keeps all of it (the
+  # tests assert it): a NAT gateway per AZ, deletion protection, a final
+  # snapshot, 30 days of backups, secret recovery and key deletion window,
+  # Performance Insights kept 31 days.
 
-#### Database
-
-module "aurora" {
-  source = "../../modules/aurora"
-
-  name                       = local.name
-  vpc_id                     = module.network.vpc_id
-  subnet_ids                 = module.network.database_subnet_ids
-  availability_zones         = var.azs
-  allowed_security_group_ids = { eks_nodes = module.eks.node_security_group_id }
-
-  engine_version = var.aurora_engine_version
-  min_capacity   = var.aurora_min_capacity
-  max_capacity   = var.aurora_max_capacity
-  reader_count   = var.aurora_reader_count
-
-  kms_key_arn                         = module.security.rds_kms_key_arn
-  logs_kms_key_arn                    = module.security.logs_kms_key_arn
-  log_retention_days                  = var.log_retention_days
-  performance_insights_retention_days = 31
-
-  deletion_protection             = true
-  skip_final_snapshot             = false
-  backup_retention_days           = 30
-  app_secret_recovery_window_days = 30
-
-  tags = local.tags
+  certificate_arn             = var.certificate_arn
+  cluster_public_access_cidrs = var.cluster_public_access_cidrs
+  cluster_admin_role_arns     = var.cluster_admin_role_arns
+  kms_admin_role_arns         = var.kms_admin_role_arns
 }

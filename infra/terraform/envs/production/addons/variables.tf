@@ -9,21 +9,3 @@ variable "state_region" {
   type        = string
   default     = "eu-west-1"
 }
-
-variable "opensearch_endpoint" {
-  description = "Host name of an OpenSearch domain Fluent Bit also ships logs to; null for CloudWatch Logs only."
-  type        = string
-  default     = null
-}
-
-variable "prometheus_retention" {
-  description = "How long Prometheus keeps samples."
-  type        = string
-  default     = "30d"
-}
-
-variable "prometheus_storage_size" {
-  description = "Size of Prometheus' persistent volume."
-  type        = string
-  default     = "100Gi"
-}

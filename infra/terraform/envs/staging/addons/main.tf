@@ -5,7 +5,10 @@
 
 locals {
   environment = "staging"
-  platform    = data.terraform_remote_state.platform.outputs
+  # The `platform` output of ../ (every output of modules/platform). The
+  # fallback reads a state written before modules/platform existed, whose
+  # outputs had the same names at the top level; drop it once ../ is applied.
+  platform = try(data.terraform_remote_state.platform.outputs.platform, data.terraform_remote_state.platform.outputs)
 }
 
 provider "aws" {
@@ -58,7 +61,8 @@ module "addons" {
   vpc_id                     = local.platform.vpc_id
   pod_identities             = local.platform.pod_identities
   application_log_group_name = local.platform.application_log_group_name
-  opensearch_endpoint        = var.opensearch_endpoint
-  prometheus_retention       = var.prometheus_retention
-  prometheus_storage_size    = var.prometheus_storage_size
+
+  # Staging keeps a week of metrics on a small volume.
+  prometheus_retention    = "7d"
+  prometheus_storage_size = "20Gi"
 }

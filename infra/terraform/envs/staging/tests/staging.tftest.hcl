@@ -1,38 +1,9 @@
 # Run from envs/staging: terraform init -backend=false && terraform test
 
-# Providers are mocked: nothing is created and no credentials are needed.
-# Data sources get fixed, valid values (the real provider still validates
-# every resource's arguments, so ARNs and policy JSON must be well formed).
+# The AWS provider is mocked with the shared data of tests/mocks/aws:
+# nothing is created and no credentials are needed.
 mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = {
-      account_id = "123456789012"
-      arn        = "arn:aws:iam::123456789012:role/terraform-test"
-      user_id    = "AROATESTTESTTESTTEST"
-    }
-  }
-
-  mock_data "aws_partition" {
-    defaults = {
-      partition          = "aws"
-      dns_suffix         = "amazonaws.com"
-      reverse_dns_prefix = "com.amazonaws"
-    }
-  }
-
-  mock_data "aws_region" {
-    defaults = {
-      name        = "eu-west-1"
-      description = "Europe (Ireland)"
-      endpoint    = "ec2.eu-west-1.amazonaws.com"
-    }
-  }
-
-  mock_data "aws_iam_policy_document" {
-    defaults = {
-      json = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"sts:AssumeRole\",\"Principal\":{\"Service\":\"ec2.amazonaws.com\"}}]}"
-    }
-  }
+  source = "../../tests/mocks/aws"
 }
 
 variables {
@@ -44,7 +15,7 @@ run "staging_can_be_torn_down" {
   command = plan
 
   assert {
-    condition     = output.deletion_protection == false && module.aurora.final_snapshot_identifier == null
+    condition     = module.platform.deletion_protection == false && module.platform.final_snapshot_identifier == null
     error_message = "Staging is disposable: no deletion protection, no final snapshot."
   }
 }
@@ -53,7 +24,7 @@ run "staging_shares_one_nat_gateway" {
   command = plan
 
   assert {
-    condition     = length(module.network.nat_public_ips) == 1
+    condition     = length(module.platform.nat_public_ips) == 1
     error_message = "Staging uses a single NAT gateway."
   }
 }

@@ -1,0 +1,102 @@
+# Run from modules/platform: terraform init -backend=false && terraform test
+
+# The AWS provider is mocked with the shared data of tests/mocks/aws:
+# nothing is created and no credentials are needed.
+mock_provider "aws" {
+  source = "../../tests/mocks/aws"
+}
+
+variables {
+  name                        = "palaver-test"
+  azs                         = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+  vpc_cidr                    = "10.30.0.0/16"
+  certificate_arn             = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  cluster_public_access_cidrs = ["203.0.113.0/24"]
+  aurora_min_capacity         = 0.5
+  aurora_max_capacity         = 4
+  node_groups = {
+    general = {
+      instance_types = ["m6i.large"]
+      min_size       = 2
+      max_size       = 6
+      desired_size   = 3
+    }
+  }
+}
+
+run "protected_by_default" {
+  command = plan
+
+  assert {
+    condition     = output.deletion_protection == true && module.aurora.deletion_protection == true
+    error_message = "Without an opt-out the database must have deletion protection on."
+  }
+
+  assert {
+    condition     = output.final_snapshot_identifier == "palaver-test-final"
+    error_message = "Without an opt-out deleting the database must take a final snapshot."
+  }
+
+  assert {
+    condition     = length(output.nat_public_ips) == 3
+    error_message = "Without an opt-out every AZ gets its own NAT gateway."
+  }
+}
+
+run "throw_away_environments_opt_out" {
+  command = plan
+
+  variables {
+    single_nat_gateway                  = true
+    deletion_protection                 = false
+    skip_final_snapshot                 = true
+    backup_retention_days               = 7
+    performance_insights_retention_days = 7
+    kms_deletion_window_days            = 7
+    app_secret_recovery_window_days     = 0
+  }
+
+  assert {
+    condition     = output.deletion_protection == false && output.final_snapshot_identifier == null
+    error_message = "A throw-away environment has no deletion protection and no final snapshot."
+  }
+
+  assert {
+    condition     = length(output.nat_public_ips) == 1
+    error_message = "single_nat_gateway must leave one NAT gateway."
+  }
+}
+
+run "one_name_and_the_edge_outputs" {
+  command = plan
+
+  assert {
+    condition     = output.cluster_name == var.name && output.region == "eu-west-1"
+    error_message = "The cluster must be named after the environment, in the provider's region."
+  }
+
+  assert {
+    condition     = output.certificate_arn == var.certificate_arn && output.alb_ingress_annotations["alb.ingress.kubernetes.io/certificate-arn"] == var.certificate_arn
+    error_message = "The Helm values need the certificate ARN, and the ingress annotations must carry it."
+  }
+}
+
+run "rejects_an_api_open_to_the_internet" {
+  command = plan
+
+  variables {
+    cluster_public_access_cidrs = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.cluster_public_access_cidrs]
+}
+
+run "rejects_a_certificate_that_is_not_from_acm" {
+  command = plan
+
+  variables {
+    certificate_arn = "arn:aws:iam::123456789012:server-certificate/palaver"
+  }
+
+  expect_failures = [var.certificate_arn]
+}

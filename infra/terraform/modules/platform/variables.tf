@@ -1,0 +1,194 @@
+# Inputs that only pass through to one module are validated there (see the
+# module named in the description); this file validates what the platform
+# itself requires of an environment.
+
+#### Naming and placement
+
+variable "name" {
+  description = "Name of the environment's clusters and prefix of every other resource, e.g. `palaver-production`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,38}[a-z0-9]$", var.name))
+    error_message = "name must be 4-40 characters of lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "azs" {
+  description = "The three availability zones the environment spans; the database writer goes in the first."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.azs) == 3
+    error_message = "azs must list exactly three availability zones."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the environment's VPC, /16 to /18 (modules/network); one per environment, never overlapping."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0))
+    error_message = "vpc_cidr must be a valid IPv4 CIDR."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway shared by the three AZs (cheaper; an AZ outage takes egress down) instead of one per AZ."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags added to every taggable resource (on top of the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+#### Keys, edge and logging
+
+variable "kms_admin_role_arns" {
+  description = "IAM roles allowed to administer the KMS keys (modules/security)."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period of a scheduled KMS key deletion, 7 to 30 days (modules/security)."
+  type        = number
+  default     = 30
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN of the public host name, for the ALB's HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per client IP per 5 minutes above which the WAF blocks (modules/security)."
+  type        = number
+  default     = 2000
+}
+
+variable "log_retention_days" {
+  description = "Retention of every CloudWatch Logs group of the environment, in days (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 365
+}
+
+#### Cluster
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version of the EKS control plane."
+  type        = string
+  default     = "1.31"
+}
+
+variable "cluster_public_access_cidrs" {
+  description = "CIDRs (operators' VPN or office egress) allowed to reach the public API endpoint; [] keeps the API private."
+  type        = list(string)
+
+  validation {
+    condition     = !contains(var.cluster_public_access_cidrs, "0.0.0.0/0")
+    error_message = "The API endpoint is never open to 0.0.0.0/0."
+  }
+}
+
+variable "cluster_admin_role_arns" {
+  description = "IAM roles given cluster-admin (include the CI role that applies the add-ons layer)."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_groups" {
+  description = "Managed node groups of the cluster, by name (modules/eks)."
+  type = map(object({
+    instance_types = list(string)
+    capacity_type  = optional(string, "ON_DEMAND")
+    ami_type       = optional(string, "AL2023_x86_64_STANDARD")
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+    disk_size_gib  = optional(number, 50)
+    labels         = optional(map(string), {})
+    taints = optional(list(object({
+      key    = string
+      value  = optional(string)
+      effect = string
+    })), [])
+  }))
+}
+
+variable "opensearch_domain_arn" {
+  description = "ARN of an OpenSearch domain Fluent Bit may also write to; null for CloudWatch Logs only."
+  type        = string
+  default     = null
+}
+
+#### Database
+
+variable "aurora_engine_version" {
+  description = "Aurora PostgreSQL engine version."
+  type        = string
+  default     = "16.6"
+}
+
+variable "aurora_min_capacity" {
+  description = "Minimum Aurora Serverless v2 capacity (ACUs)."
+  type        = number
+}
+
+variable "aurora_max_capacity" {
+  description = "Maximum Aurora Serverless v2 capacity (ACUs)."
+  type        = number
+}
+
+variable "aurora_reader_count" {
+  description = "Number of Aurora readers (each in another AZ than the writer)."
+  type        = number
+  default     = 1
+}
+
+variable "app_db_iam_username" {
+  description = "Database user the application logs in as with IAM authentication; null when it uses the password in its secret."
+  type        = string
+  default     = null
+}
+
+#### Protection (defaults protect; throw-away environments opt out)
+
+variable "deletion_protection" {
+  description = "The database refuses deletion."
+  type        = bool
+  default     = true
+}
+
+variable "skip_final_snapshot" {
+  description = "Delete the database without a final snapshot (throw-away environments only)."
+  type        = bool
+  default     = false
+}
+
+variable "backup_retention_days" {
+  description = "Days the database's automated backups and daily AWS Backup recovery points are kept, 1 to 35 (modules/aurora)."
+  type        = number
+  default     = 30
+}
+
+variable "performance_insights_retention_days" {
+  description = "Performance Insights retention: 7 (free tier), or a multiple of 31 up to 731 (modules/aurora)."
+  type        = number
+  default     = 31
+}
+
+variable "app_secret_recovery_window_days" {
+  description = "Days a deleted application secret can still be restored: 0 (at once) or 7 to 30 (modules/aurora)."
+  type        = number
+  default     = 30
+}
