@@ -235,6 +235,13 @@ impl Application {
             );
         }
         let state = AppState::new(&config, store);
+        // Start serving once the bus listens (PostgreSQL), so that the first
+        // /readyz already answers 200; give up waiting after a few seconds
+        // and let /readyz report it instead.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !state.bus.is_ready() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let router = app(state.clone(), config.roles(), &config);
         let listener = TcpListener::bind(config.listen)
             .await
