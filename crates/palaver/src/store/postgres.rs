@@ -55,9 +55,7 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
 
-impl PgStore {
     super::impl_reads!(pool);
 }
 

@@ -64,9 +64,7 @@ impl SqliteStore {
         };
         Ok(Self { writer, readers })
     }
-}
 
-impl SqliteStore {
     super::impl_reads!(readers);
 }
 

@@ -84,10 +84,6 @@ impl Subscription {
         })
     }
 
-    pub fn last_sent(&self) -> i64 {
-        self.last_sent
-    }
-
     /// The next thing to send. Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Outbound {
         loop {

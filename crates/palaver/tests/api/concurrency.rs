@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::fault_helpers::{metric_sum, metrics};
 use crate::helpers::{message, spawn_app, Backend, TestApp};
 
 both_backends!(fifty_senders_times_twenty_get_seqs_1_to_1000_each_stored_once);
@@ -72,24 +73,8 @@ async fn fifty_senders_times_twenty_get_seqs_1_to_1000_each_stored_once(backend:
     assert_eq!(busy["last_seq"], 1000);
 
     // Group commit happened: fewer transactions than messages.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = metric_value(&metrics, "palaver_group_commit_batch_size_count");
-    assert!(count > 0.0, "{metrics}");
+    let page = metrics(&app.client, &app.address).await;
+    let count = metric_sum(&page, "palaver_group_commit_batch_size_count").unwrap_or(0.0);
+    assert!(count > 0.0, "{page}");
     app.stop().await;
-}
-
-fn metric_value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }

@@ -1,5 +1,6 @@
-//! Helpers of the fault suite: a server process's memory, file descriptors
-//! and metrics, and waiting on conditions instead of sleeping.
+//! Helpers of the fault suite (and of every test that reads metrics): a
+//! server process's memory, file descriptors and metrics, and waiting on
+//! conditions instead of sleeping.
 
 use std::future::Future;
 use std::time::Duration;
