@@ -31,9 +31,9 @@ use tracing::Level;
 use crate::api::error::ApiError;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
 use crate::config::{Config, Roles};
-use crate::store::batch::{BatchLimits, GroupCommit};
 use crate::store::{self, MessageStore};
 use crate::telemetry;
+use crate::write::{BatchLimits, GroupCommit};
 
 /// Limits the handlers apply.
 #[derive(Debug, Clone, Copy)]

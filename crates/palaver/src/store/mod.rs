@@ -1,9 +1,8 @@
 //! The message store: one trait, two implementations (SQLite and PostgreSQL).
 //!
-//! The HTTP layer never sees SQL; it calls [`MessageStore`] through the group
-//! committer ([`batch::GroupCommit`]) for writes and directly for reads.
+//! The HTTP layer never sees SQL; it calls [`MessageStore`] through the write
+//! path ([`crate::write::GroupCommit`]) for writes and directly for reads.
 
-pub mod batch;
 mod postgres;
 mod sqlite;
 

@@ -1,4 +1,7 @@
-//! Group commit: concurrent sends to one room share a transaction.
+//! The write path: group commit, then publish. It sits above [`crate::store`]
+//! and [`crate::bus`], which know nothing of each other or of it.
+//!
+//! Concurrent sends to one room share a transaction.
 //!
 //! Each room with pending sends has one writer task. It takes the first send,
 //! then whatever else arrives within the batch window (up to the batch size),
@@ -13,9 +16,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{Appended, MessageStore, StoreError};
 use crate::bus::Bus;
 use crate::domain::{now_millis, NewMessage, RoomName};
+use crate::store::{Appended, MessageStore, StoreError};
 use crate::telemetry::metrics as m;
 
 /// How many sends may wait for one room's writer before senders wait too.
