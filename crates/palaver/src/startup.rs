@@ -30,6 +30,7 @@ use tracing::Level;
 
 use crate::api::error::ApiError;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
+use crate::cache::ReadCache;
 use crate::config::{Config, Roles};
 use crate::store::{self, MessageStore};
 use crate::telemetry;
@@ -49,6 +50,9 @@ pub struct Limits {
 pub struct AppState {
     pub store: Arc<dyn MessageStore>,
     pub writer: GroupCommit,
+    /// Newest pages of recently read rooms; trusted only while the bus is
+    /// ready (else it may have missed another replica's writes).
+    pub cache: Arc<ReadCache>,
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     pub limits: Limits,
@@ -69,16 +73,24 @@ impl AppState {
         let hub = Arc::new(Hub::new(config.stream_buffer as usize));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let cache = Arc::new(ReadCache::new(
+            config.read_cache_messages as usize,
+            config.read_cache_bytes,
+        ));
+        // On PostgreSQL a gateway listens for its subscribers, and the API
+        // listens so that its read cache hears other replicas' writes.
         let bus: Arc<dyn Bus> = match store.postgres() {
             None => Arc::new(LocalBus::new(hub.clone())),
-            Some(_) if !roles.gateway => Arc::new(NotifyBus::writer_only()),
+            Some(_) if !roles.gateway && !roles.api => Arc::new(NotifyBus::writer_only()),
             Some(_) => {
                 let (bus, ready) = NotifyBus::listening();
                 let (store, hub, shutdown) = (store.clone(), hub.clone(), shutdown.clone());
+                let observer = cache.clone();
                 tasks.spawn(async move {
                     if let Some(pg) = store.postgres() {
                         let history = Arc::new(StoredHistory(store.clone()));
-                        bus::postgres::listen(pg.pool(), history, hub, ready, shutdown).await;
+                        bus::postgres::listen(pg.pool(), history, hub, observer, ready, shutdown)
+                            .await;
                     }
                 });
                 Arc::new(bus)
@@ -87,9 +99,16 @@ impl AppState {
         let writer = GroupCommit::new(
             store.clone(),
             bus.clone(),
+            cache.clone(),
             BatchLimits {
                 max_messages: config.batch_max as usize,
                 window: Duration::from_micros(config.batch_window_us),
+                // SQLite has one writer connection: a second batch in
+                // flight would only wait for it.
+                concurrency: match store.postgres() {
+                    Some(_) => config.batch_concurrency as usize,
+                    None => 1,
+                },
             },
         );
         let rate_limiter = NonZeroU32::new(config.rate_limit).map(|rate| {
@@ -105,6 +124,7 @@ impl AppState {
         AppState {
             store,
             writer,
+            cache,
             hub,
             bus,
             limits: Limits {

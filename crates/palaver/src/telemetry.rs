@@ -43,6 +43,12 @@ pub mod metrics {
     pub const RATE_LIMITED: &str = "palaver_rate_limited_total";
     /// Gauge: 1 when the database answers, else 0 (set by `/readyz`).
     pub const DB_UP: &str = "palaver_db_up";
+    /// Counter: newest-page reads answered from the read cache.
+    pub const CACHE_HITS: &str = "palaver_read_cache_hits_total";
+    /// Counter: newest-page reads the read cache could not answer.
+    pub const CACHE_MISSES: &str = "palaver_read_cache_misses_total";
+    /// Counter: rooms evicted from the read cache at its byte bound.
+    pub const CACHE_EVICTIONS: &str = "palaver_read_cache_evictions_total";
 }
 
 /// Installs the global log subscriber. Safe to call more than once (later
@@ -112,6 +118,15 @@ fn describe() {
     describe_gauge!(
         DB_UP,
         "1 when the database answered the last readiness check"
+    );
+    describe_counter!(CACHE_HITS, "Newest-page reads answered from the read cache");
+    describe_counter!(
+        CACHE_MISSES,
+        "Newest-page reads the read cache could not answer"
+    );
+    describe_counter!(
+        CACHE_EVICTIONS,
+        "Rooms evicted from the read cache at its byte bound"
     );
     // Series that should exist from the first scrape, before any event.
     ::metrics::gauge!(STREAMS_OPEN, "transport" => "websocket").set(0.0);
