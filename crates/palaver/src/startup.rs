@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
@@ -19,11 +20,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::timeout::TimeoutLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
@@ -118,6 +119,7 @@ impl AppState {
                 Quota::per_second(rate).allow_burst(burst),
             ))
         });
+        tasks.spawn(probe_database(store.clone(), shutdown.clone()));
         if let Some(limiter) = &rate_limiter {
             tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
         }
@@ -153,6 +155,22 @@ impl AppState {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             }
         })
+    }
+}
+
+/// Keeps `palaver_db_up` current whether or not anything calls `/readyz`:
+/// pings the database every few seconds.
+async fn probe_database(store: Arc<dyn MessageStore>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                let ping = tokio::time::timeout(Duration::from_secs(2), store.ping()).await;
+                let up = matches!(ping, Ok(Ok(())));
+                ::metrics::gauge!(telemetry::metrics::DB_UP).set(if up { 1.0 } else { 0.0 });
+            }
+        }
     }
 }
 
@@ -206,10 +224,11 @@ pub fn app(state: AppState, roles: Roles, config: &Config) -> Router {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.request_timeout),
-        ))
+        // A request over its time answers 408 in the JSON error shape.
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::Timeout
+        }))
+        .layer(TimeoutLayer::new(Duration::from_secs(config.request_timeout)))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
 
     crate::api::routes(roles)
