@@ -7,7 +7,7 @@
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -87,12 +87,33 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
+        spawn_upkeep(handle.clone());
         // Fails only when another recorder is installed already, in which case
         // our metrics go there instead.
         let _ = ::metrics::set_global_recorder(recorder);
         describe();
         handle
     })
+}
+
+/// How often the recorder drains histogram observations into its summaries.
+/// Without upkeep every observation is kept until a scrape renders it, so a
+/// process nobody scrapes grows with every request and delivery.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs the recorder's upkeep on a timer, whether or not anything scrapes.
+/// A plain thread, not a task: the recorder is process-wide and outlives any
+/// one runtime (tests build several).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the metrics upkeep thread; histograms drain only when scraped");
+    }
 }
 
 fn describe() {
