@@ -9,9 +9,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::bus::{Event, Hub};
+use crate::bus::{Event, Hub, RoomReceiver};
 use crate::domain::{Message, RoomName};
 use crate::store::{Cursor, MessageStore, StoreError};
 
@@ -51,7 +51,7 @@ impl CloseReason {
 pub struct Subscription {
     room: RoomName,
     store: Arc<dyn MessageStore>,
-    live: broadcast::Receiver<Event>,
+    live: RoomReceiver,
     last_sent: i64,
     backlog: VecDeque<Arc<Message>>,
     replaying: bool,
@@ -62,7 +62,7 @@ pub struct Subscription {
 impl Subscription {
     /// Starts after `since`, or after the newest message when `since` is `None`.
     pub async fn start(
-        hub: &Hub,
+        hub: &Arc<Hub>,
         store: Arc<dyn MessageStore>,
         room: RoomName,
         since: Option<i64>,

@@ -192,7 +192,7 @@ mod tests {
     async fn pump_replays_then_says_caught_up_then_goes_live() {
         let room = RoomName::parse("r").unwrap();
         let store = store_with(&room, 3).await;
-        let hub = Hub::new(16);
+        let hub = Arc::new(Hub::new(16));
         let subscription = Subscription::start(&hub, store.clone(), room.clone(), Some(1))
             .await
             .unwrap();
@@ -271,7 +271,7 @@ mod tests {
     async fn pump_closes_a_lagging_subscriber_with_the_reason() {
         let room = RoomName::parse("r").unwrap();
         let store = store_with(&room, 0).await;
-        let hub = Hub::new(4);
+        let hub = Arc::new(Hub::new(4));
         let subscription = Subscription::start(&hub, store, room.clone(), None)
             .await
             .unwrap();
@@ -319,7 +319,7 @@ mod tests {
     async fn pump_sends_heartbeat_pings_and_stops_when_the_client_closes() {
         let room = RoomName::parse("r").unwrap();
         let store = store_with(&room, 0).await;
-        let hub = Hub::new(16);
+        let hub = Arc::new(Hub::new(16));
         let subscription = Subscription::start(&hub, store, room, None).await.unwrap();
         let (sink, mut out) = mpsc::channel::<WsMessage>(16);
         let (client, incoming) = mpsc::unbounded::<Result<WsMessage, ()>>();
