@@ -43,6 +43,12 @@ pub mod metrics {
     pub const RATE_LIMITED: &str = "palaver_rate_limited_total";
     /// Gauge: 1 when the database answers, else 0 (set by `/readyz`).
     pub const DB_UP: &str = "palaver_db_up";
+    /// Counter: stream opens refused, by `reason` (`opening_too_fast`,
+    /// `client_cap`, `process_cap`).
+    pub const STREAMS_REFUSED: &str = "palaver_stream_refused_total";
+    /// Gauge: the effective stream cap of this process (`--max-streams`, or
+    /// less when the open-files limit is lower).
+    pub const STREAMS_MAX: &str = "palaver_stream_max_connections";
 }
 
 /// Installs the global log subscriber. Safe to call more than once (later
@@ -130,6 +136,8 @@ fn describe() {
     describe_gauge!(DB_POOL_MAX, "Database pool maximum size");
     describe_counter!(BUS_RECONNECTS, "Fan-out bus reconnects");
     describe_counter!(RATE_LIMITED, "Sends refused by the rate limiter");
+    describe_counter!(STREAMS_REFUSED, "Stream opens refused, by reason");
+    describe_gauge!(STREAMS_MAX, "Effective cap of concurrent streams");
     describe_gauge!(
         DB_UP,
         "1 when the database answered the last readiness check"

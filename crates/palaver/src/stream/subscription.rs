@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
 
+use super::CloseReason;
 use crate::bus::{Event, Hub, RoomReceiver};
 use crate::domain::{Message, RoomName};
 use crate::store::{Cursor, MessageStore, StoreError};
@@ -26,26 +27,6 @@ pub enum Outbound {
     CaughtUp(i64),
     /// The stream ends, for this reason; the client resumes with `since`.
     Close(CloseReason),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The subscriber fell further behind than its buffer allows.
-    Lagging,
-    /// The server is draining.
-    ShuttingDown,
-    /// The database could not be read for the replay.
-    Unavailable,
-}
-
-impl CloseReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Lagging => "lagging",
-            CloseReason::ShuttingDown => "shutting_down",
-            CloseReason::Unavailable => "unavailable",
-        }
-    }
 }
 
 pub struct Subscription {
