@@ -10,7 +10,8 @@
 # fanout summary (delivery counts and latency) and the server log to $OUT.
 # The server is a release build; the cluster is a throwaway one from
 # scripts/pg-cluster.sh (fsync=off: the figure is memory, not durability).
-# Extra server flags can be given in $SERVER_ARGS.
+# Extra server flags can be given in $SERVER_ARGS. Every subscriber comes
+# from 127.0.0.1, so the per-IP stream limits are off.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -48,7 +49,8 @@ url="$(bash scripts/pg-cluster.sh start "$cluster")"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 "$PALAVER" serve --listen "127.0.0.1:$port" --database-url "$url" \
-  --rate-limit 0 --log warn --log-format json ${SERVER_ARGS:-} >"$OUT/server.log" 2>&1 &
+  --rate-limit 0 --stream-open-rate 0 --max-streams-per-ip 0 \
+  --log warn --log-format json ${SERVER_ARGS:-} >"$OUT/server.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 200); do
