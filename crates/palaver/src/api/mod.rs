@@ -7,6 +7,7 @@ pub mod health;
 pub mod openapi;
 pub mod pages;
 pub mod rooms;
+pub mod stream;
 
 use axum::http::{Method, Uri};
 use axum::routing::get;
@@ -26,7 +27,7 @@ pub fn routes(roles: Roles) -> Router<AppState> {
             .route("/api/v1/openapi.json", get(openapi::document));
     }
     if roles.gateway {
-        router = router.merge(crate::stream::router());
+        router = router.merge(stream::router());
     }
     if roles.web {
         router = router.merge(crate::web::router());

@@ -8,6 +8,7 @@ mod cache;
 mod concurrency;
 mod faults;
 mod health;
+mod limits;
 mod resilience;
 mod rooms;
 mod seed;
