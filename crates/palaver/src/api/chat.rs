@@ -27,10 +27,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/chat", get(read).put(send))
 }
 
+// Read leniently (any JSON value, or none) so that the seed's `Message is
+// required` answer is kept; documented as what is accepted: a string with
+// something besides white space, newline and tab the only control
+// characters, at most 4000 characters.
+/// A message to send to room `general`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SeedSend {
     /// The message text.
-    #[schema(example = "hello")]
+    #[schema(value_type = String, required = true, example = "hello", min_length = 1, max_length = 4000,
+             pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub message: Option<serde_json::Value>,
 }
 

@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
+use serde_json::{json, Value};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -33,6 +34,79 @@ use utoipa::OpenApi;
 pub struct ApiDoc;
 
 /// `GET /api/v1/openapi.json`
-pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+pub async fn document() -> axum::Json<Value> {
+    axum::Json(document_json())
+}
+
+/// The served document: the annotations' document with the paging
+/// parameters added (see [`paging_parameter`]).
+pub fn document_json() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1v1~1rooms~1{room}~1messages/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        params.push(paging_parameter());
+    }
+    doc
+}
+
+/// `GET /api/v1/rooms/{room}/messages` takes `before` or `after` (never
+/// both) and `limit`. OpenAPI cannot say "not both" of separate parameters,
+/// so the three are one query object (`style: form`, `explode: true`: the
+/// same query string) whose schema is "a `before` page or an `after` page",
+/// and no other parameter (the server refuses unknown ones).
+fn paging_parameter() -> Value {
+    let seq = |description: &str| json!({"type": "integer", "format": "int64", "minimum": 0, "description": description});
+    let limit = json!({
+        "type": "integer", "format": "int64", "minimum": 1, "maximum": super::rooms::MAX_LIMIT,
+        "description": "Page size, 1-200 (default 50)",
+    });
+    let page = |cursor: &str, description: &str| {
+        json!({
+            "type": "object",
+            "properties": {cursor: seq(description), "limit": limit},
+            "additionalProperties": false,
+        })
+    };
+    json!({
+        "name": "page",
+        "in": "query",
+        "required": false,
+        "style": "form",
+        "explode": true,
+        "description": "`before` (messages with a smaller seq, newest first) or `after` \
+            (messages with a greater seq, oldest first), not both, and `limit`; \
+            without a cursor, the newest page",
+        "schema": {"anyOf": [
+            page("before", "Messages with a smaller seq, newest first"),
+            page("after", "Messages with a greater seq, oldest first"),
+        ]},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_paging_parameters_are_one_query_object_of_before_or_after() {
+        let doc = document_json();
+        let params = &doc["paths"]["/api/v1/rooms/{room}/messages"]["get"]["parameters"];
+        let page = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "page")
+            .expect("the page parameter");
+        assert_eq!(page["in"], "query");
+        assert_eq!(page["explode"], true);
+        let any_of = page["schema"]["anyOf"].as_array().unwrap();
+        assert_eq!(any_of.len(), 2);
+        assert!(any_of[0]["properties"]["before"].is_object());
+        assert_eq!(any_of[0]["additionalProperties"], false);
+        assert!(any_of[1]["properties"]["after"].is_object());
+        assert_eq!(any_of[1]["additionalProperties"], false);
+        assert_eq!(any_of[1]["properties"]["limit"]["maximum"], 200);
+    }
 }

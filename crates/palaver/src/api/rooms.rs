@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use std::sync::Arc;
 
@@ -56,12 +56,23 @@ async fn list_rooms(State(state): State<AppState>) -> Result<axum::Json<RoomList
 /// A message to send.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendMessage {
-    /// Display name, 1-64 characters after trimming.
-    #[schema(example = "ada", min_length = 1, max_length = 64)]
+    /// Display name, 1-64 characters after trimming, no control characters
+    /// (the pattern: something besides white space, no Unicode `Cc`).
+    #[schema(
+        example = "ada",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub author: String,
     /// Message text, 1-4000 characters after trimming; newline and tab are
     /// the only control characters allowed.
-    #[schema(example = "hi", min_length = 1, max_length = 4000)]
+    #[schema(
+        example = "hi",
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+    )]
     pub text: String,
     /// Idempotency key (1-64 visible ASCII characters): sending the same key
     /// to the same room again returns the stored message instead of a copy.
@@ -114,16 +125,16 @@ async fn send_message(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// Unknown parameters are refused (400 `invalid_query`), as documented: a
+/// misspelt cursor must not silently read the newest page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// Messages with a smaller seq, newest first.
-    #[param(minimum = 0)]
     before: Option<i64>,
     /// Messages with a greater seq, oldest first.
-    #[param(minimum = 0)]
     after: Option<i64>,
     /// Page size, 1-200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -132,10 +143,13 @@ pub struct PageParams {
     get,
     path = "/api/v1/rooms/{room}/messages",
     tag = "rooms",
-    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), PageParams),
+    // `before`, `after` and `limit` are documented as one exploded query
+    // object (see `openapi::PagingParameters`): OpenAPI has no other way to
+    // say that `before` and `after` exclude each other.
+    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     responses(
         (status = 200, description = "A page: newest first without a cursor or with `before`, oldest first with `after`", body = Page),
-        (status = 400, description = "Invalid room or paging parameters", body = ErrorBody),
+        (status = 400, description = "Invalid room or paging parameters (`before` with `after`, or an unknown parameter)", body = ErrorBody),
         (status = 404, description = "No such room", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )

@@ -740,6 +740,13 @@ async fn hostile_and_malformed_requests_get_their_documented_4xx_and_store_nothi
         )
         .code("invalid_query"),
         case(
+            "unknown paging parameter",
+            "GET",
+            "/api/v1/rooms/bad/messages?befor=5",
+            400,
+        )
+        .code("invalid_query"),
+        case(
             "negative before",
             "GET",
             "/api/v1/rooms/bad/messages?before=-5",
