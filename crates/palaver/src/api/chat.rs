@@ -15,11 +15,10 @@ use bytes::Bytes;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Query};
 use super::pages;
+use super::params::SeedSize;
 use crate::domain::{format_timestamp, Author, Message, MessageText, NewMessage, RoomName};
 use crate::AppState;
 
-/// Most messages `GET /chat` returns, and what it returns without `size`.
-pub const MAX_SIZE: i64 = 1000;
 /// The author stored for messages sent through `/chat`.
 pub const SEED_AUTHOR: &str = "anonymous";
 
@@ -113,17 +112,11 @@ async fn read(
     State(state): State<AppState>,
     Query(params): Query<SizeParams>,
 ) -> Result<Response, ApiError> {
-    let size = params.size.unwrap_or(MAX_SIZE);
-    if !(0..=MAX_SIZE).contains(&size) {
-        return Err(ApiError::bad_request(
-            "invalid_size",
-            format!("size must be between 0 and {MAX_SIZE}"),
-        ));
-    }
+    let size = SeedSize::parse(params.size)?.get();
     if size == 0 {
         return Ok(pages::json(Bytes::from_static(b"[]")));
     }
-    let body = pages::newest(&state, &RoomName::general(), size as usize, "seed", render)
+    let body = pages::newest(&state, &RoomName::general(), size, "seed", render)
         .await?
         .unwrap_or_else(|| Bytes::from_static(b"[]"));
     Ok(pages::json(body))

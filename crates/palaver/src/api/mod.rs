@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod pages;
+pub mod params;
 pub mod rooms;
 pub mod stream;
 

@@ -59,7 +59,7 @@ pub fn document_json() -> Value {
 fn paging_parameter() -> Value {
     let seq = |description: &str| json!({"type": "integer", "format": "int64", "minimum": 0, "description": description});
     let limit = json!({
-        "type": "integer", "format": "int64", "minimum": 1, "maximum": super::rooms::MAX_LIMIT,
+        "type": "integer", "format": "int64", "minimum": 1, "maximum": super::params::PageLimit::MAX,
         "description": "Page size, 1-200 (default 50)",
     });
     let page = |cursor: &str, description: &str| {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Path, Query};
 use super::pages;
+use super::params::{PageCursor, PageLimit};
 use crate::domain::{Author, ClientId, Message, MessageText, NewMessage, RoomName};
 use crate::store::{Cursor, Page, RoomSummary};
 use crate::AppState;
@@ -25,10 +26,6 @@ pub fn router() -> Router<AppState> {
         get(list_messages).post(send_message),
     )
 }
-
-/// Paging bounds of `GET .../messages`.
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 200;
 
 /// Header set on a send that repeated a stored `client_id`.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -160,30 +157,8 @@ async fn list_messages(
     Query(params): Query<PageParams>,
 ) -> Result<Response, ApiError> {
     let room = RoomName::parse(&room)?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    let cursor = match (params.before, params.after) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_cursor",
-                "give before or after, not both",
-            ))
-        }
-        (Some(seq), None) | (None, Some(seq)) if seq < 0 => {
-            return Err(ApiError::bad_request(
-                "invalid_cursor",
-                "before and after must be 0 or greater",
-            ))
-        }
-        (Some(seq), None) => Cursor::Before(seq),
-        (None, Some(seq)) => Cursor::After(seq),
-        (None, None) => Cursor::Latest,
-    };
+    let limit = PageLimit::parse(params.limit)?.get();
+    let cursor = PageCursor::parse(params.before, params.after)?.get();
     let missing = || ApiError::NotFound(format!("no room named {room}"));
     if cursor == Cursor::Latest {
         let body = pages::newest(&state, &room, limit as usize, "v1", render)
@@ -193,7 +168,7 @@ async fn list_messages(
     }
     let page = state
         .store
-        .page(&room, cursor, limit as u32)
+        .page(&room, cursor, limit)
         .await?
         .ok_or_else(missing)?;
     Ok(axum::Json(page).into_response())
