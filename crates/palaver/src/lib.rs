@@ -9,6 +9,8 @@
 //!   (in-process, or PostgreSQL `LISTEN/NOTIFY`);
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
+//! - [`identity`]: usernames, passwords, roles, users, room visibility;
+//! - [`auth`]: sessions, passwords, room access and the signed-in user;
 //! - [`api`]: the HTTP routes and the one error type;
 //! - [`web`]: the embedded UI;
 //! - [`telemetry`]: logs and metrics;
@@ -16,9 +18,11 @@
 //!   until a shutdown signal.
 
 pub mod api;
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod domain;
+pub mod identity;
 pub mod startup;
 pub mod store;
 pub mod stream;

@@ -29,8 +29,10 @@ use tower_http::LatencyUnit;
 use tracing::Level;
 
 use crate::api::error::ApiError;
+use crate::auth::events::Transport;
+use crate::auth::Auth;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
-use crate::config::{Config, Roles};
+use crate::config::{Config, Registration, Roles};
 use crate::store::batch::{BatchLimits, GroupCommit};
 use crate::store::{self, MessageStore};
 use crate::telemetry;
@@ -44,6 +46,19 @@ pub struct Limits {
     pub readiness_timeout: Duration,
 }
 
+/// Whom a limit counts: the signed-in user, else the client address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    User(crate::identity::UserId),
+    Ip(IpAddr),
+}
+
+impl From<IpAddr> for RateKey {
+    fn from(ip: IpAddr) -> Self {
+        RateKey::Ip(ip)
+    }
+}
+
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -52,7 +67,9 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     pub limits: Limits,
-    pub rate_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    pub rate_limiter: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
+    /// Accounts, sessions and room access.
+    pub auth: Arc<Auth>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub stream_slots: Arc<Semaphore>,
     /// Fires when the process starts draining; every stream listens.
@@ -101,6 +118,37 @@ impl AppState {
         if let Some(limiter) = &rate_limiter {
             tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
         }
+        let accounts = store
+            .clone()
+            .accounts()
+            .expect("SQLite and PostgreSQL stores hold accounts");
+        let transport = match store.postgres() {
+            Some(pg) => Transport::Postgres(pg.pool().clone()),
+            None => Transport::Local,
+        };
+        let auth = Arc::new(Auth::new(
+            accounts,
+            transport.clone(),
+            crate::auth::Settings {
+                registration_open: config.registration == Registration::Open,
+                local_accounts: config.local_accounts.is_on(),
+                seed_api: config.seed_api.is_on(),
+            },
+            match (&config.oidc_issuer, &config.oidc_audience) {
+                (Some(issuer), Some(audience)) => {
+                    Some(crate::auth::oidc::Oidc::new(issuer, audience))
+                }
+                _ => None,
+            },
+        ));
+        tasks.spawn(auth.clone().housekeeping(shutdown.clone()));
+        if let Transport::Postgres(pool) = transport {
+            tasks.spawn(crate::auth::events::listen(
+                pool,
+                Arc::downgrade(&auth),
+                shutdown.clone(),
+            ));
+        }
         AppState {
             store,
             writer,
@@ -113,6 +161,7 @@ impl AppState {
                 readiness_timeout: Duration::from_secs(2),
             },
             rate_limiter,
+            auth,
             trusted_proxies: config.trusted_proxies.clone().into(),
             stream_slots: Arc::new(Semaphore::new(config.max_streams as usize)),
             shutdown,
@@ -120,12 +169,13 @@ impl AppState {
         }
     }
 
-    /// Refuses a send from `ip` when it is over its rate.
-    pub fn check_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+    /// Refuses a send from `key` (a user, or a client IP) when it is over
+    /// its rate.
+    pub fn check_rate(&self, key: impl Into<RateKey>) -> Result<(), ApiError> {
         let Some(limiter) = &self.rate_limiter else {
             return Ok(());
         };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&key.into()).map_err(|not_until| {
             ::metrics::counter!(telemetry::metrics::RATE_LIMITED).increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
@@ -138,7 +188,7 @@ impl AppState {
 /// Drops rate-limiter state of clients that have been quiet long enough to be
 /// back at a full burst, so the limiter does not grow with every address seen.
 async fn forget_idle_clients(
-    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Arc<DefaultKeyedRateLimiter<RateKey>>,
     shutdown: CancellationToken,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -191,7 +241,8 @@ pub fn app(state: AppState, roles: Roles, config: &Config) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
 
-    crate::api::routes(roles)
+    let settings = state.auth.settings;
+    crate::api::routes(roles, settings)
         .route_layer(axum::middleware::from_fn(telemetry::track_requests))
         .layer(middleware)
         .with_state(state)
@@ -228,6 +279,17 @@ impl Application {
         store: Arc<dyn MessageStore>,
     ) -> anyhow::Result<Self> {
         telemetry::prometheus();
+        if config.oidc_issuer.is_some() != config.oidc_audience.is_some() {
+            anyhow::bail!("--oidc-issuer and --oidc-audience go together: give both or neither");
+        }
+        if let Some(issuer) = &config.oidc_issuer {
+            if !(issuer.starts_with("https://")
+                || issuer.starts_with("http://127.0.0.1")
+                || issuer.starts_with("http://localhost"))
+            {
+                anyhow::bail!("--oidc-issuer must be an https:// URL (http only on loopback)");
+            }
+        }
         if store.postgres().is_none() && config.roles() != Roles::ALL {
             tracing::warn!(
                 "SQLite fans out within one process only: run every role in one process, \

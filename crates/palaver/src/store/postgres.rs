@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use super::accounts::AccountStore;
 use super::{
     number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
     RoomSummary, StoreError,
@@ -59,6 +60,15 @@ impl PgStore {
     super::impl_reads!(pool);
 }
 
+// Registrations take the table lock so that the first-account-is-admin rule
+// holds under concurrent sign-ups (they are rare; sign-ins do not lock).
+super::accounts::impl_accounts!(
+    PgStore,
+    pool,
+    pool,
+    Some("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+);
+
 #[async_trait]
 impl MessageStore for PgStore {
     async fn append(
@@ -99,10 +109,11 @@ impl MessageStore for PgStore {
         let created = number(room, &fresh, last + 1, sent_at);
         if let (Some(first), Some(newest)) = (created.first(), created.last()) {
             sqlx::query(
-                "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
-                 SELECT $1, s, a, t, c, ip, $7 \
-                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                 AS u(s, a, t, c, ip)",
+                "INSERT INTO messages \
+                 (room, seq, author, text, client_id, client_ip, sent_at, author_id) \
+                 SELECT $1, s, a, t, c, ip, $7, aid \
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                             $8::text[]) AS u(s, a, t, c, ip, aid)",
             )
             .bind(room.as_str())
             .bind(created.iter().map(|m| m.seq).collect::<Vec<_>>())
@@ -126,6 +137,12 @@ impl MessageStore for PgStore {
                     .collect::<Vec<_>>(),
             )
             .bind(sent_at)
+            .bind(
+                created
+                    .iter()
+                    .map(|m| m.author_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE rooms SET last_seq = $1 WHERE name = $2")
@@ -185,6 +202,10 @@ impl MessageStore for PgStore {
             idle: self.pool.num_idle() as u32,
             max: self.max,
         }
+    }
+
+    fn accounts(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn AccountStore>> {
+        Some(self)
     }
 
     fn postgres(&self) -> Option<&PgStore> {

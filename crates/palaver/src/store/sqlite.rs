@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+use super::accounts::AccountStore;
 use super::{
     number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
     RoomSummary, StoreError,
@@ -68,6 +69,8 @@ impl SqliteStore {
     super::impl_reads!(readers);
 }
 
+super::accounts::impl_accounts!(SqliteStore, writer, readers, None::<&str>);
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(
@@ -102,8 +105,9 @@ impl MessageStore for SqliteStore {
         let created = number(room, &fresh, last + 1, sent_at);
         for m in &created {
             sqlx::query(
-                "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO messages \
+                 (room, seq, author, text, client_id, client_ip, sent_at, author_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(room.as_str())
             .bind(m.seq)
@@ -112,6 +116,7 @@ impl MessageStore for SqliteStore {
             .bind(&m.client_id)
             .bind(&m.client_ip)
             .bind(m.sent_at)
+            .bind(&m.author_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -154,6 +159,10 @@ impl MessageStore for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.read_ping().await
+    }
+
+    fn accounts(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn AccountStore>> {
+        Some(self)
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -24,6 +24,7 @@ pub use subscription::{CloseReason, Outbound, Subscription};
 
 use crate::api::error::ApiError;
 use crate::api::extract::{Path, Query};
+use crate::auth::extract::CurrentUser;
 use crate::domain::{Message, RoomName};
 use crate::telemetry::metrics as m;
 use crate::AppState;
@@ -52,23 +53,29 @@ pub struct StreamParams {
     get,
     path = "/api/v1/rooms/{room}/stream",
     tag = "streams",
+    security(("session" = []), ("bearer" = [])),
     params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), StreamParams,
            ("Last-Event-ID" = Option<String>, Header, description = "SSE resume point (seq)")),
     responses(
         (status = 101, description = "WebSocket: frames `{\"type\":\"message\",\"message\":{...}}` and `{\"type\":\"caught_up\",\"seq\":N}`"),
         (status = 200, description = "SSE: `id: <seq>`, `event: message`, `data: <message JSON>`", content_type = "text/event-stream", body = String),
         (status = 400, description = "Invalid room, since, or neither a WebSocket upgrade nor an SSE request", body = crate::api::error::ErrorBody),
+        (status = 401, description = "Not signed in", body = crate::api::error::ErrorBody),
+        (status = 403, description = "Suspended, or a cookie-authenticated WebSocket upgrade from another site", body = crate::api::error::ErrorBody),
+        (status = 404, description = "A private room you are not in", body = crate::api::error::ErrorBody),
         (status = 503, description = "Too many streams, shutting down, or database unavailable", body = crate::api::error::ErrorBody),
     )
 )]
 async fn stream(
     State(state): State<AppState>,
+    current: CurrentUser,
     Path(room): Path<String>,
     Query(params): Query<StreamParams>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let room = RoomName::parse(&room)?;
+    crate::api::rooms::visible(&state, &room, &current).await?;
     let wants_sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

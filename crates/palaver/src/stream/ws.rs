@@ -165,6 +165,7 @@ mod tests {
         let batch: Vec<_> = (0..count)
             .map(|i| NewMessage {
                 author: Author::parse("ada").unwrap(),
+                author_id: None,
                 text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
                 client_id: None,
                 client_ip: "127.0.0.1".into(),
@@ -216,6 +217,7 @@ mod tests {
                 &room,
                 &[NewMessage {
                     author: Author::parse("bob").unwrap(),
+                    author_id: None,
                     text: MessageText::parse("live", 4000).unwrap(),
                     client_id: None,
                     client_ip: "127.0.0.1".into(),
@@ -248,6 +250,7 @@ mod tests {
             room: RoomName::parse("r").unwrap(),
             seq: 7,
             author: "a".into(),
+            author_id: None,
             text: "t\"quoted\"".into(),
             sent_at: now_millis(),
             client_id: None,
@@ -284,6 +287,7 @@ mod tests {
                     room: room.clone(),
                     seq,
                     author: "a".into(),
+                    author_id: None,
                     text: "t".into(),
                     sent_at: now_millis(),
                     client_id: None,

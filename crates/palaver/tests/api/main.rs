@@ -4,9 +4,12 @@
 mod fault_helpers;
 mod helpers;
 
+mod access;
+mod accounts;
 mod concurrency;
 mod faults;
 mod health;
+mod oidc;
 mod resilience;
 mod rooms;
 mod seed;
