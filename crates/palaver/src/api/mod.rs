@@ -8,6 +8,7 @@ pub mod health;
 pub mod members;
 pub mod openapi;
 pub mod rooms;
+pub mod stream;
 pub mod users;
 
 use axum::http::{Method, Uri};
@@ -34,7 +35,7 @@ pub fn routes(roles: Roles, settings: Settings) -> Router<AppState> {
             .route("/api/v1/openapi.json", get(openapi::document));
     }
     if roles.gateway {
-        router = router.merge(crate::stream::router());
+        router = router.merge(stream::router());
     }
     if roles.web {
         router = router.merge(crate::web::router());

@@ -55,7 +55,7 @@ impl SessionId {
         &self.0
     }
 
-    pub(crate) fn from_event(id: String) -> Self {
+    pub fn from_event(id: String) -> Self {
         Self(id)
     }
 }

@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 
 use super::accounts::AccountStore;
 use super::{
-    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
-    RoomSummary, StoreError,
+    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Notify, Page,
+    PoolStats, RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
 use crate::domain::{Message, NewMessage, RoomName};
@@ -73,11 +73,12 @@ super::accounts::impl_accounts!(SqliteStore, writer, readers, None::<&str>);
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append(
+    async fn append_notifying(
         &self,
         room: &RoomName,
         batch: &[NewMessage],
         sent_at: OffsetDateTime,
+        _notify: Notify<'_>,
     ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.writer.begin().await?;
         let last: i64 = sqlx::query_scalar(

@@ -9,9 +9,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::bus::{Event, Hub};
+use super::CloseReason;
+use crate::bus::{Event, Hub, RoomReceiver};
 use crate::domain::{Message, RoomName};
 use crate::store::{Cursor, MessageStore, StoreError};
 
@@ -28,41 +29,24 @@ pub enum Outbound {
     Close(CloseReason),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The subscriber fell further behind than its buffer allows.
-    Lagging,
-    /// The server is draining.
-    ShuttingDown,
-    /// The database could not be read for the replay.
-    Unavailable,
-}
-
-impl CloseReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Lagging => "lagging",
-            CloseReason::ShuttingDown => "shutting_down",
-            CloseReason::Unavailable => "unavailable",
-        }
-    }
-}
-
 pub struct Subscription {
     room: RoomName,
     store: Arc<dyn MessageStore>,
-    live: broadcast::Receiver<Event>,
+    live: RoomReceiver,
     last_sent: i64,
     backlog: VecDeque<Arc<Message>>,
     replaying: bool,
     caught_up_pending: bool,
     caught_up_sent: bool,
+    /// Fires when the subscriber loses access (removed, suspended, signed
+    /// out): the stream then closes with that reason.
+    revoked: Option<tokio::sync::oneshot::Receiver<CloseReason>>,
 }
 
 impl Subscription {
     /// Starts after `since`, or after the newest message when `since` is `None`.
     pub async fn start(
-        hub: &Hub,
+        hub: &Arc<Hub>,
         store: Arc<dyn MessageStore>,
         room: RoomName,
         since: Option<i64>,
@@ -81,11 +65,36 @@ impl Subscription {
             replaying: true,
             caught_up_pending: false,
             caught_up_sent: false,
+            revoked: None,
         })
+    }
+
+    /// Closes the stream with the reason `revoked` delivers.
+    pub fn revoke_on(mut self, revoked: tokio::sync::oneshot::Receiver<CloseReason>) -> Self {
+        self.revoked = Some(revoked);
+        self
     }
 
     /// The next thing to send. Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Outbound {
+        let Some(mut revoked) = self.revoked.take() else {
+            return self.next_unrevoked().await;
+        };
+        tokio::select! {
+            biased;
+            reason = &mut revoked => match reason {
+                Ok(reason) => Outbound::Close(reason),
+                // Nobody watches any more: carry on unwatched.
+                Err(_) => self.next_unrevoked().await,
+            },
+            next = self.next_unrevoked() => {
+                self.revoked = Some(revoked);
+                next
+            }
+        }
+    }
+
+    async fn next_unrevoked(&mut self) -> Outbound {
         loop {
             if let Some(message) = self.backlog.pop_front() {
                 self.last_sent = message.seq;

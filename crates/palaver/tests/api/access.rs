@@ -436,3 +436,119 @@ async fn private_rooms_stay_hidden_on_a_second_replica_and_membership_changes_re
     }
     assert_hidden(&bob, &b.url(""), "vault").await;
 }
+
+/// The close frame's reason, waiting up to 10 s and skipping other frames.
+async fn close_reason(ws: &mut crate::helpers::Ws) -> Option<String> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("the stream closes within 10 s");
+        match next {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.reason.as_str().to_owned()),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+both_backends!(
+    a_removed_members_stream_closes_with_removed,
+    signing_out_ends_the_sessions_streams,
+);
+
+async fn a_removed_members_stream_closes_with_removed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = create_room(
+        &app.client,
+        &app.address,
+        &json!({"name": "inner", "visibility": "private"}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let bob = person(&app, "bob").await;
+    assert_eq!(
+        status_of(app.client.put(app.url("/api/v1/rooms/inner/members/bob"))).await,
+        204
+    );
+    let url = app.ws_url("/api/v1/rooms/inner/stream?since=0");
+    let mut ws = try_connect_ws(&url, Some(&bob.cookie), None).await.unwrap();
+    crate::helpers::read_until_caught_up(&mut ws).await;
+    // A stream on a public room is not affected by the removal.
+    let general = app.ws_url("/api/v1/rooms/general/stream");
+    let mut other = try_connect_ws(&general, Some(&bob.cookie), None)
+        .await
+        .unwrap();
+    crate::helpers::read_until_caught_up(&mut other).await;
+
+    assert_eq!(
+        status_of(
+            app.client
+                .delete(app.url("/api/v1/rooms/inner/members/bob"))
+        )
+        .await,
+        204
+    );
+    assert_eq!(close_reason(&mut ws).await.as_deref(), Some("removed"));
+    app.send("general", "still here").await;
+    let got = crate::helpers::read_messages(&mut other, 1).await;
+    assert_eq!(got[0].1, "still here");
+    app.stop().await;
+}
+
+async fn signing_out_ends_the_sessions_streams(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bob = person(&app, "bob").await;
+    let url = app.ws_url("/api/v1/rooms/general/stream");
+    let mut ws = try_connect_ws(&url, Some(&bob.cookie), None).await.unwrap();
+    crate::helpers::read_until_caught_up(&mut ws).await;
+    let out = bob
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(close_reason(&mut ws).await.as_deref(), Some("signed_out"));
+    app.stop().await;
+}
+
+/// Suspension on replica A closes the user's stream on replica B (the access
+/// event crosses over PostgreSQL) and their next send there is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspension_closes_streams_and_refuses_sends_on_another_replica() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = ServerProcess::start(&db.url, &[]).await;
+    let b = ServerProcess::start(&db.url, &[]).await;
+    let cookie = sign_up(&a.url(""), "bob", "bob").await;
+    let bob = client_with_cookie(&cookie);
+    // B has validated (and cached) bob's session.
+    assert_eq!(status_of(bob.get(b.url("/api/v1/me"))).await, 200);
+    let mut ws = try_connect_ws(
+        &b.ws_url("/api/v1/rooms/general/stream"),
+        Some(&cookie),
+        None,
+    )
+    .await
+    .unwrap();
+    crate::helpers::read_until_caught_up(&mut ws).await;
+
+    assert_eq!(
+        status_of(a.client.post(a.url("/api/v1/users/bob/suspend"))).await,
+        204
+    );
+    assert_eq!(close_reason(&mut ws).await.as_deref(), Some("suspended"));
+    let send = bob
+        .post(b.url("/api/v1/rooms/general/messages"))
+        .json(&json!({"text": "after suspension"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(send.status().as_u16(), 401 | 403),
+        "{}",
+        send.status()
+    );
+}

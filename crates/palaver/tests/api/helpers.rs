@@ -225,7 +225,7 @@ pub fn client_with_cookie(cookie: &str) -> reqwest::Client {
 
 /// The default user's cookie on the server at `base`, whose database is
 /// `db_url`: reused across replicas of one database.
-async fn default_cookie(base: &str, port: u16, db_url: &str) -> Option<String> {
+pub async fn default_cookie(base: &str, port: u16, db_url: &str) -> Option<String> {
     let known = BY_DB
         .lock()
         .unwrap()
@@ -370,6 +370,10 @@ pub async fn spawn_bare_app_on(db: TestDb, extra: &[&str]) -> TestApp {
         "--database-url",
         &db.url,
         "--rate-limit",
+        "0",
+        "--stream-open-rate",
+        "0",
+        "--max-streams-per-ip",
         "0",
         "--shutdown-grace",
         "5",
@@ -732,6 +736,10 @@ impl ServerProcess {
                 "--database-url",
                 database_url,
                 "--rate-limit",
+                "0",
+                "--stream-open-rate",
+                "0",
+                "--max-streams-per-ip",
                 "0",
                 "--log-format",
                 "json",

@@ -9,6 +9,7 @@ mod accounts;
 mod concurrency;
 mod faults;
 mod health;
+mod limits;
 mod oidc;
 mod resilience;
 mod rooms;
