@@ -73,9 +73,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The v1 API needs a signed-in user (DESIGN §5a): drive_traffic registers one
+# and every request carries its session cookie.
+SESSION: dict[str, str] = {}
+
+
 def request(method: str, url: str, body: dict | None = None, headers: dict | None = None, timeout: float = 10):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers={**SESSION, **(headers or {})})
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -164,7 +169,7 @@ class Subscriber(threading.Thread):
     def __init__(self, port: int, room: str):
         super().__init__(daemon=True)
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.conn.request("GET", f"/api/v1/rooms/{room}/stream", headers={"Accept": "text/event-stream"})
+        self.conn.request("GET", f"/api/v1/rooms/{room}/stream", headers={"Accept": "text/event-stream", **SESSION})
         self.response = self.conn.getresponse()
         assert self.response.status == 200, self.response.status
         self.received = 0
@@ -191,7 +196,24 @@ class Subscriber(threading.Thread):
         self.conn.close()
 
 
+def sign_up(base: str):
+    """Registers the observer account (or signs in when it exists)."""
+    body = json.dumps({"username": "observer", "password": "observer-password"}).encode()
+    for path in ("/api/v1/auth/register", "/api/v1/auth/login"):
+        req = urllib.request.Request(f"{base}{path}", method="POST", data=body,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                SESSION["Cookie"] = response.headers["Set-Cookie"].split(";")[0]
+                return
+        except urllib.error.HTTPError as err:
+            if err.code != 409:
+                raise
+    raise AssertionError("could not sign in the observer")
+
+
 def drive_traffic(a: str, b: str, b_port: int):
+    sign_up(a)
     subscriber = Subscriber(b_port, ROOM)
     subscriber.start()
     assert subscriber.caught_up.wait(15), "the SSE subscriber never caught up"
