@@ -147,11 +147,11 @@ resource "aws_iam_role_policy" "deploy" {
 
 resource "aws_ssm_parameter" "helm_values" {
   name        = local.parameter
-  description = "Helm values of the Palaver release on ${var.name} that come from the infrastructure (written by terraform apply; read by the deploy workflow)."
+  description = "Helm values (JSON, which helm reads as YAML) of the Palaver release on ${var.name} that come from the infrastructure (written by terraform apply; read by the deploy workflow)."
   type        = "SecureString"
   key_id      = var.logs_kms_key_arn
   tier        = "Advanced"
-  value       = yamlencode(var.helm_values)
+  value       = jsonencode(var.helm_values)
 
   tags = merge(var.tags, { Name = "${var.name}-helm-values" })
 }
