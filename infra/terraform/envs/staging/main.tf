@@ -63,6 +63,13 @@ module "platform" {
   kms_deletion_window_days            = 7
   app_secret_recovery_window_days     = 0
 
+  # Accounts through Cognito and the Valkey broker run in staging first.
+  identity_enabled       = true
+  identity_callback_urls = ["https://chat.staging.example.com/"]
+  identity_self_sign_up  = true
+  bus_enabled            = true
+  bus_node_type          = "cache.t4g.micro"
+
   environment       = local.environment
   github_repository = var.github_repository
   alert_emails      = var.alert_emails

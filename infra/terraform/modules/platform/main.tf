@@ -70,7 +70,7 @@ module "eks" {
   }
   opensearch_domain_arn = local.opensearch_domain_arn
 
-  extra_readable_secret_arns = compact([module.aurora.master_user_secret_arn, var.extra_readable_secret_arn])
+  extra_readable_secret_arns = concat([module.aurora.master_user_secret_arn], module.bus[*].secret_arn)
   alert_topic_arn            = module.monitoring.alert_topic_arn
   alert_topic_kms_key_arn    = module.security.alerts_kms_key_arn
 
@@ -176,7 +176,56 @@ locals {
     networkPolicy = {
       ingress = { cidrs = [var.vpc_cidr] }
     }
+    # Accounts through the Cognito user pool (issue 11), when there is one.
+    auth = {
+      oidc = {
+        issuer   = one(module.identity[*].issuer_url) == null ? "" : one(module.identity[*].issuer_url)
+        audience = one(module.identity[*].client_id) == null ? "" : one(module.identity[*].client_id)
+      }
+    }
+    # The Valkey broker (issue 12), when there is one.
+    bus = {
+      redis = {
+        enabled = var.bus_enabled
+        key     = one(module.bus[*].secret_arn) == null ? "" : one(module.bus[*].secret_arn)
+        port    = 6379
+        cidrs   = var.bus_enabled ? module.network.private_subnet_cidrs : []
+      }
+    }
   }
+}
+
+#### Accounts (OIDC) and the fan-out broker, per environment
+
+module "identity" {
+  source = "../identity"
+  count  = var.identity_enabled ? 1 : 0
+
+  name                = var.name
+  callback_urls       = var.identity_callback_urls
+  logout_urls         = var.identity_logout_urls
+  domain_prefix       = var.identity_domain_prefix
+  self_sign_up        = var.identity_self_sign_up
+  deletion_protection = var.deletion_protection
+
+  tags = var.tags
+}
+
+module "bus" {
+  source = "../bus"
+  count  = var.bus_enabled ? 1 : 0
+
+  name                        = var.name
+  vpc_id                      = module.network.vpc_id
+  subnet_ids                  = module.network.private_subnet_ids
+  allowed_security_group_ids  = { eks_nodes = module.eks.node_security_group_id }
+  kms_key_arn                 = module.security.rds_kms_key_arn
+  logs_kms_key_arn            = module.security.logs_kms_key_arn
+  log_retention_days          = var.log_retention_days
+  node_type                   = var.bus_node_type
+  secret_recovery_window_days = var.app_secret_recovery_window_days
+
+  tags = var.tags
 }
 
 module "ci" {

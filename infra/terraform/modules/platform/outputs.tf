@@ -170,3 +170,18 @@ output "app_password_version" {
   description = "Version of the application's generated password; the add-ons layer writes a new one when it increases."
   value       = var.app_password_version
 }
+
+output "oidc_issuer" {
+  description = "OIDC issuer URL of the user pool (auth.oidc.issuer), or null without one."
+  value       = one(module.identity[*].issuer_url)
+}
+
+output "oidc_client_id" {
+  description = "App client id of the web UI (auth.oidc.audience), or null without a user pool."
+  value       = one(module.identity[*].client_id)
+}
+
+output "bus_secret_arn" {
+  description = "Secrets Manager ARN of the broker's secret (bus.redis.key), or null without a broker."
+  value       = one(module.bus[*].secret_arn)
+}

@@ -248,11 +248,6 @@ variable "cluster_secret_store_name" {
   default     = "aws-secrets-manager"
 }
 
-variable "extra_readable_secret_arn" {
-  description = "A further secret External Secrets may read (the bus secret of the ElastiCache module); null for none."
-  type        = string
-  default     = null
-}
 
 variable "alert_emails" {
   description = "E-mail addresses subscribed to the alert topic (modules/monitoring)."
@@ -277,4 +272,48 @@ variable "app_password_version" {
   description = "Version of the application's generated database password: increase to rotate (the add-ons layer writes the new value, the next release's bootstrap hook sets it)."
   type        = number
   default     = 1
+}
+
+#### Accounts and the fan-out broker
+
+variable "identity_enabled" {
+  description = "Create the Cognito user pool and app client (modules/identity) whose issuer and client id the release's OIDC settings get."
+  type        = bool
+  default     = false
+}
+
+variable "identity_callback_urls" {
+  description = "Callback URLs of the web UI's app client (https://<host>/...)."
+  type        = list(string)
+  default     = []
+}
+
+variable "identity_logout_urls" {
+  description = "Logout URLs of the web UI's app client."
+  type        = list(string)
+  default     = []
+}
+
+variable "identity_domain_prefix" {
+  description = "Prefix of the hosted-UI domain; null for none."
+  type        = string
+  default     = null
+}
+
+variable "identity_self_sign_up" {
+  description = "Whether people may create their own account in the user pool."
+  type        = bool
+  default     = false
+}
+
+variable "bus_enabled" {
+  description = "Create the Valkey broker (modules/bus) and switch the release's bus to it (bus.redis.enabled)."
+  type        = bool
+  default     = false
+}
+
+variable "bus_node_type" {
+  description = "Node type of the broker."
+  type        = string
+  default     = "cache.t4g.small"
 }

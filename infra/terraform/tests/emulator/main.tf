@@ -39,7 +39,7 @@ module "network" {
   single_nat_gateway      = true
   cluster_name            = local.name
   logs_kms_key_arn        = module.security.logs_kms_key_arn
-  flow_log_retention_days = 7
+  flow_log_retention_days = 365
 }
 
 module "registry" {

@@ -131,3 +131,32 @@ run "the_release_values_come_from_the_infrastructure" {
     error_message = "Database egress must be the database subnets of this VPC."
   }
 }
+
+run "accounts_and_the_broker_reach_the_release_when_enabled" {
+  command = plan
+
+  variables {
+    identity_enabled       = true
+    identity_callback_urls = ["https://chat.example.com/"]
+    bus_enabled            = true
+  }
+
+  assert {
+    condition     = output.helm_values.bus.redis.enabled == true && tolist(output.helm_values.bus.redis.cidrs) == tolist(module.network.private_subnet_cidrs)
+    error_message = "With the broker the release switches its bus, and its egress reaches the private subnets only."
+  }
+
+  assert {
+    condition     = module.bus[0].port == 6379 && length(module.eks.pod_identities) > 0
+    error_message = "The broker listens on 6379."
+  }
+}
+
+run "no_broker_and_no_user_pool_by_default" {
+  command = plan
+
+  assert {
+    condition     = output.helm_values.bus.redis.enabled == false && output.helm_values.auth.oidc.issuer == "" && length(module.bus) == 0 && length(module.identity) == 0
+    error_message = "Without the switches the release keeps the PostgreSQL bus and local accounts."
+  }
+}
