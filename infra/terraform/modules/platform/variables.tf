@@ -258,7 +258,7 @@ variable "alert_emails" {
 variable "runbook_base_url" {
   description = "URL of docs/incident-response.md, linked from every alarm."
   type        = string
-  default     = "https://github.com/palaver-chat/palaver/blob/main/docs/incident-response.md"
+  default     = "https://github.com/palaver/palaver/blob/main/docs/incident-response.md"
 }
 
 variable "availability_slo" {
