@@ -12,8 +12,9 @@
 
 pub mod postgres;
 
+pub use postgres::NotifyBus;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -31,6 +32,13 @@ pub enum Event {
 }
 
 /// Local subscribers, per room.
+///
+/// The map is keyed by a name the client chooses, so it holds only rooms
+/// that have a subscriber right now: the last [`RoomReceiver`] of a room
+/// removes the room's channel when it drops. Its size is therefore at most
+/// the number of open streams (itself capped by the effective stream cap),
+/// and each entry costs one broadcast channel of `capacity` slots; opening
+/// and closing streams on ever new room names leaves nothing behind.
 pub struct Hub {
     rooms: Mutex<HashMap<RoomName, broadcast::Sender<Event>>>,
     capacity: usize,
@@ -46,15 +54,21 @@ impl Hub {
         }
     }
 
-    pub fn subscribe(&self, room: &RoomName) -> broadcast::Receiver<Event> {
+    /// Joins `room`'s channel, creating it for the first subscriber.
+    pub fn subscribe(self: &Arc<Self>, room: &RoomName) -> RoomReceiver {
         let mut rooms = self.lock();
-        match rooms.get(room) {
+        let rx = match rooms.get(room) {
             Some(tx) => tx.subscribe(),
             None => {
                 let (tx, rx) = broadcast::channel(self.capacity);
                 rooms.insert(room.clone(), tx);
                 rx
             }
+        };
+        RoomReceiver {
+            rx: Some(rx),
+            hub: self.clone(),
+            room: room.clone(),
         }
     }
 
@@ -63,6 +77,11 @@ impl Hub {
         self.lock()
             .get(room)
             .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    /// Rooms with a local subscriber (the size of the map).
+    pub fn rooms(&self) -> usize {
+        self.lock().len()
     }
 
     pub fn publish<'a>(
@@ -100,6 +119,22 @@ impl Hub {
         }
     }
 
+    /// Called by a dropping receiver: frees the room's channel when that was
+    /// its last subscriber, and gives back the map's memory after a burst.
+    fn leave(&self, room: &RoomName, rx: broadcast::Receiver<Event>) {
+        let mut rooms = self.lock();
+        // Dropped under the lock, so a concurrent `subscribe` either joined
+        // before (the count stays above 0) or creates a fresh channel after.
+        drop(rx);
+        if rooms.get(room).is_some_and(|tx| tx.receiver_count() == 0) {
+            rooms.remove(room);
+            if rooms.capacity() > 1024 && rooms.capacity() > 4 * rooms.len() {
+                let keep = rooms.len() * 2;
+                rooms.shrink_to(keep);
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, broadcast::Sender<Event>>> {
         // A std mutex: it is held for a map lookup and a few non-blocking
         // sends, never across an await. Poisoning cannot leave the map
@@ -108,12 +143,70 @@ impl Hub {
     }
 }
 
+/// One subscriber's end of a room's channel; the room's channel is freed
+/// when the last one drops.
+pub struct RoomReceiver {
+    rx: Option<broadcast::Receiver<Event>>,
+    hub: Arc<Hub>,
+    room: RoomName,
+}
+
+impl RoomReceiver {
+    /// The next event; `Lagged` when this subscriber fell `capacity` behind.
+    pub async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
+        match &mut self.rx {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+
+    pub fn try_recv(&mut self) -> Result<Event, broadcast::error::TryRecvError> {
+        match &mut self.rx {
+            Some(rx) => rx.try_recv(),
+            None => Err(broadcast::error::TryRecvError::Closed),
+        }
+    }
+}
+
+impl Drop for RoomReceiver {
+    fn drop(&mut self) {
+        if let Some(rx) = self.rx.take() {
+            self.hub.leave(&self.room, rx);
+        }
+    }
+}
+
 /// Feeds committed messages to the hubs of every process.
+///
+/// The write path calls it around each commit: [`Bus::notify_in_transaction`]
+/// while the batch is being stored, [`Bus::committed`] once it is durable. A
+/// broker bus publishes the committed messages themselves in `committed`; the
+/// PostgreSQL bus notifies inside the transaction instead.
 pub trait Bus: Send + Sync + 'static {
-    /// Called by the writer after a batch for `room` commits.
-    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]);
+    /// The `NOTIFY` (channel, payload) that must ride in the transaction that
+    /// stores `messages`, for a bus built on the database's own notifications.
+    fn notify_in_transaction(&self, _messages: &[Arc<Message>]) -> Option<(&'static str, String)> {
+        None
+    }
+    /// Called by the write path after a batch commits, with the messages it
+    /// created: possibly of several rooms, each room's in seq order.
+    fn committed(&self, messages: &[Arc<Message>]);
     /// Whether the bus can currently deliver (for `/readyz`).
     fn is_ready(&self) -> bool;
+}
+
+/// Where a bus that announces rows (rather than carrying them) reads them:
+/// the store, as the write path wires it. A trait here so that the bus does
+/// not depend on the store.
+#[async_trait::async_trait]
+pub trait History: Send + Sync + 'static {
+    /// Messages of `room` with `first <= seq <= last`, oldest first.
+    async fn range(
+        &self,
+        room: &RoomName,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// In-process fan-out for a single process (SQLite).
@@ -128,52 +221,14 @@ impl LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]) {
-        self.hub.publish(room, messages);
+    fn committed(&self, messages: &[Arc<Message>]) {
+        for room in messages.chunk_by(|a, b| a.room == b.room) {
+            self.hub.publish(&room[0].room, room);
+        }
     }
 
     fn is_ready(&self) -> bool {
         true
-    }
-}
-
-/// Readiness of a bus whose delivery happens elsewhere (the PostgreSQL
-/// listener task); `committed` does nothing because the writing transaction
-/// already notified.
-#[derive(Default)]
-pub struct NotifyBus {
-    ready: Arc<AtomicBool>,
-    listening: bool,
-}
-
-impl NotifyBus {
-    /// A bus for a process that writes but does not listen (role `api`):
-    /// always ready, as its notifications ride in its transactions.
-    pub fn writer_only() -> Self {
-        Self {
-            ready: Arc::new(AtomicBool::new(true)),
-            listening: false,
-        }
-    }
-
-    /// A bus whose readiness follows the listener's connection.
-    pub fn listening() -> (Self, Arc<AtomicBool>) {
-        let ready = Arc::new(AtomicBool::new(false));
-        (
-            Self {
-                ready: ready.clone(),
-                listening: true,
-            },
-            ready,
-        )
-    }
-}
-
-impl Bus for NotifyBus {
-    fn committed(&self, _room: &RoomName, _messages: &[Arc<Message>]) {}
-
-    fn is_ready(&self) -> bool {
-        !self.listening || self.ready.load(Ordering::Relaxed)
     }
 }
 
@@ -197,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_reaches_only_its_own_subscribers() {
-        let hub = Hub::new(16);
+        let hub = Arc::new(Hub::new(16));
         let a = RoomName::parse("a").unwrap();
         let b = RoomName::parse("b").unwrap();
         let mut rx_a = hub.subscribe(&a);
@@ -208,18 +263,46 @@ mod tests {
     }
 
     #[test]
-    fn rooms_without_subscribers_are_forgotten() {
-        let hub = Hub::new(16);
+    fn a_room_is_freed_when_its_last_subscriber_leaves() {
+        let hub = Arc::new(Hub::new(16));
         let a = RoomName::parse("a").unwrap();
-        drop(hub.subscribe(&a));
+        let first = hub.subscribe(&a);
+        let mut second = hub.subscribe(&a);
+        drop(first);
+        assert_eq!(hub.rooms(), 1, "one subscriber is left");
         hub.publish(&a, &[message(&a, 1)]);
-        assert!(hub.lock().is_empty());
+        assert!(matches!(second.try_recv(), Ok(Event::Message(m)) if m.seq == 1));
+        drop(second);
+        assert_eq!(hub.rooms(), 0);
         assert!(!hub.has_subscribers(&a));
+        // A room joined again after that starts a fresh channel.
+        let mut again = hub.subscribe(&a);
+        hub.publish(&a, &[message(&a, 2)]);
+        assert!(matches!(again.try_recv(), Ok(Event::Message(m)) if m.seq == 2));
+    }
+
+    /// The bound of the map: rooms with a subscriber now, whatever names
+    /// were ever streamed; its memory is given back after a burst.
+    #[test]
+    fn streaming_many_room_names_leaves_nothing_behind() {
+        let hub = Arc::new(Hub::new(1024));
+        let names: Vec<RoomName> = (0..5000)
+            .map(|i| RoomName::parse(&format!("room-{i}")).unwrap())
+            .collect();
+        let receivers: Vec<_> = names.iter().map(|n| hub.subscribe(n)).collect();
+        assert_eq!(hub.rooms(), 5000);
+        drop(receivers);
+        assert_eq!(hub.rooms(), 0);
+        assert!(hub.lock().capacity() <= 1024, "the map shrank back");
+        for name in &names {
+            drop(hub.subscribe(name));
+        }
+        assert_eq!(hub.rooms(), 0);
     }
 
     #[test]
     fn a_subscriber_that_falls_behind_the_capacity_sees_lagged() {
-        let hub = Hub::new(16);
+        let hub = Arc::new(Hub::new(16));
         let a = RoomName::parse("a").unwrap();
         let mut rx = hub.subscribe(&a);
         let messages: Vec<_> = (1..=20).map(|seq| message(&a, seq)).collect();

@@ -7,6 +7,7 @@ mod helpers;
 mod concurrency;
 mod faults;
 mod health;
+mod limits;
 mod resilience;
 mod rooms;
 mod seed;
