@@ -528,7 +528,8 @@ def test_environments_set_their_own_values_and_the_infrastructure_the_rest():
                   for c in d["spec"]["template"]["spec"]["containers"]}
         assert images == {infra["image"]["repository"] + "@sha256:" + "0" * 64}
         database = find(docs, "ExternalSecret", "-database")
-        assert {d["remoteRef"]["key"] for d in database["spec"]["data"]} == {infra["database"]["externalSecret"]["key"]}
+        assert {d["remoteRef"]["key"] for d in database["spec"]["data"]} == {infra["database"]["externalSecret"]["key"], infra["bus"]["redis"]["key"]}
+        assert "PALAVER_BUS" in database["spec"]["target"]["template"]["data"]
         ann = find(docs, "Ingress")["metadata"]["annotations"]
         assert ann["alb.ingress.kubernetes.io/wafv2-acl-arn"] == infra["ingress"]["alb"]["wafv2AclArn"]
         assert find(docs, "ConfigMap", "-config")["data"]["PALAVER_TRUSTED_PROXIES"] == ",".join(infra["config"]["trustedProxies"])
