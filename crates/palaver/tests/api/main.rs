@@ -4,6 +4,7 @@
 mod fault_helpers;
 mod helpers;
 
+mod cache;
 mod concurrency;
 mod faults;
 mod health;
