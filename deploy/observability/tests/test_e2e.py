@@ -211,6 +211,8 @@ def drive_traffic(a: str, b: str, b_port: int):
     for base in (a, b):
         assert request("GET", f"{base}/readyz")[0] == 200
         assert request("GET", f"{base}/api/v1/rooms/{ROOM}/messages?limit=50")[0] == 200
+        # The same newest page again: a read-cache hit where the cache holds it.
+        assert request("GET", f"{base}/api/v1/rooms/{ROOM}/messages?limit=50")[0] == 200
         assert request("GET", f"{base}/api/v1/rooms")[0] == 200
         assert request("PUT", f"{base}/chat", {"message": "hello from the seed API"})[0] == 201
         assert request("GET", f"{base}/chat?size=5")[0] == 200
@@ -235,7 +237,9 @@ def stack():
 
         ports = [free_port(), free_port()]
         for index, port in enumerate(ports):
-            extra = ["--max-streams", "1"] if index == 1 else []
+            # ... and a read cache of one byte: every room it caches is evicted
+            # at once (palaver_read_cache_evictions_total).
+            extra = ["--max-streams", "1", "--read-cache-bytes", "1"] if index == 1 else []
             run.spawn(f"palaver-{index}", [
                 str(PALAVER), "serve", "--listen", f"127.0.0.1:{port}", "--database-url", database_url,
                 "--rate-limit", "0", "--log-format", "json", "--log", "warn", *extra])
