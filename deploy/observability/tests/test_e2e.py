@@ -237,8 +237,9 @@ def stack():
 
         ports = [free_port(), free_port()]
         for index, port in enumerate(ports):
-            # ... and a read cache of one byte: every room it caches is evicted
-            # at once (palaver_read_cache_evictions_total).
+            # The second replica: one stream at most (refusals), and a read
+            # cache of one byte, so every room it caches is evicted at once
+            # (palaver_read_cache_evictions_total).
             extra = ["--max-streams", "1", "--read-cache-bytes", "1"] if index == 1 else []
             run.spawn(f"palaver-{index}", [
                 str(PALAVER), "serve", "--listen", f"127.0.0.1:{port}", "--database-url", database_url,
