@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod members;
 pub mod openapi;
+pub mod pages;
 pub mod rooms;
 pub mod stream;
 pub mod users;
