@@ -105,7 +105,7 @@ async function request(path, { method = "GET", body, signal } = {}) {
 
 const roomPath = (room) => `/api/v1/rooms/${encodeURIComponent(room)}`;
 
-/** `[{name, last_seq}]`, by name. */
+/** `[{name, last_seq, visibility}]`, by name. */
 export async function listRooms(signal) {
   const { rooms } = await request("/api/v1/rooms", { signal });
   return rooms;
@@ -126,12 +126,58 @@ export async function fetchPage(room, { before = null, limit = PAGE_SIZE } = {},
   }
 }
 
-/** Stores a message; a repeated `client_id` returns the stored one. */
-export function sendMessage(room, { author, text, clientId }) {
+/** Stores a message (its author is the signed-in user); a repeated `client_id` returns the stored one. */
+export function sendMessage(room, { text, clientId }) {
   return request(`${roomPath(room)}/messages`, {
     method: "POST",
-    body: { author, text, client_id: clientId },
+    body: { text, client_id: clientId },
   });
+}
+
+/** The signed-in user, or null when signed out. */
+export async function me() {
+  try {
+    return (await request("/api/v1/me")).user;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+export async function login(username, password) {
+  return (await request("/api/v1/auth/login", { method: "POST", body: { username, password } })).user;
+}
+
+export async function register(username, password, displayName) {
+  const body = { username, password };
+  if (displayName !== "") body.display_name = displayName;
+  return (await request("/api/v1/auth/register", { method: "POST", body })).user;
+}
+
+export async function logout() {
+  const response = await fetch("/api/v1/auth/logout", { method: "POST", cache: "no-store" });
+  return response.status;
+}
+
+/** Creates a room; `{name, last_seq, visibility}`. */
+export async function createRoom(name, visibility) {
+  return (await request("/api/v1/rooms", { method: "POST", body: { name, visibility } })).room;
+}
+
+/** Adds `username` to `room` (owner or admin). */
+export async function addMember(room, username) {
+  const response = await fetch(`${roomPath(room)}/members/${encodeURIComponent(username)}`, {
+    method: "PUT",
+    cache: "no-store",
+  });
+  if (response.status === 204) return;
+  let error = {};
+  try {
+    error = (await response.json()).error ?? {};
+  } catch {
+    // not JSON
+  }
+  throw new ApiError(response.status, error.code ?? "http_" + response.status, error.message ?? `The server answered ${response.status}.`);
 }
 
 /** The WebSocket URL of a room's stream, resuming after `since`. */

@@ -5,7 +5,6 @@ import * as api from "./api.js";
 import { RoomStream } from "./stream.js";
 import { Timeline } from "./timeline.js";
 
-const NAME_KEY = "palaver.displayName";
 const DEFAULT_ROOM = "general";
 /** Pixels from the top of the log at which older history is fetched. */
 const LOAD_OLDER_MARGIN = 300;
@@ -24,9 +23,22 @@ const ui = {
   connection: $("connection"),
   connectionText: $("connection-text"),
   reconnect: $("reconnect"),
-  nameForm: $("name-form"),
-  name: $("display-name"),
-  nameHelp: $("display-name-help"),
+  auth: $("auth"),
+  authForm: $("auth-form"),
+  authError: $("auth-error"),
+  authUsername: $("auth-username"),
+  authPassword: $("auth-password"),
+  authDisplayName: $("auth-display-name"),
+  createAccount: $("create-account"),
+  meName: $("me-name"),
+  meUsername: $("me-username"),
+  signOut: $("sign-out"),
+  privateForm: $("private-form"),
+  privateRoom: $("private-room"),
+  privateHelp: $("private-help"),
+  memberForm: $("member-form"),
+  memberName: $("member-name"),
+  memberHelp: $("member-help"),
   roomList: $("room-list"),
   joinForm: $("join-form"),
   joinRoom: $("join-room"),
@@ -55,47 +67,74 @@ let view = null;
 let knownRooms = [];
 const narrow = window.matchMedia("(max-width: 47.99rem)");
 
-// ---- Display name ---------------------------------------------------------
+// ---- Who you are, signing in and out ------------------------------------
 
-const NAME_HELP = ui.nameHelp.textContent;
+/** The signed-in user: `{id, username, display_name, role}`, or null. */
+let me = null;
 
-function storedName() {
+function showAuthError(text) {
+  ui.authError.textContent = text;
+  ui.authError.hidden = text === "";
+}
+
+/** Shows the sign-in screen; the URL (and so `?room=`) stays as it is. */
+function showSignIn(message = "") {
+  me = null;
+  if (view !== null) {
+    view.stream.stop();
+    view.abort.abort();
+    view = null;
+  }
+  timeline.clear();
+  ui.app.hidden = true;
+  ui.auth.hidden = false;
+  document.title = "Sign in · Palaver";
+  showAuthError(message);
+  ui.authUsername.focus();
+}
+
+function signedIn(user) {
+  me = user;
+  ui.auth.hidden = true;
+  ui.app.hidden = false;
+  ui.authPassword.value = "";
+  ui.meName.textContent = user.display_name;
+  ui.meUsername.textContent = `@${user.username}`;
+  enterRoom(roomFromUrl());
+  refreshRooms();
+  ui.text.focus();
+}
+
+async function authenticate(create) {
+  const username = ui.authUsername.value.trim();
+  const password = ui.authPassword.value;
+  if (username === "" || password === "") {
+    showAuthError("Type your username and password.");
+    (username === "" ? ui.authUsername : ui.authPassword).focus();
+    return;
+  }
   try {
-    return localStorage.getItem(NAME_KEY) ?? "";
-  } catch {
-    return ""; // storage disabled: the name lasts for this page only
+    const user = create
+      ? await api.register(username, password, ui.authDisplayName.value.trim())
+      : await api.login(username, password);
+    showAuthError("");
+    signedIn(user);
+  } catch (err) {
+    showAuthError(err.message);
+    ui.authUsername.focus();
   }
 }
 
-function checkName({ quiet = false } = {}) {
-  const error = api.authorError(ui.name.value);
-  const shown = error !== null && !quiet;
-  ui.name.setAttribute("aria-invalid", String(shown));
-  ui.nameHelp.textContent = shown ? error : NAME_HELP;
-  ui.nameHelp.classList.toggle("field-error", shown);
-  return error;
-}
-
-function saveName() {
-  if (checkName() !== null) return;
-  try {
-    localStorage.setItem(NAME_KEY, ui.name.value.trim());
-  } catch {
-    // Not persisted; still used for this page.
-  }
-}
-
-ui.name.addEventListener("input", () => {
-  if (api.authorError(ui.name.value) === null) saveName();
-  else checkName({ quiet: ui.name.getAttribute("aria-invalid") !== "true" });
-});
-ui.name.addEventListener("change", saveName);
-ui.nameForm.addEventListener("submit", (event) => {
+ui.authForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  saveName();
-  if (checkName() === null) {
-    closeDrawer();
-    ui.text.focus();
+  authenticate(false);
+});
+ui.createAccount.addEventListener("click", () => authenticate(true));
+ui.signOut.addEventListener("click", async () => {
+  try {
+    await api.logout();
+  } finally {
+    showSignIn("You are signed out.");
   }
 });
 
@@ -121,7 +160,7 @@ ui.menuButton.addEventListener("click", () => {
     closeDrawer();
   } else {
     openDrawer();
-    ui.name.focus();
+    ui.signOut.focus();
   }
 });
 ui.scrim.addEventListener("click", () => closeDrawer({ focusMenu: true }));
@@ -164,6 +203,12 @@ function renderRooms() {
     hash.setAttribute("aria-hidden", "true");
     hash.textContent = "#";
     link.append(hash, name);
+    if (knownRooms.some((r) => r.name === name && r.visibility === "private")) {
+      const badge = document.createElement("span");
+      badge.className = "room-private";
+      badge.textContent = " (private)";
+      link.append(badge);
+    }
     if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
     const item = document.createElement("li");
     item.append(link);
@@ -173,13 +218,59 @@ function renderRooms() {
 }
 
 async function refreshRooms() {
+  if (me === null) return;
   try {
     knownRooms = await api.listRooms();
     renderRooms();
-  } catch {
-    // Keep the last list; the connection state already tells the story.
+    showMemberForm();
+  } catch (err) {
+    if (err instanceof api.ApiError && err.status === 401) showSignIn("Your session has ended; sign in again.");
+    // Otherwise keep the last list; the connection state already tells the story.
   }
 }
+
+/** The add-member form shows in a private room its owner (or an admin) may manage. */
+function showMemberForm() {
+  const room = view === null ? null : knownRooms.find((r) => r.name === view.room);
+  ui.memberForm.hidden = room === undefined || room === null || room.visibility !== "private";
+}
+
+ui.privateForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = ui.privateRoom.value.trim();
+  const error = name === "" ? "Type a room name." : api.roomError(name);
+  if (error !== null) {
+    ui.privateHelp.textContent = error;
+    ui.privateRoom.setAttribute("aria-invalid", "true");
+    ui.privateRoom.focus();
+    return;
+  }
+  try {
+    await api.createRoom(name, "private");
+    ui.privateRoom.value = "";
+    ui.privateRoom.setAttribute("aria-invalid", "false");
+    ui.privateHelp.textContent = `#${name} is private: add members below.`;
+    await refreshRooms();
+    navigate(name);
+  } catch (err) {
+    ui.privateHelp.textContent = err.message;
+    ui.privateRoom.focus();
+  }
+});
+
+ui.memberForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = ui.memberName.value.trim();
+  if (username === "" || view === null) return;
+  try {
+    await api.addMember(view.room, username);
+    ui.memberName.value = "";
+    ui.memberHelp.textContent = `${username} can now see #${view.room}.`;
+  } catch (err) {
+    ui.memberHelp.textContent = err.message;
+  }
+  ui.memberName.focus();
+});
 
 function navigate(room) {
   showNotice("");
@@ -381,6 +472,7 @@ function enterRoom(room) {
   }
   showHistoryEdge();
   renderRooms();
+  showMemberForm();
 
   current.stream = new RoomStream(room, {
     since: () => current.lastSeq,
@@ -391,8 +483,18 @@ function enterRoom(room) {
       current.lastSeq = Math.max(current.lastSeq, message.seq);
       showStored(message);
     },
-    onState: (state) => {
-      if (view === current) showConnection(state);
+    onState: (state, reason) => {
+      if (view !== current) return;
+      if (state === "ended") {
+        if (reason === "removed") {
+          showNotice(`You are no longer a member of #${room}.`);
+          showConnection("offline");
+        } else {
+          showSignIn(reason === "suspended" ? "This account is suspended." : "You are signed out.");
+        }
+        return;
+      }
+      showConnection(state);
     },
   });
   current.stream.start();
@@ -455,13 +557,7 @@ function updateCounter() {
 }
 
 function submit() {
-  const nameError = checkName();
-  if (nameError !== null) {
-    showComposerStatus(nameError);
-    openDrawer();
-    ui.name.focus();
-    return;
-  }
+  if (me === null) return;
   const error = api.textError(ui.text.value);
   if (error !== null) {
     showComposerStatus(error);
@@ -471,7 +567,7 @@ function submit() {
   const send = {
     clientId: api.newClientId(),
     room: view.room,
-    author: ui.name.value.trim(),
+    author: me.display_name,
     text: ui.text.value.trim(),
     at: new Date(),
     state: "sending",
@@ -526,9 +622,6 @@ ui.messages.addEventListener("click", (event) => {
 
 // ---- Start ----------------------------------------------------------------
 
-ui.name.value = storedName();
-enterRoom(roomFromUrl());
-refreshRooms();
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") refreshRooms();
 });
@@ -536,9 +629,7 @@ document.addEventListener("visibilitychange", () => {
 setInterval(() => {
   if (document.visibilityState === "visible") refreshRooms();
 }, 60_000);
-if (checkName({ quiet: true }) === null) {
-  ui.text.focus();
-} else {
-  openDrawer();
-  ui.name.focus();
-}
+api.me().then(
+  (user) => (user === null ? showSignIn() : signedIn(user)),
+  () => showSignIn("The server could not be reached; try signing in."),
+);

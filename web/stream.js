@@ -129,6 +129,12 @@ export class RoomStream {
     ws.addEventListener("close", (event) => {
       if (this.#ws !== ws) return;
       this.#ws = null;
+      // Access withdrawn: resuming cannot help; the page decides what next.
+      if (event.reason === "removed" || event.reason === "suspended" || event.reason === "signed_out") {
+        this.#stopped = true;
+        this.#onState("ended", event.reason);
+        return;
+      }
       // The server restarting or shedding a slow reader: come back soon.
       const hinted = event.reason === "shutting_down" || event.reason === "lagging";
       this.#retryLater(hinted);

@@ -63,10 +63,27 @@ function recordPids() {
   if (file) fs.writeFileSync(file, [...running].map((child) => `${child.pid}\n`).join(""));
 }
 
+/**
+ * Set by the deploy workflow to run the suite against a deployed Palaver:
+ * then no local server is started, usernames are random, and no test
+ * assumes it made the first account.
+ */
+export const REMOTE = process.env.PALAVER_E2E_BASE_URL?.replace(/\/+$/, "") || null;
+
+/** A password for every account the suite makes. */
+export const PASSWORD = "e2e-password-123";
+
+/** A fresh username for `name` (display names may be anything). */
+export function username(name) {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 12) || "user";
+  return `${slug.length < 2 ? slug + "x" : slug}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
 /** One `palaver serve` on 127.0.0.1 with its own SQLite file; restartable on the same port. */
 export class Server {
   static async create(name) {
     fs.mkdirSync(OUTPUT, { recursive: true });
+    if (REMOTE !== null) return new RemoteServer(name, REMOTE);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `palaver-web-${name}-`));
     const server = new Server(name, dir, await freePort());
     await server.start();
@@ -138,16 +155,49 @@ export class Server {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Sends through the v1 API; returns the stored message. */
+  /** Sends through the v1 API as an account whose display name is `author`; returns the stored message. */
   async post(room, author, text, clientId) {
+    const cookie = await this.sessionFor(author);
     const response = await fetch(`${this.url}/api/v1/rooms/${room}/messages`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ author, text, client_id: clientId }),
+      headers: { "Content-Type": "application/json", Cookie: cookie },
+      body: JSON.stringify({ text, client_id: clientId }),
     });
     if (response.status !== 201) throw new Error(`send: ${response.status} ${await response.text()}`);
     return response.json();
   }
+
+  /** The session cookie of this server's poster account named `author` (made on first use). */
+  async sessionFor(author) {
+    this.sessions ??= new Map();
+    if (!this.sessions.has(author)) {
+      const response = await fetch(`${this.url}/api/v1/auth/register`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: username(author), password: PASSWORD, display_name: author }),
+      });
+      if (response.status !== 201) throw new Error(`register ${author}: ${response.status} ${await response.text()}`);
+      const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0];
+      this.sessions.set(author, cookie);
+    }
+    return this.sessions.get(author);
+  }
+}
+
+/** A deployed server (`PALAVER_E2E_BASE_URL`): nothing to start or stop. */
+class RemoteServer extends Server {
+  constructor(name, url) {
+    super(name, null, null);
+    this.url = url;
+  }
+
+  async start() {
+    throw new Error("a remote server cannot be restarted from here");
+  }
+
+  async stop() {}
+
+  async dispose() {}
 }
 
 export async function launchBrowser() {
@@ -193,9 +243,14 @@ export async function waitForState(page, state, timeout = 30_000) {
   await page.locator(`#connection[data-state="${state}"]`).waitFor({ timeout });
 }
 
-/** Sets the display name and waits until the stream is live. */
+/** Creates an account shown as `name` on the sign-in screen and waits until the stream is live. */
 export async function joinAs(page, name) {
-  await page.getByLabel("Display name").fill(name);
+  const form = page.locator("#auth-form");
+  await form.getByLabel("Username").fill(username(name));
+  await form.getByLabel("Password").fill(PASSWORD);
+  await form.getByLabel("Display name").fill(name);
+  await form.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("textbox", { name: "Message" }).waitFor();
   await waitForState(page, "connected");
 }
 

@@ -7,6 +7,8 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 
 import {
+  PASSWORD,
+  REMOTE,
   SCREENSHOTS,
   Server,
   eventually,
@@ -16,6 +18,7 @@ import {
   openPage,
   shownSeqs,
   shownTexts,
+  username,
   waitForState,
 } from "./harness.mjs";
 
@@ -77,18 +80,33 @@ test("the entry page revalidates and its versioned assets are immutable", async 
   assert.match(asset.headers.get("content-type"), /javascript/);
 });
 
-test("/ opens #general with labelled controls, under the CSP", async () => {
+test("/ asks a signed-out visitor to sign in, then opens #general with labelled controls, under the CSP", async () => {
   await withContext("general", {}, async ({ open }) => {
     const page = await open(`${server.url}/`);
-    await assert.doesNotReject(page.getByRole("heading", { name: "general" }).waitFor());
-    await page.getByRole("textbox", { name: "Message" }).waitFor();
-    await page.getByRole("log").waitFor();
+    // Signed out: the sign-in form, with its labelled fields, focused first.
+    await page.getByRole("textbox", { name: "Username" }).waitFor();
+    await page.getByLabel("Password").waitFor();
     await page.getByRole("textbox", { name: "Display name" }).waitFor();
-    // First visit: the name is asked for before anything else.
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.getByRole("button", { name: "Create account" }).waitFor();
     await eventually(async () =>
-      assert.equal(await page.evaluate(() => document.activeElement?.id), "display-name"),
+      assert.equal(await page.evaluate(() => document.activeElement?.id), "auth-username"),
     );
-    await waitForState(page, "connected");
+    assert.equal(await page.getByRole("log").count(), 0, "no messages before signing in");
+    // A wrong password is refused in place.
+    await page.getByLabel("Username").fill(username("nobody"));
+    await page.getByLabel("Password").fill("not the password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").getByText("wrong username or password").waitFor();
+
+    await joinAs(page, "Ada");
+    await assert.doesNotReject(page.getByRole("heading", { name: "general" }).waitFor());
+    await page.getByRole("log").waitFor();
+    await eventually(async () =>
+      assert.equal(await page.evaluate(() => document.activeElement?.id), "composer-text"),
+    );
+    await page.getByText("@", { exact: false }).first().waitFor();
+    assert.equal(await page.locator("#me-name").textContent(), "Ada");
     await page.getByRole("link", { name: "general" }).waitFor();
     assert.equal(await page.getByRole("link", { name: "general" }).getAttribute("aria-current"), "page");
   });
@@ -160,6 +178,7 @@ test("scrolling up loads 120 messages of history in order, without jumping", asy
 
   await withContext("history", {}, async ({ open }) => {
     const page = await open(`${server.url}/?room=history`);
+    await joinAs(page, "reader");
     const log = page.getByRole("log");
     await log.getByText("history 120").waitFor();
     assert.equal((await shownSeqs(page)).length, 50, "the newest page first");
@@ -210,7 +229,7 @@ test("markup in a message is shown as text and never runs", async () => {
   });
 });
 
-test("after a server restart the page resumes and shows every message exactly once", async () => {
+test("after a server restart the page resumes and shows every message exactly once", { skip: REMOTE !== null && "needs a local server to restart" }, async () => {
   const own = await Server.create("restart");
   try {
     await own.post("ops", "ada", "before the restart 1");
@@ -293,25 +312,28 @@ test("after a server restart the page resumes and shows every message exactly on
   }
 });
 
-test("the composer shows limits before the server refuses; the display name is kept", async () => {
+test("the composer shows limits before the server refuses; the session and the deep link are kept", async () => {
   await withContext("limits", {}, async ({ open }) => {
     const page = await open(`${server.url}/?room=limits`);
+    const box = page.getByRole("textbox", { name: "Message" });
+
+    // An over-long display name is refused at sign-up, in place.
+    const form = page.locator("#auth-form");
+    await form.getByLabel("Username").fill(username("grace"));
+    await form.getByLabel("Password").fill(PASSWORD);
+    await form.getByLabel("Display name").fill("x".repeat(65));
+    await form.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("alert").getByText(/longer than 64 characters/).waitFor();
+    await form.getByLabel("Display name").fill("  grace  ");
+    await form.getByRole("button", { name: "Create account" }).click();
+    // The deep link survived signing in.
+    await waitForState(page, "connected");
+    assert.equal(await page.locator("#room-name").textContent(), "limits");
     let posts = 0;
     page.on("request", (request) => {
       if (request.method() === "POST") posts += 1;
     });
-    const box = page.getByRole("textbox", { name: "Message" });
-    const name = page.getByRole("textbox", { name: "Display name" });
-    await waitForState(page, "connected");
-
-    // No display name yet: sending asks for one instead.
     await box.fill("who am I");
-    await box.press("Enter");
-    await page.getByText("Choose a display name.").first().waitFor();
-    await name.fill("x".repeat(65));
-    await name.blur();
-    await page.getByText(/at most 64 characters/).waitFor();
-    await name.fill("  grace  ");
     await box.press("Enter");
     await page.locator('#messages .msg[data-seq] .msg-author:text-is("grace")').waitFor();
 
@@ -330,9 +352,10 @@ test("the composer shows limits before the server refuses; the display name is k
     await page.locator(`#messages .msg[data-seq] .msg-text:text-is("${"z".repeat(4000)}")`).waitFor();
     assert.equal(posts, 2);
 
-    // Kept in localStorage: a new page knows the name and focuses the composer.
+    // Signed in across a reload: the session cookie; the composer is focused.
     await page.reload();
-    assert.equal(await name.inputValue(), "grace");
+    await waitForState(page, "connected");
+    assert.equal(await page.locator("#me-name").textContent(), "grace");
     await eventually(async () =>
       assert.equal(await page.evaluate(() => document.activeElement?.id), "composer-text"),
     );
@@ -355,12 +378,18 @@ test("the composer shows limits before the server refuses; the display name is k
 test("keyboard only at 375 px: the drawer opens, closes and rooms are reachable", async () => {
   await withContext("mobile-keyboard", { viewport: MOBILE }, async ({ open }) => {
     const page = await open(`${server.url}/?room=lobby`);
-    await waitForState(page, "connected");
-    // First visit on a phone: the drawer opens on the display name.
-    const name = page.getByRole("textbox", { name: "Display name" });
-    await eventually(async () => assert.ok(await name.evaluate((el) => el === document.activeElement)));
+    // Signing up by keyboard alone: the username field has the focus.
+    const user = page.getByRole("textbox", { name: "Username" });
+    await eventually(async () => assert.ok(await user.evaluate((el) => el === document.activeElement)));
+    await page.keyboard.type(username("kim"));
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press("Tab");
     await page.keyboard.type("kim");
-    await page.keyboard.press("Enter"); // saves and closes the drawer
+    await page.keyboard.press("Tab"); // Sign in
+    await page.keyboard.press("Tab"); // Create account
+    await page.keyboard.press("Enter");
+    await waitForState(page, "connected");
     const menu = page.getByRole("button", { name: "Rooms and settings" });
     await eventually(async () => assert.equal(await menu.getAttribute("aria-expanded"), "false"));
     await eventually(async () =>
@@ -411,15 +440,77 @@ test("screenshots of the desktop and mobile layouts", async () => {
     ];
     for (const [file, options] of shots) {
       await withContext(file, options, async ({ context, open }) => {
-        await context.addInitScript(() => localStorage.setItem("palaver.displayName", "grace"));
         const page = await open(`${own.url}/`);
-        await waitForState(page, "connected");
+        await joinAs(page, "grace");
         await page.getByRole("log").getByText("every client resumed").waitFor();
         await page.locator('a[data-room="random"]').waitFor({ state: "attached" });
         await page.getByRole("textbox", { name: "Message" }).fill("Thanks all, great rollout");
         await page.screenshot({ path: path.join(SCREENSHOTS, file) });
       });
     }
+  } finally {
+    await own.dispose();
+  }
+});
+
+test("a private room: hidden from others until they are added, then live; sign-out ends the stream", async () => {
+  const own = await Server.create("private");
+  try {
+    await withContext("private-owner", {}, async ({ open: openA }) => {
+      await withContext("private-guest", {}, async ({ open: openB }) => {
+        const owner = await openA(`${own.url}/`);
+        await joinAs(owner, "Owner");
+        if (REMOTE === null) {
+          // The first account of a fresh server is its admin.
+          const me = await owner.evaluate(async () => (await (await fetch("/api/v1/me")).json()).user);
+          assert.equal(me.role, "admin");
+        }
+        const room = `secret-${Math.random().toString(36).slice(2, 8)}`;
+        await owner.getByLabel("New private room").fill(room);
+        await owner.getByLabel("New private room").press("Enter");
+        await eventually(async () => assert.equal(new URL(owner.url()).searchParams.get("room"), room));
+        await owner.getByRole("link", { name: `${room} (private)` }).waitFor();
+        await waitForState(owner, "connected");
+        const ownerBox = owner.getByRole("textbox", { name: "Message" });
+        await ownerBox.fill("before the guest");
+        await ownerBox.press("Enter");
+        await owner.locator('#messages .msg[data-seq] .msg-text:text-is("before the guest")').waitFor();
+
+        // The guest, signed up in another browser, follows a link to it: it
+        // is not listed, and it shows nothing.
+        const guestName = username("guest");
+        const guest = await openB(`${own.url}/?room=${room}`);
+        const form = guest.locator("#auth-form");
+        await form.getByLabel("Username").fill(guestName);
+        await form.getByLabel("Password").fill(PASSWORD);
+        await form.getByLabel("Display name").fill("Guest");
+        await form.getByRole("button", { name: "Create account" }).click();
+        await guest.getByRole("textbox", { name: "Message" }).waitFor();
+        assert.equal(await guest.locator("#room-name").textContent(), room, "the link survived sign-up");
+        await guest.getByRole("link", { name: "general" }).waitFor();
+        assert.equal(await guest.locator(`a[data-room="${room}"] .room-private`).count(), 0, "not listed");
+        assert.ok(!(await shownTexts(guest)).includes("before the guest"));
+
+        // Added by the owner, the guest reloads and sees new messages live.
+        await owner.getByLabel("Add a member to this room").fill(guestName);
+        await owner.getByLabel("Add a member to this room").press("Enter");
+        await owner.getByText(`${guestName} can now see #${room}.`).waitFor();
+        await guest.reload();
+        await waitForState(guest, "connected");
+        await guest.getByRole("log").getByText("before the guest").waitFor();
+        await guest.getByRole("link", { name: `${room} (private)` }).waitFor();
+        await ownerBox.fill("after the guest joined");
+        await ownerBox.press("Enter");
+        await guest.getByRole("log").getByText("after the guest joined").waitFor();
+
+        // Signing out ends the guest's stream and shows the sign-in form.
+        await guest.getByRole("button", { name: "Sign out" }).click();
+        await guest.getByRole("button", { name: "Sign in" }).waitFor();
+        assert.equal(await guest.getByRole("log").isVisible(), false);
+        const status = await guest.evaluate(async () => (await fetch("/api/v1/me")).status);
+        assert.equal(status, 401, "the session is over on the server");
+      });
+    });
   } finally {
     await own.dispose();
   }

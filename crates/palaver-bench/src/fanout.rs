@@ -97,8 +97,10 @@ struct Seen {
 }
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
-    let target = Target::new(&args.base_url)?;
-    let poster = Target::new(args.post_url.as_deref().unwrap_or(&args.base_url))?;
+    let target = Target::new(&args.base_url)?.signed_in().await?;
+    let poster = Target::new(args.post_url.as_deref().unwrap_or(&args.base_url))?
+        .signed_in()
+        .await?;
     let client = poster.http(256, Duration::from_secs(30))?;
     let prefix = run_id("fanout");
     let rooms: Arc<[String]> = (0..args.rooms.max(1))

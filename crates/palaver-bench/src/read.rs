@@ -12,7 +12,7 @@ use crate::stats::LoadSummary;
 use crate::target::Target;
 
 pub async fn run(args: ReadArgs) -> anyhow::Result<LoadSummary> {
-    let target = Target::new(&args.load.base_url)?;
+    let target = Target::new(&args.load.base_url)?.signed_in().await?;
     let client = target.http(args.load.clients, Duration::from_secs(30))?;
     if args.prefill > 0 {
         prefill(&target, &client, &args.prefill_room, args.prefill).await?;

@@ -137,7 +137,7 @@ pub struct SendSummary {
 }
 
 pub async fn run(args: SendArgs) -> anyhow::Result<SendSummary> {
-    let target = Target::new(&args.load.base_url)?;
+    let target = Target::new(&args.load.base_url)?.signed_in().await?;
     let client = target.http(args.load.clients, Duration::from_secs(30))?;
     let prefix = run_id("bench");
     let rooms: Arc<[String]> = (0..args.rooms.max(1))

@@ -20,7 +20,14 @@ pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 pub struct Target {
     base: Url,
     tls: Arc<rustls::ClientConfig>,
+    /// `palaver_session=...` once signed in ([`Target::signed_in`]).
+    cookie: Option<String>,
 }
+
+/// The account the bench signs in as: `PALAVER_BENCH_USER` /
+/// `PALAVER_BENCH_PASSWORD`, registered on first use.
+const DEFAULT_USER: &str = "palaver-bench";
+const DEFAULT_PASSWORD: &str = "palaver-bench-password";
 
 impl Target {
     pub fn new(base_url: &str) -> anyhow::Result<Self> {
@@ -42,7 +49,50 @@ impl Target {
         Ok(Self {
             base,
             tls: Arc::new(tls),
+            cookie: None,
         })
+    }
+
+    /// Signs in as the bench user (registering it when it does not exist),
+    /// so v1 sends, reads and streams carry its session cookie. A server
+    /// without local accounts (404) is used unsigned.
+    pub async fn signed_in(mut self) -> anyhow::Result<Self> {
+        let username = std::env::var("PALAVER_BENCH_USER").unwrap_or_else(|_| DEFAULT_USER.into());
+        let password =
+            std::env::var("PALAVER_BENCH_PASSWORD").unwrap_or_else(|_| DEFAULT_PASSWORD.into());
+        let client = self.http(1, Duration::from_secs(30))?;
+        let body = serde_json::json!({"username": username, "password": password, "display_name": "bench"});
+        let register = client
+            .post(self.url("/api/v1/auth/register")?)
+            .json(&body)
+            .send()
+            .await
+            .context("registering the bench user")?;
+        let response = match register.status().as_u16() {
+            404 => return Ok(self),
+            409 | 403 => client
+                .post(self.url("/api/v1/auth/login")?)
+                .json(&body)
+                .send()
+                .await
+                .context("signing in the bench user")?,
+            _ => register,
+        };
+        if !response.status().is_success() {
+            bail!("signing in as {username}: HTTP {}", response.status());
+        }
+        self.cookie = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("palaver_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        if self.cookie.is_none() {
+            bail!("signing in as {username}: no session cookie");
+        }
+        Ok(self)
     }
 
     /// `path` (with its query) under the base URL.
@@ -67,7 +117,15 @@ impl Target {
 
     /// An HTTP client for up to `connections` concurrent requests.
     pub fn http(&self, connections: usize, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(cookie) = &self.cookie {
+            headers.insert(
+                reqwest::header::COOKIE,
+                reqwest::header::HeaderValue::from_str(cookie).context("session cookie")?,
+            );
+        }
         reqwest::Client::builder()
+            .default_headers(headers)
             .pool_max_idle_per_host(connections)
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -87,8 +145,15 @@ impl Target {
             .max_message_size(Some(1 << 20))
             .max_frame_size(Some(1 << 20));
         let connector = self.is_tls().then(|| Connector::Rustls(self.tls.clone()));
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                url.as_str(),
+            )?;
+        if let Some(cookie) = &self.cookie {
+            request.headers_mut().insert("cookie", cookie.parse()?);
+        }
         let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
-            url.as_str(),
+            request,
             Some(config),
             true,
             connector,

@@ -308,6 +308,7 @@ mod tests {
             room: room.clone(),
             seq,
             author: "a".into(),
+            author_id: None,
             text: text.into(),
             sent_at: now_millis(),
             client_id: None,

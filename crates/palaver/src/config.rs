@@ -23,7 +23,7 @@ pub struct Cli {
     pub config: Config,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Run the server (the default when no command is given).
     Serve,
@@ -32,6 +32,34 @@ pub enum Command {
     /// Exit 0 when `/healthz` of the server on `--listen` answers 200 (for
     /// container health checks without curl).
     Healthcheck,
+    /// Manage local accounts (on the database of --database-url).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `palaver user ...`: passwords are read from standard input (the first
+/// line), never from arguments, so they stay out of shell history and `ps`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; prints its JSON.
+    Add {
+        username: String,
+        /// Shown on messages. Default: the username.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Make the account an admin (default: member).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make an account `admin` or `member`.
+    SetRole {
+        username: String,
+        /// `admin` or `member`.
+        #[arg(id = "new_role", value_name = "ROLE")]
+        role: crate::identity::Role,
+    },
+    /// Set a new password and sign the account out everywhere.
+    ResetPassword { username: String },
 }
 
 /// Everything the server reads at start-up.
@@ -249,6 +277,54 @@ pub struct Config {
     #[arg(long, env = "PALAVER_DB_ACQUIRE_TIMEOUT", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
     pub db_acquire_timeout: u64,
+
+    /// Whether anyone may create a local account (`open`) or only operators
+    /// with `palaver user add` (`closed`: register answers 403). The first
+    /// account becomes admin. Default: open.
+    #[arg(long, env = "PALAVER_REGISTRATION", value_enum, default_value_t = Registration::Open, global = true)]
+    pub registration: Registration,
+
+    /// Local accounts (username and password, with register, login and
+    /// logout): `on`, or `off` to sign in through OIDC only. Default: on.
+    #[arg(long, env = "PALAVER_LOCAL_ACCOUNTS", value_enum, default_value_t = Switch::On, global = true)]
+    pub local_accounts: Switch,
+
+    /// The anonymous seed-compatible API (`PUT/GET /chat`): `on`, or `off` to
+    /// remove it (404). Default: on.
+    #[arg(long, env = "PALAVER_SEED_API", value_enum, default_value_t = Switch::On, global = true)]
+    pub seed_api: Switch,
+
+    /// OIDC issuer URL (e.g. a Cognito user pool's): turns on
+    /// `Authorization: Bearer <JWT>` verified against the issuer's JWKS
+    /// (found through `<issuer>/.well-known/openid-configuration`).
+    /// Default: off.
+    #[arg(long, env = "PALAVER_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience a bearer token must name in `aud` (or, for Cognito
+    /// access tokens, `client_id`); required with --oidc-issuer.
+    #[arg(long, env = "PALAVER_OIDC_AUDIENCE", global = true)]
+    pub oidc_audience: Option<String>,
+}
+
+/// `--registration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+/// An on/off flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
 }
 
 impl fmt::Debug for Config {
@@ -283,6 +359,11 @@ impl fmt::Debug for Config {
             read_cache_bytes,
             db_max_connections,
             db_acquire_timeout,
+            registration,
+            local_accounts,
+            seed_api,
+            oidc_issuer,
+            oidc_audience,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -313,6 +394,11 @@ impl fmt::Debug for Config {
             .field("read_cache_bytes", read_cache_bytes)
             .field("db_max_connections", db_max_connections)
             .field("db_acquire_timeout", db_acquire_timeout)
+            .field("registration", registration)
+            .field("local_accounts", local_accounts)
+            .field("seed_api", seed_api)
+            .field("oidc_issuer", oidc_issuer)
+            .field("oidc_audience", oidc_audience)
             .finish()
     }
 }

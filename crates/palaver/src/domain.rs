@@ -22,7 +22,7 @@ pub struct InvalidInput {
 }
 
 impl InvalidInput {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -171,6 +171,8 @@ impl ClientId {
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub author: Author,
+    /// The signed-in sender; `None` for anonymous seed-API messages.
+    pub author_id: Option<String>,
     pub text: MessageText,
     pub client_id: Option<ClientId>,
     pub client_ip: String,
@@ -185,8 +187,12 @@ pub struct Message {
     /// Per-room sequence number: gapless, strictly increasing from 1.
     #[schema(example = 42, minimum = 1)]
     pub seq: i64,
-    #[schema(example = "ada")]
+    /// The sender's display name at sending time.
+    #[schema(example = "Ada")]
     pub author: String,
+    /// The sender's user id; null for anonymous seed-API messages.
+    #[schema(example = "7b0c6f5e-2f55-4a4c-9c43-1f0c8a3e2d11")]
+    pub author_id: Option<String>,
     #[schema(example = "hi")]
     pub text: String,
     /// When the message was stored (UTC, RFC 3339 with milliseconds).

@@ -12,6 +12,8 @@
 //! - [`write`]: the write path above both: group commit, then publish;
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
+//! - [`identity`]: usernames, passwords, roles, users, room visibility;
+//! - [`auth`]: sessions, passwords, room access and the signed-in user;
 //! - [`api`]: the HTTP routes and the one error type;
 //! - [`web`]: the embedded UI;
 //! - [`telemetry`]: logs and metrics;
@@ -19,10 +21,12 @@
 //!   until a shutdown signal.
 
 pub mod api;
+pub mod auth;
 pub mod bus;
 pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod identity;
 pub mod startup;
 pub mod store;
 pub mod stream;

@@ -10,6 +10,10 @@ async fn main() -> ExitCode {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck => startup::healthcheck(config.listen).await,
+        Command::User(command) => {
+            telemetry::init_logging(config.log_format, "warn");
+            palaver::auth::cli::run(&config, command).await
+        }
         Command::Migrate => {
             telemetry::init_logging(config.log_format, &config.log);
             match palaver::store::connect(&config).await {

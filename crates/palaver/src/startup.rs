@@ -30,9 +30,11 @@ use tower_http::LatencyUnit;
 use tracing::Level;
 
 use crate::api::error::ApiError;
+use crate::auth::events::Transport;
+use crate::auth::Auth;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
 use crate::cache::ReadCache;
-use crate::config::{Config, Roles};
+use crate::config::{Config, Registration, Roles};
 use crate::store::{self, MessageStore};
 use crate::stream::limits::LimitSettings;
 use crate::stream::StreamLimits;
@@ -49,6 +51,19 @@ pub struct Limits {
     pub readiness_timeout: Duration,
 }
 
+/// Whom a limit counts: the signed-in user, else the client address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    User(crate::identity::UserId),
+    Ip(IpAddr),
+}
+
+impl From<IpAddr> for RateKey {
+    fn from(ip: IpAddr) -> Self {
+        RateKey::Ip(ip)
+    }
+}
+
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -60,7 +75,9 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     pub limits: Limits,
-    pub rate_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    pub rate_limiter: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
+    /// Accounts, sessions and room access.
+    pub auth: Arc<Auth>,
     pub trusted_proxies: Arc<[IpNet]>,
     /// Admission of streams: the effective cap, per client IP and per
     /// second.
@@ -128,6 +145,37 @@ impl AppState {
         if let Some(limiter) = &rate_limiter {
             tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
         }
+        let accounts = store
+            .clone()
+            .accounts()
+            .expect("SQLite and PostgreSQL stores hold accounts");
+        let transport = match store.postgres() {
+            Some(pg) => Transport::Postgres(pg.pool().clone()),
+            None => Transport::Local,
+        };
+        let auth = Arc::new(Auth::new(
+            accounts,
+            transport.clone(),
+            crate::auth::Settings {
+                registration_open: config.registration == Registration::Open,
+                local_accounts: config.local_accounts.is_on(),
+                seed_api: config.seed_api.is_on(),
+            },
+            match (&config.oidc_issuer, &config.oidc_audience) {
+                (Some(issuer), Some(audience)) => {
+                    Some(crate::auth::oidc::Oidc::new(issuer, audience))
+                }
+                _ => None,
+            },
+        ));
+        tasks.spawn(auth.clone().housekeeping(shutdown.clone()));
+        if let Transport::Postgres(pool) = transport {
+            tasks.spawn(crate::auth::events::listen(
+                pool,
+                Arc::downgrade(&auth),
+                shutdown.clone(),
+            ));
+        }
         let stream_limits = Arc::new(StreamLimits::new(LimitSettings {
             cap: stream_cap(config, open_files_limit()).cap,
             per_client: NonZeroU32::new(config.max_streams_per_ip),
@@ -155,6 +203,7 @@ impl AppState {
                 readiness_timeout: Duration::from_secs(2),
             },
             rate_limiter,
+            auth,
             trusted_proxies: config.trusted_proxies.clone().into(),
             stream_limits,
             shutdown,
@@ -162,12 +211,13 @@ impl AppState {
         }
     }
 
-    /// Refuses a send from `ip` when it is over its rate.
-    pub fn check_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+    /// Refuses a send from `key` (a user, or a client IP) when it is over
+    /// its rate.
+    pub fn check_rate(&self, key: impl Into<RateKey>) -> Result<(), ApiError> {
         let Some(limiter) = &self.rate_limiter else {
             return Ok(());
         };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&key.into()).map_err(|not_until| {
             ::metrics::counter!(telemetry::metrics::RATE_LIMITED).increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
@@ -196,7 +246,7 @@ async fn probe_database(store: Arc<dyn MessageStore>, shutdown: CancellationToke
 /// Drops rate-limiter state of clients that have been quiet long enough to be
 /// back at a full burst, so the limiter does not grow with every address seen.
 async fn forget_idle_clients(
-    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Arc<DefaultKeyedRateLimiter<RateKey>>,
     shutdown: CancellationToken,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -345,7 +395,8 @@ pub fn app(state: AppState, roles: Roles, config: &Config) -> Router {
         .layer(TimeoutLayer::new(Duration::from_secs(config.request_timeout)))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
 
-    crate::api::routes(roles)
+    let settings = state.auth.settings;
+    crate::api::routes(roles, settings)
         .route_layer(axum::middleware::from_fn(telemetry::track_requests))
         .layer(middleware)
         .with_state(state)
@@ -383,6 +434,17 @@ impl Application {
         store: Arc<dyn MessageStore>,
     ) -> anyhow::Result<Self> {
         telemetry::prometheus();
+        if config.oidc_issuer.is_some() != config.oidc_audience.is_some() {
+            anyhow::bail!("--oidc-issuer and --oidc-audience go together: give both or neither");
+        }
+        if let Some(issuer) = &config.oidc_issuer {
+            if !(issuer.starts_with("https://")
+                || issuer.starts_with("http://127.0.0.1")
+                || issuer.starts_with("http://localhost"))
+            {
+                anyhow::bail!("--oidc-issuer must be an https:// URL (http only on loopback)");
+            }
+        }
         if store.postgres().is_none() && config.roles() != Roles::ALL {
             tracing::warn!(
                 "SQLite fans out within one process only: run every role in one process, \

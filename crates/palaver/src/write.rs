@@ -286,6 +286,7 @@ mod tests {
     fn new_message(i: usize, client_id: Option<&str>) -> NewMessage {
         NewMessage {
             author: Author::parse("ada").unwrap(),
+            author_id: None,
             text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
             client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
             client_ip: "127.0.0.1".into(),

@@ -70,6 +70,7 @@ async fn send(
     };
     let message = NewMessage {
         author: Author::parse(SEED_AUTHOR)?,
+        author_id: None,
         text: MessageText::parse(&text, state.limits.max_message_chars)?,
         client_id: None,
         client_ip: ip.to_string(),

@@ -18,8 +18,14 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body is too large")]
@@ -36,6 +42,8 @@ pub enum ApiError {
     Unavailable(#[source] Arc<StoreError>),
     #[error("fan-out bus unavailable")]
     BusUnavailable,
+    #[error("the identity provider's keys cannot be fetched")]
+    OidcUnavailable,
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("request timed out")]
@@ -67,9 +75,33 @@ impl ApiError {
         }
     }
 
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,6 +112,7 @@ impl ApiError {
             ApiError::TooManyStreams
             | ApiError::Unavailable(_)
             | ApiError::BusUnavailable
+            | ApiError::OidcUnavailable
             | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,7 +121,10 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::Conflict { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -98,6 +134,7 @@ impl ApiError {
             ApiError::TooManyClientStreams { .. } => "too_many_client_streams",
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::BusUnavailable => "bus_unavailable",
+            ApiError::OidcUnavailable => "oidc_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal",
@@ -110,6 +147,22 @@ impl From<InvalidInput> for ApiError {
         ApiError::BadRequest {
             code: e.code,
             message: e.message,
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        match e {
+            AuthError::BadCredentials => {
+                ApiError::unauthorized("bad_credentials", "wrong username or password")
+            }
+            AuthError::Suspended => ApiError::forbidden("suspended", "this account is suspended"),
+            AuthError::Taken => ApiError::conflict("username_taken", "that username is taken"),
+            AuthError::Throttled { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+            AuthError::Store(e) => e.into(),
+            AuthError::Hash(e) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -1,30 +1,39 @@
 //! The HTTP API: one router per resource, merged by role.
 
+pub mod auth;
 pub mod chat;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod members;
 pub mod openapi;
 pub mod pages;
 pub mod params;
 pub mod rooms;
 pub mod stream;
+pub mod users;
 
 use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::Router;
 
+use crate::auth::Settings;
 use crate::config::Roles;
 use crate::AppState;
 use error::ApiError;
 
 /// The routes of the roles this process serves (without middleware).
-pub fn routes(roles: Roles) -> Router<AppState> {
+pub fn routes(roles: Roles, settings: Settings) -> Router<AppState> {
     let mut router = health::router();
+    if roles.api && settings.seed_api {
+        router = router.merge(chat::router());
+    }
     if roles.api {
         router = router
-            .merge(chat::router())
             .merge(rooms::router())
+            .merge(members::router())
+            .merge(auth::router(settings.local_accounts))
+            .merge(users::router())
             .route("/api/v1/openapi.json", get(openapi::document));
     }
     if roles.gateway {

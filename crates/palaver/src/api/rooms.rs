@@ -16,7 +16,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Path, Query};
 use super::pages;
 use super::params::{PageCursor, PageLimit};
+use crate::auth::access::RoomAccess;
+use crate::auth::extract::CurrentUser;
 use crate::domain::{Author, ClientId, Message, MessageText, NewMessage, RoomName};
+use crate::startup::RateKey;
 use crate::store::{Cursor, Page, RoomSummary};
 use crate::AppState;
 
@@ -35,33 +38,47 @@ pub struct RoomList {
     pub rooms: Vec<RoomSummary>,
 }
 
-/// List every room.
+/// List the public rooms and the caller's private rooms.
 #[utoipa::path(
     get,
     path = "/api/v1/rooms",
     tag = "rooms",
+    security(("session" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "All rooms, by name", body = RoomList),
+        (status = 200, description = "Public rooms and your private rooms, by name", body = RoomList),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Suspended", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
-async fn list_rooms(State(state): State<AppState>) -> Result<axum::Json<RoomList>, ApiError> {
-    let rooms = state.store.rooms().await?;
+async fn list_rooms(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> Result<axum::Json<RoomList>, ApiError> {
+    let rooms = state
+        .auth
+        .accounts
+        .rooms_visible_to(&current.user.id)
+        .await?;
     Ok(axum::Json(RoomList { rooms }))
 }
 
-/// A message to send.
+/// Refuses (404, as for a missing room) a private room the user is not in.
+pub async fn visible(
+    state: &AppState,
+    room: &RoomName,
+    current: &CurrentUser,
+) -> Result<RoomAccess, ApiError> {
+    match state.auth.room_access(room, &current.user).await? {
+        RoomAccess::Hidden(_) => Err(ApiError::NotFound(format!("no room named {room}"))),
+        access => Ok(access),
+    }
+}
+
+/// A message to send; its author is the signed-in user (an `author` field
+/// is ignored).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendMessage {
-    /// Display name, 1-64 characters after trimming, no control characters
-    /// (the pattern: something besides white space, no Unicode `Cc`).
-    #[schema(
-        example = "ada",
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub author: String,
     /// Message text, 1-4000 characters after trimming; newline and tab are
     /// the only control characters allowed.
     #[schema(
@@ -87,11 +104,15 @@ pub struct SendMessage {
     post,
     path = "/api/v1/rooms/{room}/messages",
     tag = "rooms",
+    security(("session" = []), ("bearer" = [])),
     params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     request_body = SendMessage,
     responses(
         (status = 201, description = "Stored; on an idempotent repeat the stored message, with `Idempotent-Replayed: true`", body = Message),
-        (status = 400, description = "Invalid room, author, text or client_id, or malformed JSON", body = ErrorBody),
+        (status = 400, description = "Invalid room, text or client_id, or malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Suspended, or a cross-site cookie request", body = ErrorBody),
+        (status = 404, description = "A private room you are not in", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
         (status = 415, description = "Content type is not application/json", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
@@ -101,13 +122,18 @@ pub struct SendMessage {
 async fn send_message(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    current: CurrentUser,
     Path(room): Path<String>,
     Json(body): Json<SendMessage>,
 ) -> Result<Response, ApiError> {
-    state.check_rate(ip)?;
+    state.check_rate(RateKey::User(current.user.id.clone()))?;
     let room = RoomName::parse(&room)?;
+    visible(&state, &room, &current).await?;
+    let user = &current.user;
     let message = NewMessage {
-        author: Author::parse(&body.author)?,
+        author: Author::parse(&user.display_name)
+            .or_else(|_| Author::parse(user.username.as_str()))?,
+        author_id: Some(user.id.as_str().to_owned()),
         text: MessageText::parse(&body.text, state.limits.max_message_chars)?,
         client_id: body.client_id.as_deref().map(ClientId::parse).transpose()?,
         client_ip: ip.to_string(),
@@ -143,20 +169,27 @@ pub struct PageParams {
     // `before`, `after` and `limit` are documented as one exploded query
     // object (see `openapi::PagingParameters`): OpenAPI has no other way to
     // say that `before` and `after` exclude each other.
+    security(("session" = []), ("bearer" = [])),
     params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     responses(
         (status = 200, description = "A page: newest first without a cursor or with `before`, oldest first with `after`", body = Page),
         (status = 400, description = "Invalid room or paging parameters (`before` with `after`, or an unknown parameter)", body = ErrorBody),
-        (status = 404, description = "No such room", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Suspended", body = ErrorBody),
+        (status = 404, description = "No such room (or a private room you are not in)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 async fn list_messages(
     State(state): State<AppState>,
+    current: CurrentUser,
     Path(room): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Result<Response, ApiError> {
     let room = RoomName::parse(&room)?;
+    if visible(&state, &room, &current).await? == RoomAccess::Missing {
+        return Err(ApiError::NotFound(format!("no room named {room}")));
+    }
     let limit = PageLimit::parse(params.limit)?.get();
     let cursor = PageCursor::parse(params.before, params.after)?.get();
     let missing = || ApiError::NotFound(format!("no room named {room}"));

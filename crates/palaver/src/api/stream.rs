@@ -13,9 +13,10 @@ use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::extract::{ClientIp, Path, Query};
+use crate::auth::extract::CurrentUser;
 use crate::domain::RoomName;
 use crate::stream::limits::Refusal;
-use crate::stream::{sse, ws, StreamGuard, Subscription};
+use crate::stream::{sse, ws, CloseReason, StreamGuard, Subscription};
 use crate::telemetry::metrics as m;
 use crate::AppState;
 
@@ -100,18 +101,23 @@ impl ResumeAfter {
     get,
     path = "/api/v1/rooms/{room}/stream",
     tag = "streams",
+    security(("session" = []), ("bearer" = [])),
     params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), StreamParams,
            ("Last-Event-ID" = Option<String>, Header, description = "SSE resume point (seq); empty: none")),
     responses(
         (status = 101, description = "WebSocket: frames `{\"type\":\"message\",\"message\":{...}}` and `{\"type\":\"caught_up\",\"seq\":N}`; a close frame's reason says why the stream ended (`lagging`, `timeout`, `shutting_down`)"),
         (status = 200, description = "SSE: `id: <seq>`, `event: message`, `data: <message JSON>`; `event: close` with `{\"reason\"}` when the server ends it", content_type = "text/event-stream", body = String),
         (status = 400, description = "Invalid room, since, or neither a WebSocket upgrade nor an SSE request", body = crate::api::error::ErrorBody),
+        (status = 401, description = "Not signed in", body = crate::api::error::ErrorBody),
+        (status = 403, description = "Suspended, or a cookie-authenticated WebSocket upgrade from another site", body = crate::api::error::ErrorBody),
+        (status = 404, description = "A private room you are not in", body = crate::api::error::ErrorBody),
         (status = 429, description = "This client opens streams too fast or has as many open as it may (see Retry-After)", body = crate::api::error::ErrorBody),
         (status = 503, description = "Too many streams, shutting down, or database unavailable", body = crate::api::error::ErrorBody),
     )
 )]
 pub async fn stream(
     State(state): State<AppState>,
+    current: CurrentUser,
     Path(room): Path<String>,
     Query(params): Query<StreamParams>,
     ClientIp(ip): ClientIp,
@@ -119,6 +125,9 @@ pub async fn stream(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let room = RoomName::parse(&room)?;
+    // Listen for access changes before checking access, so none is missed.
+    let feed = state.auth.feed();
+    super::rooms::visible(&state, &room, &current).await?;
     let wants_sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -152,13 +161,22 @@ pub async fn stream(
         metrics::counter!(m::STREAMS_REFUSED, "reason" => label).increment(1);
         error
     })?;
+    let (revoke, revoked) = tokio::sync::oneshot::channel();
     let subscription = Subscription::start(
         &state.hub,
         state.store.clone(),
-        room,
+        room.clone(),
         since.map(ResumeAfter::seq),
     )
-    .await?;
+    .await?
+    .revoke_on(revoked);
+    tokio::spawn(watch_access(
+        state.auth.clone(),
+        feed,
+        room,
+        current,
+        revoke,
+    ));
 
     match upgrade {
         Ok(upgrade) if !wants_sse => {
@@ -194,6 +212,62 @@ pub async fn stream(
             );
             // Proxies must not buffer the event stream.
             Ok(([("x-accel-buffering", "no")], sse).into_response())
+        }
+    }
+}
+
+/// Ends a stream (through `revoke`) when its user loses access: removed from
+/// the room, suspended, or signed out of the session the stream was opened
+/// with. Returns when the stream ends (`revoke` is dropped) or fires.
+async fn watch_access(
+    auth: std::sync::Arc<crate::auth::Auth>,
+    mut feed: crate::auth::AccessFeed,
+    room: RoomName,
+    current: CurrentUser,
+    revoke: tokio::sync::oneshot::Sender<CloseReason>,
+) {
+    use crate::auth::access::RoomAccess;
+    use crate::auth::events::AccessEvent;
+    use crate::auth::extract::Credential;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut revoke = revoke;
+    let user = &current.user;
+    loop {
+        let event = tokio::select! {
+            _ = revoke.closed() => return,
+            event = feed.recv() => event,
+        };
+        let recheck_room = match &event {
+            Ok(AccessEvent::MemberChanged { room: r, user_id }) => {
+                r == room.as_str() && user_id == user.id.as_str()
+            }
+            // Events were missed: look again.
+            Err(RecvError::Lagged(_)) => true,
+            _ => false,
+        };
+        let reason = match &event {
+            Ok(AccessEvent::UserChanged {
+                user_id,
+                suspended: true,
+            }) if user_id == user.id.as_str() => Some(CloseReason::Suspended),
+            Ok(AccessEvent::SessionRevoked { session_id })
+                if current.credential
+                    == Credential::Session(crate::auth::session::SessionId::from_event(
+                        session_id.clone(),
+                    )) =>
+            {
+                Some(CloseReason::SignedOut)
+            }
+            Err(RecvError::Closed) => return,
+            _ if recheck_room => match auth.room_access(&room, user).await {
+                Ok(RoomAccess::Hidden(_)) => Some(CloseReason::Removed),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            let _ = revoke.send(reason);
+            return;
         }
     }
 }

@@ -262,6 +262,7 @@ mod tests {
             room: room.clone(),
             seq,
             author: "a".into(),
+            author_id: None,
             text: "t".into(),
             sent_at: now_millis(),
             client_id: None,

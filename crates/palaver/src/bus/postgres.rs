@@ -228,6 +228,7 @@ mod tests {
             room: RoomName::parse(room).unwrap(),
             seq,
             author: "a".into(),
+            author_id: None,
             text: "t".into(),
             sent_at: now_millis(),
             client_id: None,

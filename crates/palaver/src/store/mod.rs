@@ -3,6 +3,7 @@
 //! The HTTP layer never sees SQL; it calls [`MessageStore`] through the write
 //! path (`write::GroupCommit`, above this module) for writes and directly for reads.
 
+pub mod accounts;
 mod postgres;
 mod sqlite;
 
@@ -86,7 +87,7 @@ macro_rules! impl_reads {
         async fn read_rooms(
             &self,
         ) -> Result<Vec<$crate::store::RoomSummary>, $crate::store::StoreError> {
-            let rows: Vec<(String, i64)> = sqlx::query_as($crate::store::sql::ROOMS)
+            let rows: Vec<(String, i64, String)> = sqlx::query_as($crate::store::sql::ROOMS)
                 .fetch_all(&self.$pool)
                 .await?;
             Ok($crate::store::summaries(rows))
@@ -162,6 +163,7 @@ pub struct RoomSummary {
     pub name: RoomName,
     /// Sequence number of the newest message (0 when the room is empty).
     pub last_seq: i64,
+    pub visibility: crate::identity::Visibility,
 }
 
 /// The result of storing one message.
@@ -247,6 +249,12 @@ pub trait MessageStore: Send + Sync + 'static {
 
     fn pool_stats(&self) -> PoolStats;
 
+    /// The same database's users, sessions and room membership (`None` only
+    /// for test doubles).
+    fn accounts(self: Arc<Self>) -> Option<Arc<dyn accounts::AccountStore>> {
+        None
+    }
+
     /// The PostgreSQL pool when this store is PostgreSQL: the fan-out bus
     /// listens on it.
     fn postgres(&self) -> Option<&PgStore> {
@@ -270,6 +278,7 @@ struct MessageRow {
     room: String,
     seq: i64,
     author: String,
+    author_id: Option<String>,
     text: String,
     client_id: Option<String>,
     client_ip: String,
@@ -283,6 +292,7 @@ impl MessageRow {
             room: room.clone(),
             seq: self.seq,
             author: self.author,
+            author_id: self.author_id,
             text: self.text,
             sent_at: self.sent_at,
             client_id: self.client_id,
@@ -308,13 +318,13 @@ pub(crate) mod sql {
     macro_rules! select_messages {
         ($tail:literal) => {
             concat!(
-                "SELECT room, seq, author, text, client_id, client_ip, sent_at FROM messages ",
+                "SELECT room, seq, author, author_id, text, client_id, client_ip, sent_at FROM messages ",
                 $tail
             )
         };
     }
     pub const ROOM_EXISTS: &str = "SELECT last_seq FROM rooms WHERE name = $1";
-    pub const ROOMS: &str = "SELECT name, last_seq FROM rooms ORDER BY name";
+    pub const ROOMS: &str = "SELECT name, last_seq, visibility FROM rooms ORDER BY name";
     pub const PAGE_LATEST: &str = select_messages!("WHERE room = $1 ORDER BY seq DESC LIMIT $2");
     pub const PAGE_BEFORE: &str =
         select_messages!("WHERE room = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3");
@@ -325,12 +335,14 @@ pub(crate) mod sql {
 }
 
 /// Room rows into summaries; a name that no longer parses is skipped.
-fn summaries(rows: Vec<(String, i64)>) -> Vec<RoomSummary> {
+fn summaries(rows: Vec<(String, i64, String)>) -> Vec<RoomSummary> {
     rows.into_iter()
-        .filter_map(|(name, last_seq)| {
-            RoomName::parse(&name)
-                .ok()
-                .map(|name| RoomSummary { name, last_seq })
+        .filter_map(|(name, last_seq, visibility)| {
+            RoomName::parse(&name).ok().map(|name| RoomSummary {
+                name,
+                last_seq,
+                visibility: crate::identity::Visibility::from_stored(&visibility),
+            })
         })
         .collect()
 }
@@ -386,6 +398,7 @@ fn answer(
                 room: room.clone(),
                 seq,
                 author: m.author.as_str().to_owned(),
+                author_id: m.author_id.clone(),
                 text: m.text.as_str().to_owned(),
                 sent_at,
                 client_id: m.client_id.as_ref().map(|c| c.as_str().to_owned()),

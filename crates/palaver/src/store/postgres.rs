@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use super::accounts::AccountStore;
 use super::{
     answer, Appended, Cursor, Entry, MessageStore, Notify, Page, PoolStats, RoomSummary, StoreError,
 };
@@ -61,10 +62,10 @@ impl PgStore {
 /// `client_id` already stored.
 const APPEND_BATCH: &str = "\
 WITH input AS (
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-        WITH ORDINALITY AS i(room, author, text, client_id, client_ip, ord)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[])
+        WITH ORDINALITY AS i(room, author, text, client_id, client_ip, author_id, ord)
 ), stored AS (
-    SELECT m.room, m.seq, m.author, m.text, m.client_id, m.client_ip, m.sent_at
+    SELECT m.room, m.seq, m.author, m.author_id, m.text, m.client_id, m.client_ip, m.sent_at
     FROM messages m
     WHERE (m.room, m.client_id) IN (SELECT room, client_id FROM input WHERE client_id IS NOT NULL)
 ), fresh AS (
@@ -85,17 +86,17 @@ WITH input AS (
     RETURNING r.name, r.last_seq
 ), numbered AS (
     SELECT f.ord, f.room, l.last_seq - c.added + f.n AS seq,
-           f.author, f.text, f.client_id, f.client_ip
+           f.author, f.author_id, f.text, f.client_id, f.client_ip
     FROM fresh f JOIN locked l ON l.name = f.room JOIN counts c ON c.room = f.room
 ), inserted AS (
-    INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at)
-    SELECT room, seq, author, text, client_id, client_ip, $6 FROM numbered
+    INSERT INTO messages (room, seq, author, author_id, text, client_id, client_ip, sent_at)
+    SELECT room, seq, author, author_id, text, client_id, client_ip, $6 FROM numbered
 )
-SELECT ord, seq, NULL::text AS room, NULL::text AS author, NULL::text AS text,
+SELECT ord, seq, NULL::text AS room, NULL::text AS author, NULL::text AS author_id, NULL::text AS text,
        NULL::text AS client_id, NULL::text AS client_ip, NULL::timestamptz AS sent_at
 FROM numbered
 UNION ALL
-SELECT NULL, seq, room, author, text, client_id, client_ip, sent_at FROM stored";
+SELECT NULL, seq, room, author, author_id, text, client_id, client_ip, sent_at FROM stored";
 
 /// A row of [`APPEND_BATCH`]'s answer.
 #[derive(sqlx::FromRow)]
@@ -104,11 +105,21 @@ struct BatchRow {
     seq: i64,
     room: Option<String>,
     author: Option<String>,
+    author_id: Option<String>,
     text: Option<String>,
     client_id: Option<String>,
     client_ip: Option<String>,
     sent_at: Option<OffsetDateTime>,
 }
+
+// Registrations take the table lock so that the first-account-is-admin rule
+// holds under concurrent sign-ups (they are rare; sign-ins do not lock).
+super::accounts::impl_accounts!(
+    PgStore,
+    pool,
+    pool,
+    Some("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+);
 
 #[async_trait]
 impl MessageStore for PgStore {
@@ -127,6 +138,7 @@ impl MessageStore for PgStore {
             .bind(column(|(_, m)| m.client_id.as_ref().map(|c| c.as_str())))
             .bind(column(|(_, m)| Some(m.client_ip.as_str())))
             .bind(sent_at)
+            .bind(column(|(_, m)| m.author_id.as_deref()))
             .fetch_all(&mut *tx)
             .await?;
         let mut new_seqs = HashMap::new();
@@ -144,6 +156,7 @@ impl MessageStore for PgStore {
                         room: RoomName::parse(&room).map_err(|_| StoreError::Inconsistent)?,
                         seq: row.seq,
                         author: row.author.unwrap_or_default(),
+                        author_id: row.author_id,
                         text: row.text.unwrap_or_default(),
                         sent_at: row.sent_at.unwrap_or(sent_at),
                         client_id: Some(client_id.clone()),
@@ -204,6 +217,10 @@ impl MessageStore for PgStore {
             idle: self.pool.num_idle() as u32,
             max: self.max,
         }
+    }
+
+    fn accounts(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn AccountStore>> {
+        Some(self)
     }
 
     fn postgres(&self) -> Option<&PgStore> {

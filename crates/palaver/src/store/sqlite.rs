@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+use super::accounts::AccountStore;
 use super::{
     answer, fresh_items, Appended, Cursor, Entry, MessageRow, MessageStore, Notify, Page,
     PoolStats, RoomSummary, StoreError,
@@ -68,6 +69,8 @@ impl SqliteStore {
     super::impl_reads!(readers);
 }
 
+super::accounts::impl_accounts!(SqliteStore, writer, readers, None::<&str>);
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     /// One transaction on the one writer connection, with a statement count
@@ -88,7 +91,7 @@ impl MessageStore for SqliteStore {
         let mut stored = HashMap::new();
         if !ids.is_empty() {
             let rows: Vec<MessageRow> = sqlx::query_as(
-                "SELECT room, seq, author, text, client_id, client_ip, sent_at FROM messages \
+                "SELECT room, seq, author, author_id, text, client_id, client_ip, sent_at FROM messages \
                  WHERE (room, client_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
             )
             .bind(json(&ids)?)
@@ -150,13 +153,15 @@ impl MessageStore for SqliteStore {
                         m.text.as_str(),
                         m.client_id.as_ref().map(|c| c.as_str()),
                         m.client_ip,
+                        m.author_id.as_deref(),
                     ])
                 })
                 .collect();
             sqlx::query(
-                "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
+                "INSERT INTO messages \
+                 (room, seq, author, text, client_id, client_ip, sent_at, author_id) \
                  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                        value ->> 5, $2 FROM json_each($1)",
+                        value ->> 5, $2, value ->> 6 FROM json_each($1)",
             )
             .bind(json(&rows)?)
             .bind(sent_at)
@@ -196,6 +201,10 @@ impl MessageStore for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.read_ping().await
+    }
+
+    fn accounts(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn AccountStore>> {
+        Some(self)
     }
 
     fn pool_stats(&self) -> PoolStats {

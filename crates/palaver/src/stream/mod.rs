@@ -43,17 +43,26 @@ pub enum CloseReason {
     ShuttingDown,
     /// The database could not be read for the replay.
     Unavailable,
+    /// The user was removed from the (private) room.
+    Removed,
+    /// The user was suspended.
+    Suspended,
+    /// The session the stream was opened with was signed out.
+    SignedOut,
 }
 
 impl CloseReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [CloseReason; 6] = [
+    pub const ALL: [CloseReason; 9] = [
         CloseReason::ClientClosed,
         CloseReason::WriteFailed,
         CloseReason::Lagging,
         CloseReason::Timeout,
         CloseReason::ShuttingDown,
         CloseReason::Unavailable,
+        CloseReason::Removed,
+        CloseReason::Suspended,
+        CloseReason::SignedOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +73,9 @@ impl CloseReason {
             CloseReason::Timeout => "timeout",
             CloseReason::ShuttingDown => "shutting_down",
             CloseReason::Unavailable => "unavailable",
+            CloseReason::Removed => "removed",
+            CloseReason::Suspended => "suspended",
+            CloseReason::SignedOut => "signed_out",
         }
     }
 
@@ -75,6 +87,8 @@ impl CloseReason {
             CloseReason::ShuttingDown => 1001,
             CloseReason::Lagging | CloseReason::Timeout | CloseReason::Unavailable => 1013,
             CloseReason::ClientClosed | CloseReason::WriteFailed => 1000,
+            // Policy: access was withdrawn; resuming will not help.
+            CloseReason::Removed | CloseReason::Suspended | CloseReason::SignedOut => 1008,
         }
     }
 }
@@ -171,6 +185,7 @@ mod tests {
             room: RoomName::parse("r").unwrap(),
             seq: 7,
             author: "a".into(),
+            author_id: None,
             text: "t\"quoted\" }".into(),
             sent_at: now_millis(),
             client_id: Some("c-1".into()),

@@ -38,6 +38,9 @@ pub struct Subscription {
     replaying: bool,
     caught_up_pending: bool,
     caught_up_sent: bool,
+    /// Fires when the subscriber loses access (removed, suspended, signed
+    /// out): the stream then closes with that reason.
+    revoked: Option<tokio::sync::oneshot::Receiver<CloseReason>>,
 }
 
 impl Subscription {
@@ -62,11 +65,36 @@ impl Subscription {
             replaying: true,
             caught_up_pending: false,
             caught_up_sent: false,
+            revoked: None,
         })
+    }
+
+    /// Closes the stream with the reason `revoked` delivers.
+    pub fn revoke_on(mut self, revoked: tokio::sync::oneshot::Receiver<CloseReason>) -> Self {
+        self.revoked = Some(revoked);
+        self
     }
 
     /// The next thing to send. Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Outbound {
+        let Some(mut revoked) = self.revoked.take() else {
+            return self.next_unrevoked().await;
+        };
+        tokio::select! {
+            biased;
+            reason = &mut revoked => match reason {
+                Ok(reason) => Outbound::Close(reason),
+                // Nobody watches any more: carry on unwatched.
+                Err(_) => self.next_unrevoked().await,
+            },
+            next = self.next_unrevoked() => {
+                self.revoked = Some(revoked);
+                next
+            }
+        }
+    }
+
+    async fn next_unrevoked(&mut self) -> Outbound {
         loop {
             if let Some(message) = self.backlog.pop_front() {
                 self.last_sent = message.seq;

@@ -174,6 +174,7 @@ mod tests {
         let batch: Vec<_> = (0..count)
             .map(|i| NewMessage {
                 author: Author::parse("ada").unwrap(),
+                author_id: None,
                 text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
                 client_id: None,
                 client_ip: "127.0.0.1".into(),
@@ -226,6 +227,7 @@ mod tests {
                 &room,
                 &[NewMessage {
                     author: Author::parse("bob").unwrap(),
+                    author_id: None,
                     text: MessageText::parse("live", 4000).unwrap(),
                     client_id: None,
                     client_ip: "127.0.0.1".into(),
@@ -269,6 +271,7 @@ mod tests {
                     room: room.clone(),
                     seq,
                     author: "a".into(),
+                    author_id: None,
                     text: "t".into(),
                     sent_at: now_millis(),
                     client_id: None,

@@ -61,7 +61,8 @@ async fn cached_pages_match_the_table_through_sends_on_two_replicas_and_a_restar
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let a = ServerProcess::start(&db.url, &[]).await;
     let mut b = ServerProcess::start(&db.url, &[]).await;
-    let client = reqwest::Client::new();
+    // Signed in as the default user (one session serves both replicas).
+    let client = a.client.clone();
     let rooms = ["c1", "c2", "c3"];
 
     for round in 0..60 {
@@ -128,7 +129,8 @@ async fn a_message_whose_commit_fails_is_never_served() {
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let a = ServerProcess::start(&db.url, &[]).await;
     let b = ServerProcess::start(&db.url, &[]).await;
-    let client = reqwest::Client::new();
+    // Signed in as the default user (one session serves both replicas).
+    let client = a.client.clone();
     sqlx::raw_sql(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
            $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$; \

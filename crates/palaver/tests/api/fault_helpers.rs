@@ -111,9 +111,13 @@ pub async fn raw_request(
         .await
         .expect("connect");
     let (mut read, mut write) = stream.into_split();
+    // Signed in as the server's default user, like the test clients.
+    let cookie = crate::helpers::cookie_for_port(port)
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {cookie}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let writer = tokio::spawn(async move {

@@ -4,10 +4,11 @@
 //! cluster named by `DATABASE_URL`, or, when it is unset, on a throwaway
 //! cluster this harness starts with `initdb`/`pg_ctl` on a free loopback port.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -120,11 +121,149 @@ async fn create_database(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+// ---------------------------------------------------------------------------
+// Accounts: every test server gets a signed-in default user, so tests of
+// other concerns talk to it as before.
+
+/// The default user's username, display name and password.
+pub const DEFAULT_USER: &str = "tester";
+pub const TEST_PASSWORD: &str = "test-password-123";
+
+/// Session cookies (`palaver_session=...`) of the default user, by server
+/// port and by database URL (replicas on one database share the user).
+static BY_PORT: Mutex<Option<HashMap<u16, String>>> = Mutex::new(None);
+static BY_DB: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+/// Servers started on a database before its default user could be made
+/// there (a gateway-only replica serves no sign-up): they get the cookie
+/// once another replica makes it.
+static WAITING: Mutex<Vec<(String, u16)>> = Mutex::new(Vec::new());
+
+fn remember(map: &Mutex<Option<HashMap<String, String>>>, key: &str, cookie: &str) {
+    map.lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(key.to_owned(), cookie.to_owned());
+}
+
+fn remember_port(port: u16, cookie: &str) {
+    BY_PORT
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(port, cookie.to_owned());
+}
+
+/// The default user's cookie for the server on `port`.
+pub fn cookie_for_port(port: u16) -> Option<String> {
+    BY_PORT.lock().unwrap().as_ref()?.get(&port).cloned()
+}
+
+/// `palaver_session=<token>` from a response's Set-Cookie.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("palaver_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// Registers `username` on the server at `base` (or, when taken, signs in)
+/// and returns its session cookie.
+pub async fn sign_up(base: &str, username: &str, display_name: &str) -> String {
+    try_sign_up(base, username, display_name)
+        .await
+        .expect("this server serves sign-up")
+}
+
+/// [`sign_up`], or `None` when the server does not serve the accounts API.
+pub async fn try_sign_up(base: &str, username: &str, display_name: &str) -> Option<String> {
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(
+            &json!({"username": username, "password": TEST_PASSWORD, "display_name": display_name}),
+        )
+        .send()
+        .await
+        .expect("register");
+    if response.status() == 404 {
+        return None;
+    }
+    let response = if response.status() == 409 {
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": TEST_PASSWORD}))
+            .send()
+            .await
+            .expect("login")
+    } else {
+        response
+    };
+    assert!(
+        response.status().is_success(),
+        "sign up {username}: {}",
+        response.status()
+    );
+    Some(session_cookie(&response).expect("a session cookie"))
+}
+
+/// A client that sends `cookie` on every request.
+pub fn client_with_cookie(cookie: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        reqwest::header::HeaderValue::from_str(cookie).expect("cookie header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// The default user's cookie on the server at `base`, whose database is
+/// `db_url`: reused across replicas of one database.
+pub async fn default_cookie(base: &str, port: u16, db_url: &str) -> Option<String> {
+    let known = BY_DB
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(db_url).cloned());
+    let cookie = match known {
+        Some(cookie) => cookie,
+        None => match try_sign_up(base, DEFAULT_USER, DEFAULT_USER).await {
+            Some(cookie) => {
+                remember(&BY_DB, db_url, &cookie);
+                cookie
+            }
+            None => {
+                WAITING.lock().unwrap().push((db_url.to_owned(), port));
+                return None;
+            }
+        },
+    };
+    remember_port(port, &cookie);
+    for (db, waiting) in WAITING.lock().unwrap().iter() {
+        if db == db_url {
+            remember_port(*waiting, &cookie);
+        }
+    }
+    Some(cookie)
+}
+
 /// A running test server.
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// Signed in as [`DEFAULT_USER`] (unless spawned bare).
     pub client: reqwest::Client,
+    /// The default user's `palaver_session=...`.
+    pub cookie: Option<String>,
+    /// Sends no cookie.
+    pub anonymous: reqwest::Client,
+    pub db_url: String,
     /// Kept so the database outlives the server.
     _db: TestDb,
     shutdown: CancellationToken,
@@ -156,11 +295,9 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Sends `text` as `author` and asserts it was stored.
+    /// Sends `text` as the default user and asserts it was stored.
     pub async fn send(&self, room: &str, text: &str) -> Value {
-        let response = self
-            .post_message(room, &json!({"author": "tester", "text": text}))
-            .await;
+        let response = self.post_message(room, &json!({"text": text})).await;
         assert_eq!(response.status(), 201, "send to {room}");
         response.json().await.expect("json")
     }
@@ -211,6 +348,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_on(db: TestDb, extra: &[&str]) -> TestApp {
+    let mut app = spawn_bare_app_on(db, extra).await;
+    if let Some(cookie) = default_cookie(&app.address, app.port, &app.db_url).await {
+        app.client = client_with_cookie(&cookie);
+        app.cookie = Some(cookie);
+    }
+    app
+}
+
+/// A server with no account yet (the next registration becomes admin).
+pub async fn spawn_bare_app(backend: Backend, extra: &[&str]) -> TestApp {
+    spawn_bare_app_on(TestDb::new(backend).await, extra).await
+}
+
+pub async fn spawn_bare_app_on(db: TestDb, extra: &[&str]) -> TestApp {
     init_logging();
     let mut args = vec![
         "palaver",
@@ -237,6 +388,9 @@ pub async fn spawn_app_on(db: TestDb, extra: &[&str]) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         client: reqwest::Client::new(),
+        cookie: None,
+        anonymous: reqwest::Client::new(),
+        db_url: db.url.clone(),
         _db: db,
         shutdown,
         server: Some(server),
@@ -249,11 +403,66 @@ pub async fn spawn_app_on(db: TestDb, extra: &[&str]) -> TestApp {
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+fn port_of(url: &str) -> u16 {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|authority| authority.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a ws://host:port/ URL")
+}
+
+/// Opens a WebSocket as the default user of the server `url` points at.
 pub async fn connect_ws(url: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    try_connect_ws(url, cookie_for_port(port_of(url)).as_deref(), None)
         .await
-        .expect("websocket connect");
-    ws
+        .expect("websocket connect")
+}
+
+/// A WebSocket handshake request for `url` carrying the default user's
+/// cookie, for tests that bring their own socket.
+pub fn ws_request(url: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("ws request");
+    if let Some(cookie) = cookie_for_port(port_of(url)) {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("cookie header"));
+    }
+    request
+}
+
+/// Opens a WebSocket with the given cookie and Origin.
+pub async fn try_connect_ws(
+    url: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request()?;
+    if let Some(cookie) = cookie {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("cookie header"));
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().expect("origin header"));
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+    Ok(ws)
+}
+
+/// The HTTP status a refused WebSocket upgrade got (`None` when it was
+/// not refused).
+pub fn refused_status(error: &Option<tokio_tungstenite::tungstenite::Error>) -> Option<u16> {
+    match error {
+        Some(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Some(response.status().as_u16())
+        }
+        _ => None,
+    }
 }
 
 /// The next JSON frame (skipping pings), within 10 s.
@@ -511,6 +720,11 @@ impl Drop for PgCluster {
 pub struct ServerProcess {
     pub child: Child,
     pub port: u16,
+    /// Signed in as [`DEFAULT_USER`] (shared by replicas of one database),
+    /// unless the server serves no sign-up (a gateway-only replica started
+    /// before any api replica).
+    pub client: reqwest::Client,
+    pub cookie: Option<String>,
 }
 
 impl ServerProcess {
@@ -539,8 +753,18 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn palaver");
-        let server = ServerProcess { child, port };
+        let mut server = ServerProcess {
+            child,
+            port,
+            client: reqwest::Client::new(),
+            cookie: None,
+        };
         server.wait_ready().await;
+        let base = server.url("");
+        server.cookie = default_cookie(&base, port, database_url).await;
+        if let Some(cookie) = &server.cookie {
+            server.client = client_with_cookie(cookie);
+        }
         server
     }
 
@@ -594,7 +818,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A JSON body as the v1 send endpoint takes it.
+/// A JSON body as the v1 send endpoint takes it (`author` is ignored by
+/// the server: the author is the signed-in user).
 pub fn message(author: &str, text: &str, client_id: Option<&str>) -> Value {
     json!({"author": author, "text": text, "client_id": client_id})
 }

@@ -36,7 +36,7 @@ async fn streams_on_5000_room_names_leave_no_memory_behind() {
     let db = TestDb::new(Backend::Sqlite).await;
     let server = ServerProcess::start(&db.url, &[]).await;
     let pid = server.child.id();
-    let client = reqwest::Client::new();
+    let client = server.client.clone();
     let base = base(&server);
 
     let churn = |range: std::ops::Range<usize>| {
@@ -129,7 +129,11 @@ async fn per_client_stream_limits_answer_429_with_retry_after() {
     wait_until(
         "the slot is free again",
         Duration::from_secs(10),
-        || async { tokio_tungstenite::connect_async(&url).await.is_ok() },
+        || async {
+            crate::helpers::try_connect_ws(&url, app.cookie.as_deref(), None)
+                .await
+                .is_ok()
+        },
     )
     .await;
 
@@ -193,20 +197,38 @@ async fn at_the_stream_cap_under_a_low_ulimit_health_and_the_api_still_answer() 
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn palaver under ulimit");
-    let server = ServerProcess { child, port };
-    let client = reqwest::Client::builder()
+    let mut server = ServerProcess {
+        child,
+        port,
+        client: reqwest::Client::new(),
+        cookie: None,
+    };
+    let base = base(&server);
+    let anonymous = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let base = base(&server);
     wait_until("ready", Duration::from_secs(30), || async {
-        client
+        anonymous
             .get(format!("{base}/readyz"))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200)
     })
     .await;
+    // Signed in as the default user, like every test server.
+    let cookie = crate::helpers::default_cookie(&base, port, &db.url)
+        .await
+        .expect("sign-up");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    server.client = client.clone();
+    server.cookie = Some(cookie);
     let page = metrics(&client, &base).await;
     assert_eq!(
         metric_sum(&page, "palaver_stream_max_connections"),
@@ -246,8 +268,14 @@ async fn at_the_stream_cap_under_a_low_ulimit_health_and_the_api_still_answer() 
     }
     // Health checks and the REST API, each on a fresh connection.
     for _ in 0..5 {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::COOKIE,
+            server.cookie.as_deref().unwrap().parse().unwrap(),
+        );
         let fresh = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .default_headers(headers)
             .build()
             .unwrap();
         let health = fresh
@@ -290,7 +318,7 @@ async fn at_the_stream_cap_under_a_low_ulimit_health_and_the_api_still_answer() 
 async fn a_stalled_sse_reader_is_closed_by_the_write_timeout() {
     let db = TestDb::new(Backend::Sqlite).await;
     let server = ServerProcess::start(&db.url, &["--stream-write-timeout", "1"]).await;
-    let client = reqwest::Client::new();
+    let client = server.client.clone();
     let base = base(&server);
     // A raw SSE request from a socket with a tiny receive buffer, never read.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -300,12 +328,11 @@ async fn a_stalled_sse_reader_is_closed_by_the_write_timeout() {
         .await
         .unwrap();
     use tokio::io::AsyncWriteExt;
-    stalled
-        .write_all(
-            b"GET /api/v1/rooms/stall/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    let request = format!(
+        "GET /api/v1/rooms/stall/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nCookie: {}\r\n\r\n",
+        server.cookie.as_deref().unwrap()
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
     wait_until(
         "the SSE stream is open",
         Duration::from_secs(10),

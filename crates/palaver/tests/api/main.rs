@@ -4,11 +4,14 @@
 mod fault_helpers;
 mod helpers;
 
+mod access;
+mod accounts;
 mod cache;
 mod concurrency;
 mod faults;
 mod health;
 mod limits;
+mod oidc;
 mod resilience;
 mod rooms;
 mod seed;

@@ -77,7 +77,8 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
             .await
             .unwrap();
         let head = format!(
-            "POST /api/v1/rooms/term/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /api/v1/rooms/term/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nCookie: {}\r\nContent-Length: {}\r\n\r\n",
+            server.cookie.as_deref().unwrap_or_default(),
             body.len()
         );
         conn.write_all(head.as_bytes()).await.unwrap();

@@ -157,7 +157,7 @@ async fn a_subscriber_that_falls_behind_is_closed_with_lagging(backend: Backend)
         .await
         .unwrap();
     let (mut slow, _) = tokio_tungstenite::client_async(
-        app.ws_url("/api/v1/rooms/flood/stream"),
+        crate::helpers::ws_request(&app.ws_url("/api/v1/rooms/flood/stream")),
         tokio_tungstenite::MaybeTlsStream::Plain(stream),
     )
     .await
@@ -229,7 +229,7 @@ async fn two_processes_on_one_postgres_fan_out_to_each_other() {
     let b = ServerProcess::start(&db.url, &[]).await;
     let mut ws = connect_ws(&a.ws_url("/api/v1/rooms/shared/stream")).await;
     read_until_caught_up(&mut ws).await;
-    let client = reqwest::Client::new();
+    let client = b.client.clone();
     for i in 1..=50 {
         let r = client
             .post(b.url("/api/v1/rooms/shared/messages"))
@@ -260,7 +260,7 @@ async fn killing_the_listen_connection_loses_no_message() {
     read_until_caught_up(&mut ws).await;
 
     let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let client = reqwest::Client::new();
+    let client = api.client.clone();
     let poster = {
         let url = api.url("/api/v1/rooms/repair/messages");
         tokio::spawn(async move {

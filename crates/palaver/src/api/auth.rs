@@ -1,0 +1,200 @@
+//! Local accounts: register, sign in, sign out, who am I (DESIGN §5a).
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ClientIp, Json};
+use crate::auth::extract::{Credential, CurrentUser, Https, SameSiteOnly};
+use crate::auth::{session, SignedIn};
+use crate::identity::{DisplayName, Password, User, Username};
+use crate::AppState;
+
+/// `local_accounts`: whether register and login are mounted.
+pub fn router(local_accounts: bool) -> Router<AppState> {
+    let router = Router::new()
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/me", get(me));
+    if local_accounts {
+        router
+            .route("/api/v1/auth/register", post(register))
+            .route("/api/v1/auth/login", post(login))
+    } else {
+        router
+    }
+}
+
+/// `{"user": {...}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub user: User,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Register {
+    /// Normalised (NFKC, lower case), then `^[a-z0-9][a-z0-9_.-]{1,31}$`.
+    #[schema(example = "ada", min_length = 2, max_length = 32)]
+    pub username: String,
+    /// At least 10 characters, at most 1024, no control characters.
+    #[schema(example = "correct horse battery", min_length = 10, max_length = 1024)]
+    pub password: String,
+    /// Shown on messages, 1-64 characters; default: the username.
+    #[schema(example = "Ada", min_length = 1, max_length = 64)]
+    pub display_name: Option<String>,
+}
+
+/// Create a local account and sign in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "accounts",
+    request_body = Register,
+    responses(
+        (status = 201, description = "Created (the first account is admin) and signed in: `Set-Cookie: palaver_session=...`", body = UserBody),
+        (status = 400, description = "Invalid username, password or display name, or malformed JSON", body = ErrorBody),
+        (status = 403, description = "Registration is closed, or the request comes from another site", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Https(https): Https,
+    _: SameSiteOnly,
+    Json(body): Json<Register>,
+) -> Result<Response, ApiError> {
+    let auth = &state.auth;
+    if !auth.settings.registration_open {
+        return Err(ApiError::forbidden(
+            "registration_closed",
+            "registration is closed; ask an operator for an account",
+        ));
+    }
+    let username = Username::parse(&body.username)?;
+    let password = Password::parse(&body.password)?;
+    let display_name =
+        DisplayName::parse(body.display_name.as_deref().unwrap_or(username.as_str()))?;
+    auth.throttle
+        .attempt(ip, None)
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let user = auth
+        .create_local_user(username, display_name.as_str().to_owned(), &password, None)
+        .await?;
+    let signed_in = auth.start_session(user).await?;
+    Ok(with_session(StatusCode::CREATED, signed_in, https))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Login {
+    #[schema(example = "ada")]
+    pub username: String,
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+/// Sign in with a username and password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "accounts",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in: `Set-Cookie: palaver_session=...`", body = UserBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Wrong username or password (the same answer for an unknown user)", body = ErrorBody),
+        (status = 403, description = "The account is suspended, or the request comes from another site", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this username or from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Https(https): Https,
+    _: SameSiteOnly,
+    Json(body): Json<Login>,
+) -> Result<Response, ApiError> {
+    let auth = &state.auth;
+    let key = Username::parse(&body.username).ok();
+    auth.throttle
+        .attempt(ip, key.as_ref())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    if body.password.len() > 4 * Password::MAX_CHARS {
+        return Err(ApiError::unauthorized(
+            "bad_credentials",
+            "wrong username or password",
+        ));
+    }
+    let user = auth.check_password(&body.username, &body.password).await?;
+    let signed_in = auth.start_session(user).await?;
+    Ok(with_session(StatusCode::OK, signed_in, https))
+}
+
+fn with_session(status: StatusCode, signed_in: SignedIn, https: bool) -> Response {
+    let cookie = session::set_cookie(&signed_in.token, https);
+    let mut response = (
+        status,
+        axum::Json(UserBody {
+            user: signed_in.user,
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// Sign out: the session is revoked on the server and the cookie cleared.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "accounts",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "The request comes from another site", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn logout(
+    State(state): State<AppState>,
+    Https(https): Https,
+    current: CurrentUser,
+) -> Result<Response, ApiError> {
+    if let Credential::Session(id) = &current.credential {
+        state.auth.end_session(id).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(https));
+    Ok(response)
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "accounts",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Who you are", body = UserBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "The account is suspended", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn me(current: CurrentUser) -> axum::Json<UserBody> {
+    axum::Json(UserBody { user: current.user })
+}
