@@ -37,14 +37,31 @@ pub struct UserBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Register {
-    /// Normalised (NFKC, lower case), then `^[a-z0-9][a-z0-9_.-]{1,31}$`.
-    #[schema(example = "ada", min_length = 2, max_length = 32)]
+    /// Normalised (NFKC, lower case), then `^[a-z0-9][a-z0-9_.-]{1,31}$`
+    /// (the schema's pattern is the ASCII part of what is accepted).
+    #[schema(
+        example = "ada",
+        min_length = 2,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$"
+    )]
     pub username: String,
     /// At least 10 characters, at most 1024, no control characters.
-    #[schema(example = "correct horse battery", min_length = 10, max_length = 1024)]
+    #[schema(
+        example = "correct horse battery",
+        min_length = 10,
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub password: String,
-    /// Shown on messages, 1-64 characters; default: the username.
-    #[schema(example = "Ada", min_length = 1, max_length = 64)]
+    /// Shown on messages, 1-64 characters after trimming, no control
+    /// characters; default: the username.
+    #[schema(
+        example = "Ada",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub display_name: Option<String>,
 }
 
@@ -59,6 +76,7 @@ pub struct Register {
         (status = 400, description = "Invalid username, password or display name, or malformed JSON", body = ErrorBody),
         (status = 403, description = "Registration is closed, or the request comes from another site", body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -110,6 +128,7 @@ pub struct Login {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Wrong username or password (the same answer for an unknown user)", body = ErrorBody),
         (status = 403, description = "The account is suspended, or the request comes from another site", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
         (status = 429, description = "Too many attempts for this username or from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
