@@ -62,17 +62,41 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state over an open store. With PostgreSQL and the gateway
-    /// role, the bus listener is spawned on `tasks`.
-    pub fn new(config: &Config, store: Arc<dyn MessageStore>) -> Self {
+    /// Builds the state over an open store and starts the bus: with
+    /// PostgreSQL and the gateway role the `LISTEN` task, with `--bus
+    /// redis://…` the publisher (api role) and subscriber (gateway role),
+    /// spawned on `tasks`. Fails on a bus that cannot work with this store.
+    pub fn new(config: &Config, store: Arc<dyn MessageStore>) -> anyhow::Result<Self> {
         let roles = config.roles();
         let hub = Arc::new(Hub::new(config.stream_buffer as usize));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let bus: Arc<dyn Bus> = match store.postgres() {
-            None => Arc::new(LocalBus::new(hub.clone())),
-            Some(_) if !roles.gateway => Arc::new(NotifyBus::writer_only()),
-            Some(_) => {
+        let bus: Arc<dyn Bus> = match (store.postgres(), config.redis_bus()) {
+            (None, None) if config.bus.is_none() => Arc::new(LocalBus::new(hub.clone())),
+            (None, _) => anyhow::bail!(
+                "--bus {} needs PostgreSQL: SQLite fans out within its one process; \
+                 leave --bus unset",
+                config
+                    .bus
+                    .as_ref()
+                    .map(|b| b.redacted())
+                    .unwrap_or_default()
+            ),
+            (Some(_), Some(url)) => Arc::new(
+                bus::redis::start(
+                    url,
+                    roles.api,
+                    roles.gateway,
+                    store.clone(),
+                    hub.clone(),
+                    Duration::from_millis(config.bus_repair_interval_ms),
+                    &tasks,
+                    shutdown.clone(),
+                )
+                .with_context(|| format!("--bus {url}"))?,
+            ),
+            (Some(_), None) if !roles.gateway => Arc::new(NotifyBus::writer_only()),
+            (Some(_), None) => {
                 let (bus, ready) = NotifyBus::listening();
                 let (store, hub, shutdown) = (store.clone(), hub.clone(), shutdown.clone());
                 tasks.spawn(async move {
@@ -101,7 +125,7 @@ impl AppState {
         if let Some(limiter) = &rate_limiter {
             tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
         }
-        AppState {
+        Ok(AppState {
             store,
             writer,
             hub,
@@ -117,7 +141,7 @@ impl AppState {
             stream_slots: Arc::new(Semaphore::new(config.max_streams as usize)),
             shutdown,
             tasks,
-        }
+        })
     }
 
     /// Refuses a send from `ip` when it is over its rate.
@@ -234,8 +258,8 @@ impl Application {
                  or use PostgreSQL to split roles across processes"
             );
         }
-        let state = AppState::new(&config, store);
-        // Start serving once the bus listens (PostgreSQL), so that the first
+        let state = AppState::new(&config, store)?;
+        // Start serving once the bus listens (PostgreSQL, Redis), so that the first
         // /readyz already answers 200; give up waiting after a few seconds
         // and let /readyz report it instead.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -249,6 +273,7 @@ impl Application {
         tracing::info!(
             listen = %listener.local_addr()?,
             database = %config.database_url(),
+            bus = %config.bus.as_ref().map_or_else(|| "default".to_owned(), |b| b.redacted()),
             roles = %config.roles(),
             "palaver ready"
         );

@@ -8,9 +8,13 @@
 //!   the listening connection drops, the listener reconnects and tells every
 //!   room to resynchronise from the table, so no subscriber misses a message.
 //!
-//! A broker (NATS, Redis) would be another `Bus` feeding the same hub.
+//! - [`redis`] (Redis/Valkey pub/sub, `--bus redis://…`): the writer
+//!   publishes the committed messages themselves, gateways subscribe to the
+//!   rooms they serve and deliver without a database read, and repair from
+//!   the table what the broker missed.
 
 pub mod postgres;
+pub mod redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 use crate::domain::{Message, RoomName};
+use crate::telemetry::metrics as m;
 
 /// What a room's channel carries.
 #[derive(Debug, Clone)]
@@ -34,6 +39,9 @@ pub enum Event {
 pub struct Hub {
     rooms: Mutex<HashMap<RoomName, broadcast::Sender<Event>>>,
     capacity: usize,
+    /// Woken when a room gains its first local subscriber, so a broker bus
+    /// subscribes to it at once (it finds lost rooms on its own timer).
+    gained: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -43,19 +51,38 @@ impl Hub {
         Self {
             rooms: Mutex::new(HashMap::new()),
             capacity,
+            gained: tokio::sync::Notify::new(),
         }
     }
 
     pub fn subscribe(&self, room: &RoomName) -> broadcast::Receiver<Event> {
         let mut rooms = self.lock();
-        match rooms.get(room) {
+        let rx = match rooms.get(room) {
+            Some(tx) if tx.receiver_count() > 0 => return tx.subscribe(),
             Some(tx) => tx.subscribe(),
             None => {
                 let (tx, rx) = broadcast::channel(self.capacity);
                 rooms.insert(room.clone(), tx);
                 rx
             }
-        }
+        };
+        self.gained.notify_one();
+        rx
+    }
+
+    /// Rooms that have at least one local subscriber now.
+    pub fn active_rooms(&self) -> Vec<RoomName> {
+        self.lock()
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(room, _)| room.clone())
+            .collect()
+    }
+
+    /// Completes when a room has gained its first subscriber since the last
+    /// call (at most one waiter: the bus).
+    pub async fn room_gained(&self) {
+        self.gained.notified().await
     }
 
     /// Whether anyone in this process listens to `room`.
@@ -76,12 +103,14 @@ impl Hub {
         );
     }
 
-    /// Tells every room's subscribers to read the table from their last seq.
-    pub fn resync_all(&self) {
+    /// Tells every room's subscribers to read the table from their last seq;
+    /// returns how many rooms were told.
+    pub fn resync_all(&self) -> usize {
         let rooms: Vec<RoomName> = self.lock().keys().cloned().collect();
-        for room in rooms {
-            self.send(&room, std::iter::once(Event::Resync));
+        for room in &rooms {
+            self.send(room, std::iter::once(Event::Resync));
         }
+        rooms.len()
     }
 
     pub fn resync(&self, room: &RoomName) {
@@ -108,6 +137,11 @@ impl Hub {
     }
 }
 
+/// Sets `palaver_bus_up`: whether this process's bus can deliver now.
+pub fn report_up(up: bool) {
+    metrics::gauge!(m::BUS_UP).set(if up { 1.0 } else { 0.0 });
+}
+
 /// Feeds committed messages to the hubs of every process.
 pub trait Bus: Send + Sync + 'static {
     /// Called by the writer after a batch for `room` commits.
@@ -123,6 +157,7 @@ pub struct LocalBus {
 
 impl LocalBus {
     pub fn new(hub: Arc<Hub>) -> Self {
+        report_up(true);
         Self { hub }
     }
 }
@@ -150,6 +185,7 @@ impl NotifyBus {
     /// A bus for a process that writes but does not listen (role `api`):
     /// always ready, as its notifications ride in its transactions.
     pub fn writer_only() -> Self {
+        report_up(true);
         Self {
             ready: Arc::new(AtomicBool::new(true)),
             listening: false,
@@ -158,6 +194,7 @@ impl NotifyBus {
 
     /// A bus whose readiness follows the listener's connection.
     pub fn listening() -> (Self, Arc<AtomicBool>) {
+        report_up(false);
         let ready = Arc::new(AtomicBool::new(false));
         (
             Self {

@@ -47,8 +47,10 @@ pub async fn listen(
         };
         backoff = Duration::from_millis(100);
         ready.store(true, Ordering::Relaxed);
+        super::report_up(true);
         tracing::info!("bus: listening on {CHANNEL}");
-        hub.resync_all();
+        let resynced = hub.resync_all();
+        metrics::counter!(m::BUS_REPAIRS).increment(resynced as u64);
 
         loop {
             let received = tokio::select! {
@@ -61,6 +63,7 @@ pub async fn listen(
                 }
                 Ok(None) | Err(_) => {
                     ready.store(false, Ordering::Relaxed);
+                    super::report_up(false);
                     metrics::counter!(m::BUS_RECONNECTS).increment(1);
                     tracing::warn!("bus: listening connection lost; reconnecting");
                     break;
@@ -74,10 +77,12 @@ pub async fn listen(
 /// this process watches the room.
 async fn deliver(payload: &str, store: &dyn MessageStore, hub: &Hub) {
     let Ok(note) = serde_json::from_str::<Notification>(payload) else {
+        metrics::counter!(m::BUS_PAYLOADS_REJECTED).increment(1);
         tracing::warn!(payload, "bus: ignoring a malformed notification");
         return;
     };
     let Ok(room) = RoomName::parse(&note.room) else {
+        metrics::counter!(m::BUS_PAYLOADS_REJECTED).increment(1);
         return;
     };
     if !hub.has_subscribers(&room) {
@@ -91,6 +96,7 @@ async fn deliver(payload: &str, store: &dyn MessageStore, hub: &Hub) {
         Err(error) => {
             // The subscribers will read the table themselves.
             tracing::warn!(%error, room = %room, "bus: cannot read notified rows");
+            metrics::counter!(m::BUS_REPAIRS).increment(1);
             hub.resync(&room);
         }
     }

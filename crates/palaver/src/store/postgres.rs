@@ -34,6 +34,8 @@ pub struct Notification {
 pub struct PgStore {
     pool: PgPool,
     max: u32,
+    /// Whether appends `NOTIFY` (off when a broker carries the fan-out).
+    notify: bool,
 }
 
 impl PgStore {
@@ -49,11 +51,29 @@ impl PgStore {
         Ok(Self {
             pool,
             max: config.db_max_connections,
+            notify: config.redis_bus().is_none(),
         })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The newest seq of each of `rooms` that exists, in one query.
+    pub async fn last_seqs(
+        &self,
+        rooms: &[RoomName],
+    ) -> Result<HashMap<RoomName, i64>, StoreError> {
+        let names: Vec<&str> = rooms.iter().map(RoomName::as_str).collect();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, last_seq FROM rooms WHERE name = ANY($1)")
+                .bind(&names)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, seq)| RoomName::parse(&name).ok().map(|room| (room, seq)))
+            .collect())
     }
 
     super::impl_reads!(pool);
@@ -133,17 +153,19 @@ impl MessageStore for PgStore {
                 .bind(room.as_str())
                 .execute(&mut *tx)
                 .await?;
-            let payload = serde_json::to_string(&Notification {
-                room: room.as_str().to_owned(),
-                first: first.seq,
-                last: newest.seq,
-            })
-            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await?;
+            if self.notify {
+                let payload = serde_json::to_string(&Notification {
+                    room: room.as_str().to_owned(),
+                    first: first.seq,
+                    last: newest.seq,
+                })
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(resolve(slots, &created))
