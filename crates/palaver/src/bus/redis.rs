@@ -565,6 +565,9 @@ impl Subscriber {
                 Ok(pair) => pair,
                 Err(error) => {
                     tracing::error!(%error, hint = hint(&error), retry_in = ?backoff, "bus: cannot reach the Redis broker to subscribe");
+                    // While the broker is away, the table is polled between
+                    // attempts, so open streams still receive (slower).
+                    self.check_heads(true).await;
                     if !backoff_or_stop(&mut backoff, &shutdown).await {
                         return;
                     }

@@ -1,12 +1,14 @@
 //! Integration tests: the HTTP contract against real servers over SQLite and
 //! PostgreSQL. Logs are silent unless `TEST_LOG=1`.
 
+mod broker;
 mod fault_helpers;
 mod helpers;
 
 mod concurrency;
 mod faults;
 mod health;
+mod redis_bus;
 mod resilience;
 mod rooms;
 mod seed;
