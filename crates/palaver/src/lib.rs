@@ -3,10 +3,11 @@
 //! A guided tour, in the order a reader should meet the modules:
 //! - [`config`]: flags and `PALAVER_*` environment variables;
 //! - [`domain`]: validated room names, authors, texts and the stored message;
-//! - [`store`]: the message store trait, its SQLite and PostgreSQL
-//!   implementations, and group commit ([`store::batch`]);
+//! - [`store`]: the message store trait and its SQLite and PostgreSQL
+//!   implementations;
 //! - [`bus`]: fan-out of committed messages to every process's subscribers
 //!   (in-process, or PostgreSQL `LISTEN/NOTIFY`);
+//! - [`write`]: the write path above both: group commit, then publish;
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
 //! - [`api`]: the HTTP routes and the one error type;
@@ -24,5 +25,6 @@ pub mod store;
 pub mod stream;
 pub mod telemetry;
 pub mod web;
+pub mod write;
 
 pub use startup::{app, AppState, Application};

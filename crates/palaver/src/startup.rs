@@ -31,9 +31,9 @@ use tracing::Level;
 use crate::api::error::ApiError;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
 use crate::config::{Config, Roles};
-use crate::store::batch::{BatchLimits, GroupCommit};
 use crate::store::{self, MessageStore};
 use crate::telemetry;
+use crate::write::{BatchLimits, GroupCommit, StoredHistory};
 
 /// Limits the handlers apply.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +87,7 @@ impl AppState {
                     url,
                     roles.api,
                     roles.gateway,
-                    store.clone(),
+                    Arc::new(StoredHistory(store.clone())),
                     hub.clone(),
                     Duration::from_millis(config.bus_repair_interval_ms),
                     &tasks,
@@ -101,7 +101,8 @@ impl AppState {
                 let (store, hub, shutdown) = (store.clone(), hub.clone(), shutdown.clone());
                 tasks.spawn(async move {
                     if let Some(pg) = store.postgres() {
-                        bus::postgres::listen(pg, store.clone(), hub, ready, shutdown).await;
+                        let history = Arc::new(StoredHistory(store.clone()));
+                        bus::postgres::listen(pg.pool(), history, hub, ready, shutdown).await;
                     }
                 });
                 Arc::new(bus)

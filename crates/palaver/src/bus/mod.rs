@@ -16,8 +16,9 @@
 pub mod postgres;
 pub mod redis;
 
+pub use postgres::NotifyBus;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -143,11 +144,43 @@ pub fn report_up(up: bool) {
 }
 
 /// Feeds committed messages to the hubs of every process.
+///
+/// The write path calls it around each commit: [`Bus::notify_in_transaction`]
+/// while the batch is being stored, [`Bus::committed`] once it is durable. A
+/// broker bus publishes the committed messages themselves in `committed`; the
+/// PostgreSQL bus notifies inside the transaction instead.
 pub trait Bus: Send + Sync + 'static {
-    /// Called by the writer after a batch for `room` commits.
-    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]);
+    /// The `NOTIFY` (channel, payload) that must ride in the transaction that
+    /// stores `messages`, for a bus built on the database's own notifications.
+    fn notify_in_transaction(&self, _messages: &[Arc<Message>]) -> Option<(&'static str, String)> {
+        None
+    }
+    /// Called by the write path after a batch commits, with the messages it
+    /// created: possibly of several rooms, each room's in seq order.
+    fn committed(&self, messages: &[Arc<Message>]);
     /// Whether the bus can currently deliver (for `/readyz`).
     fn is_ready(&self) -> bool;
+}
+
+/// Where a bus that announces rows (rather than carrying them) reads them:
+/// the store, as the write path wires it. A trait here so that the bus does
+/// not depend on the store.
+#[async_trait::async_trait]
+pub trait History: Send + Sync + 'static {
+    /// Messages of `room` with `first <= seq <= last`, oldest first.
+    async fn range(
+        &self,
+        room: &RoomName,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// The newest seq of each of `rooms` that exists (one query on
+    /// PostgreSQL): how a broker bus finds what its publishes missed.
+    async fn heads(
+        &self,
+        rooms: &[RoomName],
+    ) -> Result<HashMap<RoomName, i64>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// In-process fan-out for a single process (SQLite).
@@ -163,54 +196,14 @@ impl LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]) {
-        self.hub.publish(room, messages);
+    fn committed(&self, messages: &[Arc<Message>]) {
+        for room in messages.chunk_by(|a, b| a.room == b.room) {
+            self.hub.publish(&room[0].room, room);
+        }
     }
 
     fn is_ready(&self) -> bool {
         true
-    }
-}
-
-/// Readiness of a bus whose delivery happens elsewhere (the PostgreSQL
-/// listener task); `committed` does nothing because the writing transaction
-/// already notified.
-#[derive(Default)]
-pub struct NotifyBus {
-    ready: Arc<AtomicBool>,
-    listening: bool,
-}
-
-impl NotifyBus {
-    /// A bus for a process that writes but does not listen (role `api`):
-    /// always ready, as its notifications ride in its transactions.
-    pub fn writer_only() -> Self {
-        report_up(true);
-        Self {
-            ready: Arc::new(AtomicBool::new(true)),
-            listening: false,
-        }
-    }
-
-    /// A bus whose readiness follows the listener's connection.
-    pub fn listening() -> (Self, Arc<AtomicBool>) {
-        report_up(false);
-        let ready = Arc::new(AtomicBool::new(false));
-        (
-            Self {
-                ready: ready.clone(),
-                listening: true,
-            },
-            ready,
-        )
-    }
-}
-
-impl Bus for NotifyBus {
-    fn committed(&self, _room: &RoomName, _messages: &[Arc<Message>]) {}
-
-    fn is_ready(&self) -> bool {
-        !self.listening || self.ready.load(Ordering::Relaxed)
     }
 }
 

@@ -38,10 +38,9 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, Hub};
+use super::{Bus, History, Hub};
 use crate::config::BusUrl;
 use crate::domain::{Author, ClientId, Message, MessageText, RoomName};
-use crate::store::MessageStore;
 use crate::telemetry::metrics as m;
 
 /// Channel names are this prefix and the room name (`[a-z0-9_-]`, so no
@@ -277,7 +276,20 @@ pub struct RedisBus {
 }
 
 impl Bus for RedisBus {
-    fn committed(&self, room: &RoomName, messages: &[Arc<Message>]) {
+    fn committed(&self, messages: &[Arc<Message>]) {
+        for room in messages.chunk_by(|a, b| a.room == b.room) {
+            self.queue_batch(&room[0].room, room);
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.health.ready()
+    }
+}
+
+impl RedisBus {
+    /// Queues one room's batch for the publisher.
+    fn queue_batch(&self, room: &RoomName, messages: &[Arc<Message>]) {
         let Some(queue) = &self.queue else { return };
         let payload = encode(room, messages);
         let size = payload.len();
@@ -297,10 +309,6 @@ impl Bus for RedisBus {
             metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(1);
         }
     }
-
-    fn is_ready(&self) -> bool {
-        self.health.ready()
-    }
 }
 
 /// Starts the Redis bus for a process: a publisher when it writes
@@ -311,7 +319,7 @@ pub fn start(
     url: &BusUrl,
     publish: bool,
     subscribe: bool,
-    store: Arc<dyn MessageStore>,
+    history: Arc<dyn History>,
     hub: Arc<Hub>,
     repair_every: Duration,
     tasks: &tokio_util::task::TaskTracker,
@@ -339,7 +347,7 @@ pub fn start(
     if subscribe {
         let subscriber = Subscriber {
             hub,
-            store,
+            history,
             repair_every,
             rooms: HashMap::new(),
         };
@@ -520,7 +528,7 @@ struct RoomState {
 /// open stream, so at most `--max-streams`).
 struct Subscriber {
     hub: Arc<Hub>,
-    store: Arc<dyn MessageStore>,
+    history: Arc<dyn History>,
     repair_every: Duration,
     rooms: HashMap<RoomName, RoomState>,
 }
@@ -701,8 +709,7 @@ impl Subscriber {
     /// Rooms' newest seqs in one query; `None` when the database does not
     /// answer (the next check tries again).
     async fn heads(&self, rooms: &[RoomName]) -> Option<HashMap<RoomName, i64>> {
-        let pg = self.store.postgres()?;
-        match tokio::time::timeout(RESPONSE_TIMEOUT, pg.last_seqs(rooms)).await {
+        match tokio::time::timeout(RESPONSE_TIMEOUT, self.history.heads(rooms)).await {
             Ok(Ok(heads)) => Some(heads),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "bus: cannot read room heads");
@@ -769,7 +776,7 @@ impl Subscriber {
             self.mark(room, upto);
             return;
         }
-        match tokio::time::timeout(RESPONSE_TIMEOUT, self.store.range(room, from, upto)).await {
+        match tokio::time::timeout(RESPONSE_TIMEOUT, self.history.range(room, from, upto)).await {
             Ok(Ok(rows)) => {
                 let rows: Vec<Arc<Message>> = rows.into_iter().map(Arc::new).collect();
                 self.hub.publish(room, &rows);

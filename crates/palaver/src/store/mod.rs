@@ -1,9 +1,8 @@
 //! The message store: one trait, two implementations (SQLite and PostgreSQL).
 //!
-//! The HTTP layer never sees SQL; it calls [`MessageStore`] through the group
-//! committer ([`batch::GroupCommit`]) for writes and directly for reads.
+//! The HTTP layer never sees SQL; it calls [`MessageStore`] through the write
+//! path (`write::GroupCommit`, above this module) for writes and directly for reads.
 
-pub mod batch;
 mod postgres;
 mod sqlite;
 
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 use crate::config::Config;
 use crate::domain::{Message, NewMessage, RoomName};
 
-pub use postgres::{Notification, PgStore, CHANNEL};
+pub use postgres::PgStore;
 
 /// The read side of a store: the same SQL on both databases, expanded into
 /// each store's inherent impl over its read pool (`self.$pool`). The trait
@@ -168,6 +167,12 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// Builds the `pg_notify(channel, payload)` to run in the transaction that
+/// stores a batch, from the messages about to be committed (`None`: no
+/// notification). The write path gets it from the bus; the store runs it
+/// without knowing what it says. SQLite has no use for it.
+pub type Notify<'a> = &'a (dyn Fn(&[Arc<Message>]) -> Option<(&'static str, String)> + Send + Sync);
+
 /// Storage for rooms and messages.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
@@ -175,12 +180,25 @@ pub trait MessageStore: Send + Sync + 'static {
     /// is new. Each message gets the next sequence number unless its
     /// `client_id` is already stored in the room (or repeats within the batch),
     /// in which case the stored message is returned. Results are in input order.
+    /// `notify` is run inside the transaction when it created messages.
+    async fn append_notifying(
+        &self,
+        room: &RoomName,
+        batch: &[NewMessage],
+        sent_at: OffsetDateTime,
+        notify: Notify<'_>,
+    ) -> Result<Vec<Appended>, StoreError>;
+
+    /// [`MessageStore::append_notifying`] without a notification: for seeding
+    /// and tests, where no listener needs to hear of the rows.
     async fn append(
         &self,
         room: &RoomName,
         batch: &[NewMessage],
         sent_at: OffsetDateTime,
-    ) -> Result<Vec<Appended>, StoreError>;
+    ) -> Result<Vec<Appended>, StoreError> {
+        self.append_notifying(room, batch, sent_at, &|_| None).await
+    }
 
     /// A page of history, or `None` when the room does not exist.
     async fn page(

@@ -2,40 +2,27 @@
 //!
 //! Appending locks the room's row, so concurrent batches for one room from
 //! any number of replicas are serialised and `seq` stays gapless; the same
-//! transaction issues `NOTIFY` so every gateway learns of the new rows.
+//! transaction runs the `NOTIFY` the write path hands it, so every gateway
+//! learns of the new rows when they commit.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{
-    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
-    RoomSummary, StoreError,
+    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Notify, Page,
+    PoolStats, RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
 use crate::domain::{Message, NewMessage, RoomName};
 
-/// The channel every writer notifies and every gateway listens on.
-pub const CHANNEL: &str = "palaver_messages";
-
-/// The `NOTIFY` payload: which rows of which room were just committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
-    pub room: String,
-    pub first: i64,
-    pub last: i64,
-}
-
 pub struct PgStore {
     pool: PgPool,
     max: u32,
-    /// Whether appends `NOTIFY` (off when a broker carries the fan-out).
-    notify: bool,
 }
 
 impl PgStore {
@@ -51,7 +38,6 @@ impl PgStore {
         Ok(Self {
             pool,
             max: config.db_max_connections,
-            notify: config.redis_bus().is_none(),
         })
     }
 
@@ -81,11 +67,12 @@ impl PgStore {
 
 #[async_trait]
 impl MessageStore for PgStore {
-    async fn append(
+    async fn append_notifying(
         &self,
         room: &RoomName,
         batch: &[NewMessage],
         sent_at: OffsetDateTime,
+        notify: Notify<'_>,
     ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Creates the room or locks its row until commit.
@@ -117,7 +104,7 @@ impl MessageStore for PgStore {
 
         let (slots, fresh) = plan(batch, existing);
         let created = number(room, &fresh, last + 1, sent_at);
-        if let (Some(first), Some(newest)) = (created.first(), created.last()) {
+        if let Some(newest) = created.last() {
             sqlx::query(
                 "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
                  SELECT $1, s, a, t, c, ip, $7 \
@@ -153,15 +140,9 @@ impl MessageStore for PgStore {
                 .bind(room.as_str())
                 .execute(&mut *tx)
                 .await?;
-            if self.notify {
-                let payload = serde_json::to_string(&Notification {
-                    room: room.as_str().to_owned(),
-                    first: first.seq,
-                    last: newest.seq,
-                })
-                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            if let Some((channel, payload)) = notify(&created) {
                 sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
+                    .bind(channel)
                     .bind(payload)
                     .execute(&mut *tx)
                     .await?;

@@ -15,8 +15,8 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
 use super::{
-    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Page, PoolStats,
-    RoomSummary, StoreError,
+    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Notify, Page,
+    PoolStats, RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
 use crate::domain::{Message, NewMessage, RoomName};
@@ -70,11 +70,12 @@ impl SqliteStore {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append(
+    async fn append_notifying(
         &self,
         room: &RoomName,
         batch: &[NewMessage],
         sent_at: OffsetDateTime,
+        _notify: Notify<'_>,
     ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.writer.begin().await?;
         let last: i64 = sqlx::query_scalar(

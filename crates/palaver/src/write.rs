@@ -1,4 +1,7 @@
-//! Group commit: concurrent sends to one room share a transaction.
+//! The write path: group commit, then publish. It sits above [`crate::store`]
+//! and [`crate::bus`], which know nothing of each other or of it.
+//!
+//! Concurrent sends to one room share a transaction.
 //!
 //! Each room with pending sends has one writer task. It takes the first send,
 //! then whatever else arrives within the batch window (up to the batch size),
@@ -13,9 +16,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{Appended, MessageStore, StoreError};
 use crate::bus::Bus;
-use crate::domain::{now_millis, NewMessage, RoomName};
+use crate::bus::History;
+use crate::domain::{now_millis, Message, NewMessage, RoomName};
+use crate::store::{Appended, MessageStore, StoreError};
 use crate::telemetry::metrics as m;
 
 /// How many sends may wait for one room's writer before senders wait too.
@@ -169,10 +173,17 @@ fn retire(
 async fn commit(inner: &Inner, room: &RoomName, batch: &mut Vec<Pending>) {
     let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
     metrics::histogram!(m::BATCH_SIZE).record(messages.len() as f64);
-    let mut result = inner.store.append(room, &messages, now_millis()).await;
+    let notify = |created: &[Arc<Message>]| inner.bus.notify_in_transaction(created);
+    let mut result = inner
+        .store
+        .append_notifying(room, &messages, now_millis(), &notify)
+        .await;
     if matches!(&result, Err(e) if e.is_unique_violation()) {
         // Another writer got there first; the retry finds its rows.
-        result = inner.store.append(room, &messages, now_millis()).await;
+        result = inner
+            .store
+            .append_notifying(room, &messages, now_millis(), &notify)
+            .await;
     }
     match result {
         Ok(appended) => {
@@ -183,7 +194,7 @@ async fn commit(inner: &Inner, room: &RoomName, batch: &mut Vec<Pending>) {
                 .collect();
             metrics::counter!(m::MESSAGES_STORED).increment(created.len() as u64);
             if !created.is_empty() {
-                inner.bus.committed(room, &created);
+                inner.bus.committed(&created);
             }
             for (pending, appended) in batch.drain(..).zip(appended) {
                 let _ = pending.reply.send(Ok(appended));
@@ -195,6 +206,36 @@ async fn commit(inner: &Inner, room: &RoomName, batch: &mut Vec<Pending>) {
                 let _ = pending.reply.send(Err(error.clone()));
             }
         }
+    }
+}
+
+/// The store as the history a bus reads announced rows from.
+pub struct StoredHistory(pub Arc<dyn MessageStore>);
+
+#[async_trait::async_trait]
+impl History for StoredHistory {
+    async fn range(
+        &self,
+        room: &RoomName,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.range(room, first, last).await?)
+    }
+
+    async fn heads(
+        &self,
+        rooms: &[RoomName],
+    ) -> Result<std::collections::HashMap<RoomName, i64>, Box<dyn std::error::Error + Send + Sync>>
+    {
+        if let Some(pg) = self.0.postgres() {
+            return Ok(pg.last_seqs(rooms).await?);
+        }
+        let mut heads = std::collections::HashMap::with_capacity(rooms.len());
+        for room in rooms {
+            heads.insert(room.clone(), self.0.last_seq(room).await?);
+        }
+        Ok(heads)
     }
 }
 
@@ -219,14 +260,17 @@ mod tests {
 
     #[async_trait]
     impl MessageStore for Counting {
-        async fn append(
+        async fn append_notifying(
             &self,
             room: &RoomName,
             batch: &[NewMessage],
             sent_at: OffsetDateTime,
+            notify: crate::store::Notify<'_>,
         ) -> Result<Vec<Appended>, StoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
-            self.inner.append(room, batch, sent_at).await
+            self.inner
+                .append_notifying(room, batch, sent_at, notify)
+                .await
         }
         async fn page(&self, r: &RoomName, c: Cursor, l: u32) -> Result<Option<Page>, StoreError> {
             self.inner.page(r, c, l).await
