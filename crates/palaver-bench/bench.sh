@@ -93,7 +93,7 @@ start_server() {
       ;;
   esac
   "$PALAVER" serve --listen "127.0.0.1:$port" --database-url "$url" \
-    --rate-limit 0 --log warn --log-format json "$@" >"$work/server.log" 2>&1 &
+    --rate-limit 0 --stream-open-rate 0 --max-streams-per-ip 0 --log warn --log-format json "$@" >"$work/server.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   base="http://127.0.0.1:$port"

@@ -130,6 +130,48 @@ pub struct Config {
     )]
     pub max_streams: u32,
 
+    /// Most concurrent streams one client may hold (by IP address; IPv6 by
+    /// its /64); more get 429. 0 turns the cap off. Default: 100.
+    #[arg(
+        long,
+        env = "PALAVER_MAX_STREAMS_PER_IP",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_streams_per_ip: u32,
+
+    /// Streams one client may open per second (sustained); faster opens get
+    /// 429 with Retry-After. 0 turns the rate off. Default: 5.
+    #[arg(
+        long,
+        env = "PALAVER_STREAM_OPEN_RATE",
+        default_value_t = 5,
+        global = true
+    )]
+    pub stream_open_rate: u32,
+
+    /// Streams one client may open in a burst above the sustained rate.
+    /// Default: 50.
+    #[arg(
+        long,
+        env = "PALAVER_STREAM_OPEN_BURST",
+        default_value_t = 50,
+        global = true
+    )]
+    pub stream_open_burst: u32,
+
+    /// File descriptors kept back from streams for the REST API, health
+    /// checks, the database pool and logs: the effective stream cap is the
+    /// smaller of --max-streams and the open-files limit minus this.
+    /// Default: 256.
+    #[arg(
+        long,
+        env = "PALAVER_RESERVED_FDS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub reserved_fds: u32,
+
     /// Seconds between stream heartbeats (WebSocket ping, SSE comment); keep
     /// it below the load balancer's idle timeout. Default: 20.
     #[arg(long, env = "PALAVER_HEARTBEAT_INTERVAL", default_value_t = 20,
@@ -141,6 +183,13 @@ pub struct Config {
     #[arg(long, env = "PALAVER_STREAM_WRITE_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub stream_write_timeout: u64,
+
+    /// Seconds a WebSocket client may take to answer a ping (any frame
+    /// counts) before its stream is closed with the reason `timeout`.
+    /// Default: 10.
+    #[arg(long, env = "PALAVER_STREAM_PONG_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub stream_pong_timeout: u64,
 
     /// Seconds to drain after SIGTERM/SIGINT: in-flight requests finish,
     /// streams are closed with a reconnect hint, then the process exits 0.
@@ -212,8 +261,13 @@ impl fmt::Debug for Config {
             rate_limit_burst,
             stream_buffer,
             max_streams,
+            max_streams_per_ip,
+            stream_open_rate,
+            stream_open_burst,
+            reserved_fds,
             heartbeat_interval,
             stream_write_timeout,
+            stream_pong_timeout,
             shutdown_grace,
             request_timeout,
             batch_max,
@@ -236,8 +290,13 @@ impl fmt::Debug for Config {
             .field("rate_limit_burst", rate_limit_burst)
             .field("stream_buffer", stream_buffer)
             .field("max_streams", max_streams)
+            .field("max_streams_per_ip", max_streams_per_ip)
+            .field("stream_open_rate", stream_open_rate)
+            .field("stream_open_burst", stream_open_burst)
+            .field("reserved_fds", reserved_fds)
             .field("heartbeat_interval", heartbeat_interval)
             .field("stream_write_timeout", stream_write_timeout)
+            .field("stream_pong_timeout", stream_pong_timeout)
             .field("shutdown_grace", shutdown_grace)
             .field("request_timeout", request_timeout)
             .field("batch_max", batch_max)

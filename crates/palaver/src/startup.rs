@@ -10,13 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt;
 use axum::Router;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
@@ -32,6 +32,8 @@ use crate::api::error::ApiError;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
 use crate::config::{Config, Roles};
 use crate::store::{self, MessageStore};
+use crate::stream::limits::LimitSettings;
+use crate::stream::StreamLimits;
 use crate::telemetry;
 use crate::write::{BatchLimits, GroupCommit, StoredHistory};
 
@@ -41,6 +43,7 @@ pub struct Limits {
     pub max_message_chars: usize,
     pub heartbeat: Duration,
     pub stream_write_timeout: Duration,
+    pub pong_timeout: Duration,
     pub readiness_timeout: Duration,
 }
 
@@ -54,7 +57,9 @@ pub struct AppState {
     pub limits: Limits,
     pub rate_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     pub trusted_proxies: Arc<[IpNet]>,
-    pub stream_slots: Arc<Semaphore>,
+    /// Admission of streams: the effective cap, per client IP and per
+    /// second.
+    pub stream_limits: Arc<StreamLimits>,
     /// Fires when the process starts draining; every stream listens.
     pub shutdown: CancellationToken,
     /// Stream tasks, awaited (up to the grace period) before exit.
@@ -126,6 +131,19 @@ impl AppState {
         if let Some(limiter) = &rate_limiter {
             tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
         }
+        let stream_limits = Arc::new(StreamLimits::new(LimitSettings {
+            cap: stream_cap(config, open_files_limit()).cap,
+            per_client: NonZeroU32::new(config.max_streams_per_ip),
+            open_rate: NonZeroU32::new(config.stream_open_rate).map(|rate| {
+                let burst = NonZeroU32::new(config.stream_open_burst).unwrap_or(rate);
+                Quota::per_second(rate).allow_burst(burst.max(rate))
+            }),
+        }));
+        ::metrics::gauge!(telemetry::metrics::STREAMS_MAX).set(stream_limits.cap() as f64);
+        tasks.spawn(forget_idle_stream_clients(
+            stream_limits.clone(),
+            shutdown.clone(),
+        ));
         Ok(AppState {
             store,
             writer,
@@ -135,11 +153,12 @@ impl AppState {
                 max_message_chars: usize::from(config.max_message_chars),
                 heartbeat: config.heartbeat(),
                 stream_write_timeout: Duration::from_secs(config.stream_write_timeout),
+                pong_timeout: Duration::from_secs(config.stream_pong_timeout),
                 readiness_timeout: Duration::from_secs(2),
             },
             rate_limiter,
             trusted_proxies: config.trusted_proxies.clone().into(),
-            stream_slots: Arc::new(Semaphore::new(config.max_streams as usize)),
+            stream_limits,
             shutdown,
             tasks,
         })
@@ -175,6 +194,101 @@ async fn forget_idle_clients(
                 limiter.shrink_to_fit();
             }
         }
+    }
+}
+
+/// Drops the stream-open rate state of clients back at a full burst.
+async fn forget_idle_stream_clients(limits: Arc<StreamLimits>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => limits.forget_idle(),
+        }
+    }
+}
+
+/// The effective stream cap and what it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCap {
+    pub cap: usize,
+    /// The soft open-files limit, when it could be read.
+    pub open_files: Option<u64>,
+    /// Whether the descriptor budget, not `--max-streams`, set the cap.
+    pub limited_by_descriptors: bool,
+}
+
+/// Streams this process serves at once: `--max-streams`, or fewer when the
+/// open-files limit minus `--reserved-fds` is lower (each stream holds one
+/// descriptor, and the REST API, health checks, the database pool and logs
+/// need the reserve). At least one stream, so a tiny limit is visible as
+/// 503s on streams rather than a gateway that serves none.
+pub fn stream_cap(config: &Config, open_files: Option<u64>) -> StreamCap {
+    let wanted = config.max_streams as usize;
+    let budget = open_files.map(|limit| {
+        usize::try_from(limit.saturating_sub(u64::from(config.reserved_fds)))
+            .unwrap_or(usize::MAX)
+            .max(1)
+    });
+    match budget {
+        Some(budget) if budget < wanted => StreamCap {
+            cap: budget,
+            open_files,
+            limited_by_descriptors: true,
+        },
+        _ => StreamCap {
+            cap: wanted,
+            open_files,
+            limited_by_descriptors: false,
+        },
+    }
+}
+
+/// The soft open-files limit (RLIMIT_NOFILE), when the platform has one.
+fn open_files_limit() -> Option<u64> {
+    rlimit::Resource::NOFILE
+        .get()
+        .ok()
+        .map(|(soft, _hard)| soft)
+        .filter(|&soft| soft != rlimit::INFINITY)
+}
+
+/// Raises the soft open-files limit to the hard one (systemd and many
+/// laptops start processes at 1,024, which a gateway outgrows long before
+/// `--max-streams`). Returns the soft limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open-files limit");
+            open_files_limit()
+        }
+    }
+}
+
+/// A TCP listener whose connections fail a socket write that stays blocked
+/// longer than the write timeout, so a client that stops reading cannot
+/// hold a response (an SSE stream above all) and its buffers for ever.
+/// WebSocket streams time their frame writes themselves, a little earlier
+/// (see [`crate::stream::ws`]), and close with `lagging`.
+pub struct TimedListener {
+    inner: TcpListener,
+    write_timeout: Duration,
+}
+
+impl axum::serve::Listener for TimedListener {
+    type Io = std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(self.write_timeout));
+        (Box::pin(stream), addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
     }
 }
 
@@ -237,6 +351,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     grace: Duration,
+    write_timeout: Duration,
 }
 
 impl Application {
@@ -258,6 +373,19 @@ impl Application {
                 "SQLite fans out within one process only: run every role in one process, \
                  or use PostgreSQL to split roles across processes"
             );
+        }
+        let open_files = raise_open_files_limit();
+        let cap = stream_cap(&config, open_files);
+        if cap.limited_by_descriptors {
+            tracing::warn!(
+                streams = cap.cap,
+                max_streams = config.max_streams,
+                open_files = ?cap.open_files,
+                reserved_fds = config.reserved_fds,
+                "the open-files limit caps streams below --max-streams; raise `ulimit -n` (the hard limit) to serve more"
+            );
+        } else {
+            tracing::info!(streams = cap.cap, open_files = ?cap.open_files, "stream cap");
         }
         let state = AppState::new(&config, store)?;
         // Start serving once the bus listens (PostgreSQL, Redis), so that the first
@@ -283,6 +411,9 @@ impl Application {
             router,
             state,
             grace: config.grace(),
+            // A second after the stream's own write timeout, so WebSocket
+            // streams close themselves first, with their reason.
+            write_timeout: Duration::from_secs(config.stream_write_timeout + 1),
         })
     }
 
@@ -304,7 +435,14 @@ impl Application {
             router,
             state,
             grace,
+            write_timeout,
         } = self;
+        // `tap_io` adds nothing but gives the listener axum's ConnectInfo.
+        let listener = TimedListener {
+            inner: listener,
+            write_timeout,
+        }
+        .tap_io(|_| {});
         let shutdown = state.shutdown.clone();
         tokio::spawn({
             let shutdown = shutdown.clone();

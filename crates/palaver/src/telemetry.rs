@@ -7,7 +7,7 @@
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -54,6 +54,12 @@ pub mod metrics {
     pub const RATE_LIMITED: &str = "palaver_rate_limited_total";
     /// Gauge: 1 when the database answers, else 0 (set by `/readyz`).
     pub const DB_UP: &str = "palaver_db_up";
+    /// Counter: stream opens refused, by `reason` (`opening_too_fast`,
+    /// `client_cap`, `process_cap`).
+    pub const STREAMS_REFUSED: &str = "palaver_stream_refused_total";
+    /// Gauge: the effective stream cap of this process (`--max-streams`, or
+    /// less when the open-files limit is lower).
+    pub const STREAMS_MAX: &str = "palaver_stream_max_connections";
 }
 
 /// Installs the global log subscriber. Safe to call more than once (later
@@ -98,12 +104,33 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
+        spawn_upkeep(handle.clone());
         // Fails only when another recorder is installed already, in which case
         // our metrics go there instead.
         let _ = ::metrics::set_global_recorder(recorder);
         describe();
         handle
     })
+}
+
+/// How often the recorder drains histogram observations into its summaries.
+/// Without upkeep every observation is kept until a scrape renders it, so a
+/// process nobody scrapes grows with every request and delivery.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs the recorder's upkeep on a timer, whether or not anything scrapes.
+/// A plain thread, not a task: the recorder is process-wide and outlives any
+/// one runtime (tests build several).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the metrics upkeep thread; histograms drain only when scraped");
+    }
 }
 
 fn describe() {
@@ -130,6 +157,8 @@ fn describe() {
         "Committed batches not published to the broker"
     );
     describe_counter!(RATE_LIMITED, "Sends refused by the rate limiter");
+    describe_counter!(STREAMS_REFUSED, "Stream opens refused, by reason");
+    describe_gauge!(STREAMS_MAX, "Effective cap of concurrent streams");
     describe_gauge!(
         DB_UP,
         "1 when the database answered the last readiness check"

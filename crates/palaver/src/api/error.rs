@@ -30,6 +30,8 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("too many open streams")]
     TooManyStreams,
+    #[error("this client has as many open streams as it may")]
+    TooManyClientStreams { retry_after_secs: u64 },
     #[error("database unavailable")]
     Unavailable(#[source] Arc<StoreError>),
     #[error("fan-out bus unavailable")]
@@ -72,7 +74,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyClientStreams { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::TooManyStreams
             | ApiError::Unavailable(_)
             | ApiError::BusUnavailable
@@ -91,6 +95,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::TooManyStreams => "too_many_streams",
+            ApiError::TooManyClientStreams { .. } => "too_many_client_streams",
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::BusUnavailable => "bus_unavailable",
             ApiError::ShuttingDown => "shutting_down",
@@ -138,7 +143,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::TooManyClientStreams { retry_after_secs } = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

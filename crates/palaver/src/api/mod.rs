@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod rooms;
+pub mod stream;
 
 use axum::http::{Method, Uri};
 use axum::routing::get;
@@ -25,7 +26,7 @@ pub fn routes(roles: Roles) -> Router<AppState> {
             .route("/api/v1/openapi.json", get(openapi::document));
     }
     if roles.gateway {
-        router = router.merge(crate::stream::router());
+        router = router.merge(stream::router());
     }
     if roles.web {
         router = router.merge(crate::web::router());

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
         super::rooms::list_rooms,
         super::rooms::send_message,
         super::rooms::list_messages,
-        crate::stream::stream,
+        super::stream::stream,
         super::chat::send,
         super::chat::read,
         super::health::healthz,

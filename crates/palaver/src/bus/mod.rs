@@ -37,12 +37,19 @@ pub enum Event {
 }
 
 /// Local subscribers, per room.
+///
+/// The map is keyed by a name the client chooses, so it holds only rooms
+/// that have a subscriber right now: the last [`RoomReceiver`] of a room
+/// removes the room's channel when it drops. Its size is therefore at most
+/// the number of open streams (itself capped by the effective stream cap),
+/// and each entry costs one broadcast channel of `capacity` slots; opening
+/// and closing streams on ever new room names leaves nothing behind.
 pub struct Hub {
     rooms: Mutex<HashMap<RoomName, broadcast::Sender<Event>>>,
     capacity: usize,
-    /// Woken when a room gains its first local subscriber, so a broker bus
-    /// subscribes to it at once (it finds lost rooms on its own timer).
-    gained: tokio::sync::Notify,
+    /// Woken when a room gains its first local subscriber or loses its last,
+    /// so a broker bus subscribes or unsubscribes at once.
+    changed: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -52,26 +59,42 @@ impl Hub {
         Self {
             rooms: Mutex::new(HashMap::new()),
             capacity,
-            gained: tokio::sync::Notify::new(),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
-    pub fn subscribe(&self, room: &RoomName) -> broadcast::Receiver<Event> {
+    /// Joins `room`'s channel, creating it for the first subscriber.
+    pub fn subscribe(self: &Arc<Self>, room: &RoomName) -> RoomReceiver {
         let mut rooms = self.lock();
         let rx = match rooms.get(room) {
-            Some(tx) if tx.receiver_count() > 0 => return tx.subscribe(),
             Some(tx) => tx.subscribe(),
             None => {
                 let (tx, rx) = broadcast::channel(self.capacity);
                 rooms.insert(room.clone(), tx);
+                self.changed.notify_one();
                 rx
             }
         };
-        self.gained.notify_one();
-        rx
+        RoomReceiver {
+            rx: Some(rx),
+            hub: self.clone(),
+            room: room.clone(),
+        }
     }
 
-    /// Rooms that have at least one local subscriber now.
+    /// Whether anyone in this process listens to `room`.
+    pub fn has_subscribers(&self, room: &RoomName) -> bool {
+        self.lock()
+            .get(room)
+            .is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    /// Rooms with a local subscriber (the size of the map).
+    pub fn rooms(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The rooms with a local subscriber now.
     pub fn active_rooms(&self) -> Vec<RoomName> {
         self.lock()
             .iter()
@@ -80,17 +103,10 @@ impl Hub {
             .collect()
     }
 
-    /// Completes when a room has gained its first subscriber since the last
-    /// call (at most one waiter: the bus).
-    pub async fn room_gained(&self) {
-        self.gained.notified().await
-    }
-
-    /// Whether anyone in this process listens to `room`.
-    pub fn has_subscribers(&self, room: &RoomName) -> bool {
-        self.lock()
-            .get(room)
-            .is_some_and(|tx| tx.receiver_count() > 0)
+    /// Completes once a room has gained its first subscriber or lost its
+    /// last since the previous call (one waiter: the broker bus).
+    pub async fn rooms_changed(&self) {
+        self.changed.notified().await
     }
 
     pub fn publish<'a>(
@@ -125,7 +141,25 @@ impl Hub {
             if tx.send(event).is_err() {
                 // Nobody listens any more: forget the room.
                 rooms.remove(room);
+                self.changed.notify_one();
                 return;
+            }
+        }
+    }
+
+    /// Called by a dropping receiver: frees the room's channel when that was
+    /// its last subscriber, and gives back the map's memory after a burst.
+    fn leave(&self, room: &RoomName, rx: broadcast::Receiver<Event>) {
+        let mut rooms = self.lock();
+        // Dropped under the lock, so a concurrent `subscribe` either joined
+        // before (the count stays above 0) or creates a fresh channel after.
+        drop(rx);
+        if rooms.get(room).is_some_and(|tx| tx.receiver_count() == 0) {
+            rooms.remove(room);
+            self.changed.notify_one();
+            if rooms.capacity() > 1024 && rooms.capacity() > 4 * rooms.len() {
+                let keep = rooms.len() * 2;
+                rooms.shrink_to(keep);
             }
         }
     }
@@ -135,6 +169,39 @@ impl Hub {
         // sends, never across an await. Poisoning cannot leave the map
         // inconsistent, so recover from it.
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One subscriber's end of a room's channel; the room's channel is freed
+/// when the last one drops.
+pub struct RoomReceiver {
+    rx: Option<broadcast::Receiver<Event>>,
+    hub: Arc<Hub>,
+    room: RoomName,
+}
+
+impl RoomReceiver {
+    /// The next event; `Lagged` when this subscriber fell `capacity` behind.
+    pub async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
+        match &mut self.rx {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+
+    pub fn try_recv(&mut self) -> Result<Event, broadcast::error::TryRecvError> {
+        match &mut self.rx {
+            Some(rx) => rx.try_recv(),
+            None => Err(broadcast::error::TryRecvError::Closed),
+        }
+    }
+}
+
+impl Drop for RoomReceiver {
+    fn drop(&mut self) {
+        if let Some(rx) = self.rx.take() {
+            self.hub.leave(&self.room, rx);
+        }
     }
 }
 
@@ -227,7 +294,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_reaches_only_its_own_subscribers() {
-        let hub = Hub::new(16);
+        let hub = Arc::new(Hub::new(16));
         let a = RoomName::parse("a").unwrap();
         let b = RoomName::parse("b").unwrap();
         let mut rx_a = hub.subscribe(&a);
@@ -238,18 +305,46 @@ mod tests {
     }
 
     #[test]
-    fn rooms_without_subscribers_are_forgotten() {
-        let hub = Hub::new(16);
+    fn a_room_is_freed_when_its_last_subscriber_leaves() {
+        let hub = Arc::new(Hub::new(16));
         let a = RoomName::parse("a").unwrap();
-        drop(hub.subscribe(&a));
+        let first = hub.subscribe(&a);
+        let mut second = hub.subscribe(&a);
+        drop(first);
+        assert_eq!(hub.rooms(), 1, "one subscriber is left");
         hub.publish(&a, &[message(&a, 1)]);
-        assert!(hub.lock().is_empty());
+        assert!(matches!(second.try_recv(), Ok(Event::Message(m)) if m.seq == 1));
+        drop(second);
+        assert_eq!(hub.rooms(), 0);
         assert!(!hub.has_subscribers(&a));
+        // A room joined again after that starts a fresh channel.
+        let mut again = hub.subscribe(&a);
+        hub.publish(&a, &[message(&a, 2)]);
+        assert!(matches!(again.try_recv(), Ok(Event::Message(m)) if m.seq == 2));
+    }
+
+    /// The bound of the map: rooms with a subscriber now, whatever names
+    /// were ever streamed; its memory is given back after a burst.
+    #[test]
+    fn streaming_many_room_names_leaves_nothing_behind() {
+        let hub = Arc::new(Hub::new(1024));
+        let names: Vec<RoomName> = (0..5000)
+            .map(|i| RoomName::parse(&format!("room-{i}")).unwrap())
+            .collect();
+        let receivers: Vec<_> = names.iter().map(|n| hub.subscribe(n)).collect();
+        assert_eq!(hub.rooms(), 5000);
+        drop(receivers);
+        assert_eq!(hub.rooms(), 0);
+        assert!(hub.lock().capacity() <= 1024, "the map shrank back");
+        for name in &names {
+            drop(hub.subscribe(name));
+        }
+        assert_eq!(hub.rooms(), 0);
     }
 
     #[test]
     fn a_subscriber_that_falls_behind_the_capacity_sees_lagged() {
-        let hub = Hub::new(16);
+        let hub = Arc::new(Hub::new(16));
         let a = RoomName::parse("a").unwrap();
         let mut rx = hub.subscribe(&a);
         let messages: Vec<_> = (1..=20).map(|seq| message(&a, seq)).collect();

@@ -10,7 +10,7 @@
 //! - **Subscribing** (`gateway` role): one pub/sub connection per process,
 //!   subscribed to `palaver:room:<name>` for exactly the rooms with local
 //!   subscribers ([`Hub::active_rooms`]): at once when a room gains its first
-//!   subscriber, and dropped on the next check after it loses its last.
+//!   subscriber or loses its last ([`Hub::rooms_changed`]).
 //! - **Repair**, because PostgreSQL stays the truth: the subscriber remembers
 //!   the last seq it delivered per room. A batch that skips ahead is preceded
 //!   by the missing rows read from the table; every `--bus-repair-interval-ms`
@@ -622,7 +622,7 @@ impl Subscriber {
                         Some(message) => self.deliver(&message).await,
                         None => break std::io::Error::from(std::io::ErrorKind::ConnectionReset).into(),
                     },
-                    _ = self.hub.room_gained() => {
+                    _ = self.hub.rooms_changed() => {
                         if let Err(error) = self.reconcile(&mut sink).await {
                             break error;
                         }

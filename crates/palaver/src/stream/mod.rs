@@ -1,176 +1,149 @@
 //! Live streams of a room over WebSocket or Server-Sent Events.
 //!
 //! Both transports share [`subscription::Subscription`] (replay, then live,
-//! no gap, no duplicate) and differ only in framing.
+//! no gap, no duplicate), the [`Frame`] a message is serialised into (once
+//! per message, however many subscribers it reaches), the [`CloseReason`]
+//! a stream ends with, and the per-client admission of [`limits`]. They
+//! differ only in framing. The HTTP handler that opens a stream lives with
+//! the other routes in [`crate::api::stream`].
 
+pub mod limits;
 pub mod sse;
 pub mod subscription;
 pub mod ws;
 
 use std::sync::Arc;
 
-use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use futures::StreamExt;
-use serde::Deserialize;
-use tokio::sync::OwnedSemaphorePermit;
-use utoipa::IntoParams;
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use serde::Serialize;
 
-pub use subscription::{CloseReason, Outbound, Subscription};
+pub use limits::{StreamLimits, StreamPermit};
+pub use subscription::{Outbound, Subscription};
 
-use crate::api::error::ApiError;
-use crate::api::extract::{Path, Query};
-use crate::domain::{Message, RoomName};
+use crate::domain::Message;
 use crate::telemetry::metrics as m;
-use crate::AppState;
 
-/// WebSocket buffers: tungstenite's defaults are 128 KiB each way per
-/// connection; our frames are small, and memory per idle connection counts.
-const WS_READ_BUFFER: usize = 4 * 1024;
-const WS_WRITE_BUFFER: usize = 4 * 1024;
-/// Clients only send control frames; anything bigger is refused.
-const WS_MAX_MESSAGE: usize = 4 * 1024;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/rooms/{room}/stream", get(stream))
+/// Why a stream ended: the WebSocket close frame's reason, the SSE `close`
+/// event's `reason`, and the `reason` label of `palaver_stream_closed_total`.
+/// A new reason is a new variant here; the compiler then asks for its name
+/// and its WebSocket close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the stream or its connection.
+    ClientClosed,
+    /// Writing to the client failed (the connection broke).
+    WriteFailed,
+    /// The subscriber fell further behind than its buffer allows, or a write
+    /// to it blocked longer than `--stream-write-timeout`.
+    Lagging,
+    /// A WebSocket ping was not answered within `--stream-pong-timeout`.
+    Timeout,
+    /// The server is draining.
+    ShuttingDown,
+    /// The database could not be read for the replay.
+    Unavailable,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct StreamParams {
-    /// Resume after this seq: every stored message with a greater seq is sent
-    /// first, then the live stream. Omitted: only new messages.
-    #[param(minimum = 0)]
-    since: Option<i64>,
-}
+impl CloseReason {
+    /// Every reason, for pre-registering metric series.
+    pub const ALL: [CloseReason; 6] = [
+        CloseReason::ClientClosed,
+        CloseReason::WriteFailed,
+        CloseReason::Lagging,
+        CloseReason::Timeout,
+        CloseReason::ShuttingDown,
+        CloseReason::Unavailable,
+    ];
 
-/// Stream a room: WebSocket upgrade, or SSE with `Accept: text/event-stream`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/rooms/{room}/stream",
-    tag = "streams",
-    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), StreamParams,
-           ("Last-Event-ID" = Option<String>, Header, description = "SSE resume point (seq)")),
-    responses(
-        (status = 101, description = "WebSocket: frames `{\"type\":\"message\",\"message\":{...}}` and `{\"type\":\"caught_up\",\"seq\":N}`"),
-        (status = 200, description = "SSE: `id: <seq>`, `event: message`, `data: <message JSON>`", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Invalid room, since, or neither a WebSocket upgrade nor an SSE request", body = crate::api::error::ErrorBody),
-        (status = 503, description = "Too many streams, shutting down, or database unavailable", body = crate::api::error::ErrorBody),
-    )
-)]
-async fn stream(
-    State(state): State<AppState>,
-    Path(room): Path<String>,
-    Query(params): Query<StreamParams>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let room = RoomName::parse(&room)?;
-    let wants_sse = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"));
-    let since = match (params.since, last_event_id(&headers)?) {
-        (Some(since), _) | (None, Some(since)) => Some(since),
-        (None, None) => None,
-    };
-    if since.is_some_and(|s| s < 0) {
-        return Err(ApiError::bad_request(
-            "invalid_since",
-            "since must be 0 or greater",
-        ));
-    }
-    if !wants_sse && upgrade.is_err() {
-        return Err(ApiError::bad_request(
-            "not_a_stream_request",
-            "expected a WebSocket upgrade or Accept: text/event-stream",
-        ));
-    }
-    if state.shutdown.is_cancelled() {
-        return Err(ApiError::ShuttingDown);
-    }
-    let permit = state
-        .stream_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::TooManyStreams)?;
-    let subscription = Subscription::start(&state.hub, state.store.clone(), room, since).await?;
-
-    match upgrade {
-        Ok(upgrade) if !wants_sse => {
-            let timing = ws::Timing {
-                heartbeat: state.limits.heartbeat,
-                write_timeout: state.limits.stream_write_timeout,
-            };
-            let shutdown = state.shutdown.clone();
-            let tasks = state.tasks.clone();
-            Ok(upgrade
-                .read_buffer_size(WS_READ_BUFFER)
-                .write_buffer_size(WS_WRITE_BUFFER)
-                .max_write_buffer_size(WS_WRITE_BUFFER * 64)
-                .max_message_size(WS_MAX_MESSAGE)
-                .max_frame_size(WS_MAX_MESSAGE)
-                .on_upgrade(move |socket| {
-                    tasks.track_future(async move {
-                        let mut guard = StreamGuard::open("websocket", permit);
-                        let (sink, incoming) = socket.split();
-                        let reason = ws::pump(sink, incoming, subscription, timing, shutdown).await;
-                        guard.close(reason);
-                    })
-                }))
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::WriteFailed => "write_failed",
+            CloseReason::Lagging => "lagging",
+            CloseReason::Timeout => "timeout",
+            CloseReason::ShuttingDown => "shutting_down",
+            CloseReason::Unavailable => "unavailable",
         }
-        _ => {
-            let guard = StreamGuard::open("sse", permit);
-            let sse = sse::respond(
-                subscription,
-                guard,
-                state.limits.heartbeat,
-                state.shutdown.clone(),
-            );
-            // Proxies must not buffer the event stream.
-            Ok(([("x-accel-buffering", "no")], sse).into_response())
+    }
+
+    /// WebSocket close codes: 1001 (going away) on shutdown, 1013 (try
+    /// again later) when the subscriber lags, does not answer pings or the
+    /// database cannot be read; 1000 otherwise.
+    pub fn ws_code(self) -> u16 {
+        match self {
+            CloseReason::ShuttingDown => 1001,
+            CloseReason::Lagging | CloseReason::Timeout | CloseReason::Unavailable => 1013,
+            CloseReason::ClientClosed | CloseReason::WriteFailed => 1000,
         }
     }
 }
 
-/// The SSE resume point a browser sends on reconnect.
-fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    match headers.get("last-event-id") {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be a seq")
-            }),
+/// A server-to-client frame: the WebSocket text frame's JSON; SSE sends the
+/// same JSON's inner value as an event's data (see [`sse`]).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Frame<'a> {
+    Message { message: &'a Message },
+    CaughtUp { seq: i64 },
+    Close { reason: &'static str },
+}
+
+/// What precedes the message JSON in a message frame.
+const MESSAGE_FRAME_PREFIX: &str = r#"{"type":"message","message":"#;
+
+impl Frame<'_> {
+    /// The frame as JSON text.
+    pub fn to_text(&self) -> Utf8Bytes {
+        // Serialising our own plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default().into()
+    }
+
+    /// A message's frame, serialised once however many subscribers (on
+    /// either transport) it reaches.
+    pub fn message(message: &Message) -> Utf8Bytes {
+        let bytes = Self::message_bytes(message);
+        // The cache only ever holds the UTF-8 JSON encoded below.
+        Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Frame::Message { message }.to_text())
+    }
+
+    /// The message's own JSON, a slice of its cached frame (no copy).
+    pub fn message_json(message: &Message) -> Bytes {
+        let frame = Self::message_bytes(message);
+        if frame.starts_with(MESSAGE_FRAME_PREFIX.as_bytes()) && frame.ends_with(b"}") {
+            frame.slice(MESSAGE_FRAME_PREFIX.len()..frame.len() - 1)
+        } else {
+            Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+        }
+    }
+
+    fn message_bytes(message: &Message) -> Bytes {
+        message
+            .frame
+            .get_or_init(|| Bytes::from(Frame::Message { message }.to_text()))
     }
 }
 
-/// Holds a stream slot and keeps the open-streams gauge right, however the
-/// stream ends.
+/// Holds a stream's admission (global and per-client slots) and keeps the
+/// open-streams gauge right, however the stream ends.
 pub struct StreamGuard {
     transport: &'static str,
-    reason: &'static str,
-    _permit: OwnedSemaphorePermit,
+    pub(crate) reason: CloseReason,
+    _permit: StreamPermit,
 }
 
 impl StreamGuard {
-    fn open(transport: &'static str, permit: OwnedSemaphorePermit) -> Self {
+    pub fn open(transport: &'static str, permit: StreamPermit) -> Self {
         metrics::gauge!(m::STREAMS_OPEN, "transport" => transport).increment(1.0);
         Self {
             transport,
-            reason: "client_closed",
+            reason: CloseReason::ClientClosed,
             _permit: permit,
         }
     }
 
     /// Records why the stream ended (reported when the guard drops).
-    pub fn close(&mut self, reason: &'static str) {
+    pub fn close(&mut self, reason: CloseReason) {
         self.reason = reason;
     }
 }
@@ -178,7 +151,7 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         metrics::gauge!(m::STREAMS_OPEN, "transport" => self.transport).decrement(1.0);
-        metrics::counter!(m::STREAMS_CLOSED, "reason" => self.reason).increment(1);
+        metrics::counter!(m::STREAMS_CLOSED, "reason" => self.reason.as_str()).increment(1);
     }
 }
 
@@ -186,4 +159,65 @@ impl Drop for StreamGuard {
 fn record_delivery(message: &Arc<Message>) {
     let lag = time::OffsetDateTime::now_utc() - message.sent_at;
     metrics::histogram!(m::FANOUT_LAG).record(lag.as_seconds_f64().max(0.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{now_millis, RoomName};
+
+    fn message() -> Message {
+        Message {
+            room: RoomName::parse("r").unwrap(),
+            seq: 7,
+            author: "a".into(),
+            text: "t\"quoted\" }".into(),
+            sent_at: now_millis(),
+            client_id: Some("c-1".into()),
+            client_ip: "127.0.0.1".into(),
+            frame: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_message_frame_is_serialised_once_and_shared() {
+        let message = message();
+        let first = Frame::message(&message);
+        let second = Frame::message(&message);
+        assert_eq!(
+            first.as_ptr(),
+            second.as_ptr(),
+            "the same bytes, not a copy"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(parsed["type"], "message");
+        assert_eq!(parsed["message"]["text"], "t\"quoted\" }");
+        assert_eq!(parsed["message"]["seq"], 7);
+    }
+
+    #[test]
+    fn the_sse_payload_is_the_message_json_sliced_from_the_same_frame() {
+        let message = message();
+        let frame = Frame::message(&message);
+        let json = Frame::message_json(&message);
+        assert_eq!(json, serde_json::to_string(&message).unwrap().as_bytes());
+        let inside =
+            frame.as_str().as_ptr() as usize..frame.as_str().as_ptr() as usize + frame.len();
+        assert!(
+            inside.contains(&(json.as_ptr() as usize)),
+            "a slice of the frame, not a copy"
+        );
+    }
+
+    #[test]
+    fn close_reasons_have_distinct_names() {
+        let names: std::collections::BTreeSet<_> =
+            CloseReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), CloseReason::ALL.len());
+        assert!(
+            names.contains("lagging")
+                && names.contains("timeout")
+                && names.contains("shutting_down")
+        );
+    }
 }

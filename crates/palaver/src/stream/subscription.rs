@@ -9,9 +9,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::bus::{Event, Hub};
+use super::CloseReason;
+use crate::bus::{Event, Hub, RoomReceiver};
 use crate::domain::{Message, RoomName};
 use crate::store::{Cursor, MessageStore, StoreError};
 
@@ -28,30 +29,10 @@ pub enum Outbound {
     Close(CloseReason),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The subscriber fell further behind than its buffer allows.
-    Lagging,
-    /// The server is draining.
-    ShuttingDown,
-    /// The database could not be read for the replay.
-    Unavailable,
-}
-
-impl CloseReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Lagging => "lagging",
-            CloseReason::ShuttingDown => "shutting_down",
-            CloseReason::Unavailable => "unavailable",
-        }
-    }
-}
-
 pub struct Subscription {
     room: RoomName,
     store: Arc<dyn MessageStore>,
-    live: broadcast::Receiver<Event>,
+    live: RoomReceiver,
     last_sent: i64,
     backlog: VecDeque<Arc<Message>>,
     replaying: bool,
@@ -62,7 +43,7 @@ pub struct Subscription {
 impl Subscription {
     /// Starts after `since`, or after the newest message when `since` is `None`.
     pub async fn start(
-        hub: &Hub,
+        hub: &Arc<Hub>,
         store: Arc<dyn MessageStore>,
         room: RoomName,
         since: Option<i64>,

@@ -8,6 +8,7 @@ mod helpers;
 mod concurrency;
 mod faults;
 mod health;
+mod limits;
 mod redis_bus;
 mod resilience;
 mod rooms;

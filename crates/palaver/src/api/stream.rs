@@ -1,0 +1,251 @@
+//! `GET /api/v1/rooms/{room}/stream`: opens a WebSocket or SSE stream of a
+//! room (the transports are in [`crate::stream`]).
+
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::StreamExt;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::ApiError;
+use super::extract::{ClientIp, Path, Query};
+use crate::domain::RoomName;
+use crate::stream::limits::Refusal;
+use crate::stream::{sse, ws, StreamGuard, Subscription};
+use crate::telemetry::metrics as m;
+use crate::AppState;
+
+/// WebSocket buffers: tungstenite's defaults are 128 KiB each way per
+/// connection; our frames are small, and memory per idle connection counts.
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_WRITE_BUFFER: usize = 4 * 1024;
+/// Clients only send control frames; anything bigger is refused.
+const WS_MAX_MESSAGE: usize = 4 * 1024;
+/// `Retry-After` for a client at its concurrent-stream cap: a stream of its
+/// own has to close first, which the server cannot foresee.
+const CLIENT_CAP_RETRY_SECS: u64 = 5;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/rooms/{room}/stream", get(stream))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StreamParams {
+    /// Resume after this seq: every stored message with a greater seq is sent
+    /// first, then the live stream. Omitted: only new messages.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    since: Option<String>,
+}
+
+/// Where a stream resumes: every stored message after this seq is replayed.
+/// Parsed once, from `since` or else `Last-Event-ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeAfter(i64);
+
+impl ResumeAfter {
+    /// A seq: decimal digits, 0 or greater.
+    pub fn parse(value: &str) -> Result<Self, ApiError> {
+        let value = value.trim();
+        match value.parse::<i64>() {
+            Ok(seq) if seq >= 0 => Ok(Self(seq)),
+            Ok(_) => Err(ApiError::bad_request(
+                "invalid_since",
+                "since must be 0 or greater",
+            )),
+            Err(_) => Err(ApiError::bad_request(
+                "invalid_since",
+                "since must be a seq (an integer, 0 or greater)",
+            )),
+        }
+    }
+
+    /// `since` wins over `Last-Event-ID`; an empty `Last-Event-ID` (which
+    /// the SSE standard allows) is no resume point.
+    pub fn from_request(
+        since: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Self>, ApiError> {
+        if let Some(since) = since {
+            return Self::parse(since).map(Some);
+        }
+        let Some(value) = headers.get("last-event-id") else {
+            return Ok(None);
+        };
+        let value = value.to_str().map_err(|_| {
+            ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be a seq")
+        })?;
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        if value.trim().parse::<i64>().is_err() {
+            return Err(ApiError::bad_request(
+                "invalid_last_event_id",
+                "Last-Event-ID must be a seq",
+            ));
+        }
+        Self::parse(value).map(Some)
+    }
+
+    pub fn seq(self) -> i64 {
+        self.0
+    }
+}
+
+/// Stream a room: WebSocket upgrade, or SSE with `Accept: text/event-stream`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rooms/{room}/stream",
+    tag = "streams",
+    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"), StreamParams,
+           ("Last-Event-ID" = Option<String>, Header, description = "SSE resume point (seq); empty: none")),
+    responses(
+        (status = 101, description = "WebSocket: frames `{\"type\":\"message\",\"message\":{...}}` and `{\"type\":\"caught_up\",\"seq\":N}`; a close frame's reason says why the stream ended (`lagging`, `timeout`, `shutting_down`)"),
+        (status = 200, description = "SSE: `id: <seq>`, `event: message`, `data: <message JSON>`; `event: close` with `{\"reason\"}` when the server ends it", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid room, since, or neither a WebSocket upgrade nor an SSE request", body = crate::api::error::ErrorBody),
+        (status = 429, description = "This client opens streams too fast or has as many open as it may (see Retry-After)", body = crate::api::error::ErrorBody),
+        (status = 503, description = "Too many streams, shutting down, or database unavailable", body = crate::api::error::ErrorBody),
+    )
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Query(params): Query<StreamParams>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let room = RoomName::parse(&room)?;
+    let wants_sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let since = ResumeAfter::from_request(params.since.as_deref(), &headers)?;
+    if !wants_sse && upgrade.is_err() {
+        return Err(ApiError::bad_request(
+            "not_a_stream_request",
+            "expected a WebSocket upgrade or Accept: text/event-stream",
+        ));
+    }
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let permit = state.stream_limits.admit(ip).map_err(|refusal| {
+        let (label, error) = match refusal {
+            Refusal::OpeningTooFast { retry_after } => (
+                "opening_too_fast",
+                ApiError::RateLimited {
+                    retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                },
+            ),
+            Refusal::TooManyForClient => (
+                "client_cap",
+                ApiError::TooManyClientStreams {
+                    retry_after_secs: CLIENT_CAP_RETRY_SECS,
+                },
+            ),
+            Refusal::TooManyStreams => ("process_cap", ApiError::TooManyStreams),
+        };
+        metrics::counter!(m::STREAMS_REFUSED, "reason" => label).increment(1);
+        error
+    })?;
+    let subscription = Subscription::start(
+        &state.hub,
+        state.store.clone(),
+        room,
+        since.map(ResumeAfter::seq),
+    )
+    .await?;
+
+    match upgrade {
+        Ok(upgrade) if !wants_sse => {
+            let timing = ws::Timing {
+                heartbeat: state.limits.heartbeat,
+                write_timeout: state.limits.stream_write_timeout,
+                pong_timeout: state.limits.pong_timeout,
+            };
+            let shutdown = state.shutdown.clone();
+            let tasks = state.tasks.clone();
+            Ok(upgrade
+                .read_buffer_size(WS_READ_BUFFER)
+                .write_buffer_size(WS_WRITE_BUFFER)
+                .max_write_buffer_size(WS_WRITE_BUFFER * 64)
+                .max_message_size(WS_MAX_MESSAGE)
+                .max_frame_size(WS_MAX_MESSAGE)
+                .on_upgrade(move |socket| {
+                    tasks.track_future(async move {
+                        let mut guard = StreamGuard::open("websocket", permit);
+                        let (sink, incoming) = socket.split();
+                        let reason = ws::pump(sink, incoming, subscription, timing, shutdown).await;
+                        guard.close(reason);
+                    })
+                }))
+        }
+        _ => {
+            let guard = StreamGuard::open("sse", permit);
+            let sse = sse::respond(
+                subscription,
+                guard,
+                state.limits.heartbeat,
+                state.shutdown.clone(),
+            );
+            // Proxies must not buffer the event stream.
+            Ok(([("x-accel-buffering", "no")], sse).into_response())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(last_event_id: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = last_event_id {
+            headers.insert("last-event-id", HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn resume(
+        since: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> Result<Option<i64>, &'static str> {
+        ResumeAfter::from_request(since, &headers(last_event_id))
+            .map(|r| r.map(ResumeAfter::seq))
+            .map_err(|e| match e {
+                ApiError::BadRequest { code, .. } => code,
+                _ => "other",
+            })
+    }
+
+    #[test]
+    fn since_wins_over_last_event_id() {
+        assert_eq!(resume(Some("5"), Some("9")), Ok(Some(5)));
+        assert_eq!(resume(None, Some(" 9 ")), Ok(Some(9)));
+        assert_eq!(resume(None, None), Ok(None));
+    }
+
+    #[test]
+    fn an_empty_last_event_id_is_no_resume_point() {
+        assert_eq!(resume(None, Some("")), Ok(None));
+        assert_eq!(resume(None, Some("  ")), Ok(None));
+    }
+
+    #[test]
+    fn negative_or_non_numeric_resume_points_are_refused() {
+        assert_eq!(resume(Some("-1"), None), Err("invalid_since"));
+        assert_eq!(resume(Some(""), None), Err("invalid_since"));
+        assert_eq!(resume(Some("1e3"), None), Err("invalid_since"));
+        assert_eq!(resume(None, Some("-3")), Err("invalid_since"));
+        assert_eq!(resume(None, Some("abc")), Err("invalid_last_event_id"));
+        assert_eq!(
+            resume(None, Some("99999999999999999999")),
+            Err("invalid_last_event_id")
+        );
+    }
+}
