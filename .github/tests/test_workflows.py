@@ -113,6 +113,10 @@ def test_aws_is_reached_only_by_oidc_role_assumption():
     assert found >= 5
 
 
+def test_the_rollout_script_is_gone_helm_does_its_job():
+    assert not (GITHUB / "scripts" / "rollout.sh").exists()
+
+
 #### ci.yml
 
 
@@ -167,7 +171,6 @@ def test_deploy_goes_to_staging_then_after_approval_to_production():
     deploy = jobs("deploy.yml")
     assert deploy["staging"]["with"]["environment"] == "staging"
     assert deploy["production"]["with"]["environment"] == "production"
-    assert deploy["production"]["needs"] == "staging"
     assert "cargo build -p palaver-bench --release" in runs(deploy["suite"])
 
     job = jobs("deploy-environment.yml")["deploy"]
@@ -177,19 +180,117 @@ def test_deploy_goes_to_staging_then_after_approval_to_production():
     script = runs(job)
     assert "cosign verify" in script
     assert "palaver-bench\" smoke --base-url \"$BASE_URL\"" in script
-    assert ".github/scripts/rollout.sh" in script
-    named = {s.get("id"): s for s in steps(job) if s.get("id")}
-    assert {"rollout", "smoke", "previous"} <= set(named)
-    rollbacks = [s for s in steps(job) if "failure()" in str(s.get("if", ""))]
-    assert rollbacks and all("steps.rollout.outcome" in s["if"] and "steps.smoke.outcome" in s["if"] for s in rollbacks)
 
 
-def test_the_rollout_script_is_valid_bash_and_waits_for_everything():
-    script = GITHUB / "scripts" / "rollout.sh"
-    subprocess.run(["bash", "-n", str(script)], check=True)
-    text = script.read_text()
-    assert "set -euo pipefail" in text
-    assert "rollout status" in text and "kubectl apply --server-side" in text
+#### The release lifecycle (issue 10: 4 and 7), each rule proven able to fail
+
+def release_findings(docs: dict) -> list[str]:
+    """What a first production release needs of deploy.yml,
+    deploy-environment.yml, release.yml and ci.yml (parsed workflows)."""
+    findings = []
+    deploy = docs["deploy.yml"]["jobs"]
+    environment = docs["deploy-environment.yml"]["jobs"]["deploy"]
+    script = runs(environment)
+    # 7. Helm releases it: upgrade --install, wait, roll back on failure, environments as values files.
+    helm = next((line for line in script.splitlines() if "helm upgrade --install" in line), None)
+    block = script[script.index("helm upgrade --install"):].split("\n\n")[0] if helm else ""
+    if not helm:
+        findings.append("production is not released with helm upgrade --install")
+    for flag in ("--wait", "--wait-for-jobs", "--timeout"):
+        if flag not in block:
+            findings.append(f"helm upgrade without {flag}")
+    if "--atomic" not in block and "--rollback-on-failure" not in block:
+        findings.append("a failed helm upgrade is not rolled back")
+    if 'deploy/environments/$ENVIRONMENT.yaml' not in block or "infra-values" not in block:
+        findings.append("the release does not take the environment's values file and the infrastructure's values")
+    if "kubectl apply" in script or "kubectl kustomize" in script or "rollout.sh" in script:
+        findings.append("the release still applies a rendered manifest by hand")
+    rollback = [s for s in steps(environment) if "helm rollback" in s.get("run", "")]
+    if not rollback or "steps.smoke.outcome == 'failure'" not in str(rollback[0].get("if", "")):
+        findings.append("a failed smoke check does not helm rollback")
+    # 4. The deploy job reaches the private API endpoint from inside the VPC.
+    if not str(environment.get("runs-on", "")).startswith("codebuild-palaver-${{ inputs.environment }}-deploy-runner-"):
+        findings.append(f"the deploy job runs on {environment.get('runs-on')}, outside the VPC of the private API endpoint")
+    if "ssm get-parameter" not in script or "vars.HELM_VALUES_PARAMETER" not in str(environment):
+        findings.append("the infrastructure's values are not read from terraform's SSM parameter")
+    # The browser suite runs against staging, after its smoke check, before the approval.
+    browser = next((j for j in deploy.values() if "tests/e2e/web.test.mjs" in runs(j)), None)
+    if browser is None:
+        findings.append("the browser suite does not run against staging")
+    else:
+        needs = browser.get("needs")
+        needs = [needs] if isinstance(needs, str) else needs or []
+        if "staging" not in needs:
+            findings.append("the browser suite does not wait for staging's deploy and smoke check")
+        if "needs.staging.outputs.base_url" not in str(browser) or "PALAVER_E2E_BASE_URL" not in str(browser):
+            findings.append("the browser suite is not pointed at staging's URL")
+        if "install-tools.sh node browser" not in runs(browser):
+            findings.append("the browser suite's Chromium and playwright-core are not installed as the test command does")
+        production_needs = deploy["production"].get("needs")
+        production_needs = [production_needs] if isinstance(production_needs, str) else production_needs
+        browser_id = next(k for k, v in deploy.items() if v is browser)
+        if browser_id not in production_needs:
+            findings.append("production does not wait for the browser suite")
+    # A pending production approval must not hold back staging.
+    for name in ("release.yml", "deploy.yml"):
+        if "concurrency" in docs[name]:
+            findings.append(f"{name} has workflow-level concurrency: a run waiting for the production approval blocks the next")
+    group = str(environment.get("concurrency", {}).get("group", ""))
+    if "inputs.environment" not in group:
+        findings.append("the deploy concurrency group is shared by staging and production")
+    # The image is built on pull requests, and not pushed there.
+    builds = [s for job in docs["ci.yml"]["jobs"].values() for s in step_using(job, "docker/build-push-action")]
+    if not builds or any(b.get("with", {}).get("push") is not False for b in builds):
+        findings.append("pull requests do not build the image (without pushing it)")
+    if "pull_request" not in docs["ci.yml"]["on"]:
+        findings.append("ci.yml does not run on pull requests")
+    return findings
+
+
+def workflow_docs() -> dict:
+    return {name: load(name) for name in WORKFLOWS}
+
+
+def test_the_release_lifecycle_is_sound():
+    assert release_findings(workflow_docs()) == []
+
+
+def _deploy_job(docs):
+    return docs["deploy-environment.yml"]["jobs"]["deploy"]
+
+
+def _edit_run(docs, needle, old, new):
+    for step in steps(_deploy_job(docs)):
+        if needle in step.get("run", ""):
+            step["run"] = step["run"].replace(old, new)
+            return
+    raise AssertionError(f"no step runs {needle!r}")
+
+
+RELEASE_MUTATIONS = {
+    "kubectl apply of a render": (lambda d: _edit_run(d, "helm upgrade --install", "helm upgrade --install \"$RELEASE\" deploy/helm/palaver", "kubectl apply -f manifest.yaml #"), "not released with helm"),
+    "no rollback on failure": (lambda d: _edit_run(d, "helm upgrade --install", "--atomic ", ""), "not rolled back"),
+    "no wait": (lambda d: _edit_run(d, "helm upgrade --install", "--wait --wait-for-jobs ", ""), "without --wait"),
+    "placeholders instead of terraform's values": (lambda d: _edit_run(d, "helm upgrade --install", '--values "$RUNNER_TEMP/infra-values.json"', ""), "infrastructure's values"),
+    "smoke failure not rolled back": (lambda d: [s.update({"if": "failure()"}) for s in steps(_deploy_job(d)) if "helm rollback" in s.get("run", "")], "does not helm rollback"),
+    "runner outside the VPC": (lambda d: _deploy_job(d).update({"runs-on": "ubuntu-24.04"}), "outside the VPC"),
+    "browser suite after production": (lambda d: d["deploy.yml"]["jobs"]["production"].update({"needs": "staging"}), "does not wait for the browser suite"),
+    "browser suite against another URL": (lambda d: d["deploy.yml"]["jobs"]["browser"]["steps"][-1]["env"].update({"PALAVER_E2E_BASE_URL": "https://example.com"}), "not pointed at staging"),
+    "release-wide concurrency": (lambda d: d["release.yml"].update({"concurrency": {"group": "release-${{ github.ref }}"}}), "workflow-level concurrency"),
+    "one deploy group for both environments": (lambda d: _deploy_job(d)["concurrency"].update({"group": "deploy"}), "shared by staging and production"),
+    "image only built on main": (lambda d: [s["with"].update({"push": True}) for j in d["ci.yml"]["jobs"].values() for s in step_using(j, "docker/build-push-action")], "do not build the image"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASE_MUTATIONS))
+def test_the_release_checks_reject_each_broken_form(name):
+    import copy
+
+    mutate, expected = RELEASE_MUTATIONS[name]
+    docs = copy.deepcopy(workflow_docs())
+    mutate(docs)
+    findings = release_findings(docs)
+    assert any(expected in f for f in findings), f"{name}: expected {expected!r} in {findings}"
 
 
 #### infra.yml
@@ -209,6 +310,14 @@ def test_infra_checks_plans_on_pull_requests_and_applies_after_approval():
     assert infra["apply-production"]["environment"] == "terraform-production"
     assert infra["apply-production"]["needs"] == "apply-staging"
     assert "push" in infra["apply-staging"]["if"] and "refs/heads/main" in infra["apply-staging"]["if"]
+    for env in ("staging", "production"):
+        apply = infra[f"apply-{env}"]
+        # Inside the VPC: the add-ons and namespace layers need the private API.
+        assert apply["runs-on"].startswith(f"codebuild-palaver-{env}-deploy-runner-")
+        script = runs(apply)
+        order = [script.index(p) for p in ("terraform apply -no-color -lock-timeout=10m tfplan", "fetch-rds-ca.sh", f"kubectl apply --server-side -k deploy/kustomize/overlays/{env}")]
+        assert order == sorted(order), "platform layer, then the namespace layer"
+        assert [s.get("working-directory") for s in steps(apply) if s.get("working-directory")] == [f"infra/terraform/envs/{env}", f"infra/terraform/envs/{env}/addons"]
 
 
 def test_dependabot_updates_actions_and_cargo():

@@ -28,8 +28,9 @@ mkdir -p "$OUT"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 cargo build --release --locked -p palaver -p palaver-bench
-PALAVER="$ROOT/target/release/palaver"
-BENCH="$ROOT/target/release/palaver-bench"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+PALAVER="$TARGET_DIR/release/palaver"
+BENCH="$TARGET_DIR/release/palaver-bench"
 ulimit -n "$(ulimit -Hn)"
 if want read && ! command -v wrk >/dev/null; then
   echo "wrk is needed for the read figures: apt-get install -y --no-install-recommends wrk" >&2

@@ -43,6 +43,8 @@ AUTOSCALED_ROLES = {"api", "gateway"}
 APP_PORT = 8080
 DNS_PORT = 53
 DATABASE_PORT = 5432
+# The Valkey broker of the fan-out bus (bus.redis, issue 12).
+BUS_PORT = 6379
 
 CREDENTIAL_NAME = re.compile(r"passw|secret|token|credential|private.?key|api.?key|database.?url|dsn", re.I)
 # scheme://user:password@host — a URL that embeds a password.
@@ -276,9 +278,9 @@ def network_policy_problems(doc: dict, labels: dict, policies: list[dict]) -> li
                 problems.append(f"{pwhere}: ingress must be limited to port {APP_PORT} (has {sorted(map(str, ports))})")
         for rule in policy["spec"].get("egress") or []:
             ports = {p.get("port") for p in rule.get("ports") or []}
-            if not ports or ports - {DNS_PORT, DATABASE_PORT}:
-                problems.append(f"{pwhere}: egress must be limited to DNS ({DNS_PORT}) and the database "
-                                f"({DATABASE_PORT}) (has {sorted(map(str, ports)) or 'all ports'})")
+            if not ports or ports - {DNS_PORT, DATABASE_PORT, BUS_PORT}:
+                problems.append(f"{pwhere}: egress must be limited to DNS ({DNS_PORT}), the database "
+                                f"({DATABASE_PORT}) and the bus ({BUS_PORT}) (has {sorted(map(str, ports)) or 'all ports'})")
     return problems
 
 

@@ -52,7 +52,13 @@ def test_rendered_manifests_validate_against_kubernetes_and_crd_schemas(path: Pa
     assert k8s_checks.schema_problems(k8s_checks.load_file(path)) == []
 
 
-@pytest.mark.parametrize("path", rendered_files() if os.environ.get("PALAVER_RENDER_DIR") else [],
+def workload_renders() -> list[Path]:
+    """Renders of the chart (CI values, and each environment's release); the
+    Kustomize renders are the namespace layer, without workloads."""
+    return [p for p in rendered_files() if not p.name.startswith("kustomize-")]
+
+
+@pytest.mark.parametrize("path", workload_renders() if os.environ.get("PALAVER_RENDER_DIR") else [],
                          ids=lambda p: p.name)
 def test_rendered_manifests_meet_the_workload_policy(path: Path):
     assert k8s_checks.policy_problems(k8s_checks.load_file(path)) == []
@@ -60,8 +66,8 @@ def test_rendered_manifests_meet_the_workload_policy(path: Path):
 
 def test_every_render_has_its_workloads():
     names = {p.name for p in rendered_files()}
-    assert {GOOD, "kustomize-staging.yaml", "kustomize-production.yaml"} <= names
-    for path in rendered_files():
+    assert {GOOD, "release-staging.yaml", "release-production.yaml", "kustomize-staging.yaml", "kustomize-production.yaml"} <= names
+    for path in workload_renders():
         kinds = {d["kind"] for d in k8s_checks.load_file(path)}
         assert {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Job"} <= kinds, path.name
 
@@ -74,6 +80,10 @@ def test_kustomize_renders_carry_the_restricted_namespace():
         labels = namespaces[0]["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
         assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {"palaver"}
+        kinds = {d["kind"] for d in docs}
+        assert {"ResourceQuota", "LimitRange", "ConfigMap"} <= kinds
+        bundle = next(d for d in docs if d["kind"] == "ConfigMap")
+        assert bundle["metadata"]["name"] == "rds-ca-bundle" and "global-bundle.pem" in bundle["data"]
 
 
 # ---------------------------------------------------------------------------
@@ -433,7 +443,7 @@ def observability_groups() -> list[dict]:
     return groups
 
 
-@pytest.mark.parametrize("render", [GOOD, "kustomize-staging.yaml", "kustomize-production.yaml"])
+@pytest.mark.parametrize("render", [GOOD, "release-staging.yaml", "release-production.yaml"])
 def test_rendered_prometheus_rule_is_deploy_observability_verbatim(render):
     docs = k8s_checks.load_file(RENDER_DIR / render)
     rules = [d for d in docs if d["kind"] == "PrometheusRule"]
@@ -506,21 +516,25 @@ def test_dockerignore_sends_only_the_workspace():
     assert "**/target/" in lines
 
 
-def test_overlays_set_their_environment():
-    rendered = {env: k8s_checks.load_file(RENDER_DIR / f"kustomize-{env}.yaml") for env in ("staging", "production")}
-    hosts, images = {}, {}
+def test_environments_set_their_own_values_and_the_infrastructure_the_rest():
+    import yaml
+
+    infra = yaml.safe_load((Path(__file__).parent / "fixtures" / "infra-values.yaml").read_text())
+    rendered = {env: k8s_checks.load_file(RENDER_DIR / f"release-{env}.yaml") for env in ("staging", "production")}
+    hosts = {}
     for env, docs in rendered.items():
         hosts[env] = find(docs, "Ingress")["spec"]["rules"][0]["host"]
-        images[env] = {c["image"] for d in docs if d["kind"] in ("Deployment", "Job")
-                       for c in d["spec"]["template"]["spec"]["containers"]}
-        keys = {d["remoteRef"]["key"] for d in find(docs, "ExternalSecret")["spec"]["data"]}
-        assert keys == {f"palaver/{env}/database"}
+        images = {c["image"] for d in docs if d["kind"] in ("Deployment", "Job") and not d["metadata"]["name"].endswith("db-bootstrap")
+                  for c in d["spec"]["template"]["spec"]["containers"]}
+        assert images == {infra["image"]["repository"] + "@sha256:" + "0" * 64}
+        database = find(docs, "ExternalSecret", "-database")
+        assert {d["remoteRef"]["key"] for d in database["spec"]["data"]} == {infra["database"]["externalSecret"]["key"], infra["bus"]["redis"]["key"]}
+        assert "PALAVER_BUS" in database["spec"]["target"]["template"]["data"]
         ann = find(docs, "Ingress")["metadata"]["annotations"]
-        assert f"palaver-{env}" in ann["alb.ingress.kubernetes.io/wafv2-acl-arn"]
-        assert find(docs, "ServiceAccount", "palaver")["metadata"]["annotations"][
-            "eks.amazonaws.com/role-arn"].endswith(f"role/palaver-{env}")
+        assert ann["alb.ingress.kubernetes.io/wafv2-acl-arn"] == infra["ingress"]["alb"]["wafv2AclArn"]
+        assert find(docs, "ConfigMap", "-config")["data"]["PALAVER_TRUSTED_PROXIES"] == ",".join(infra["config"]["trustedProxies"])
+        assert find(docs, "Job", "-db-bootstrap"), "the database bootstrap hook runs in every environment"
     assert hosts["staging"] != hosts["production"]
-    assert all(len(i) == 1 and next(iter(i)).rsplit(":", 1)[1] for i in images.values())
     prod_api = find(rendered["production"], "HorizontalPodAutoscaler", "-api")["spec"]
     stag_api = find(rendered["staging"], "HorizontalPodAutoscaler", "-api")["spec"]
     assert prod_api["minReplicas"] >= 3 > stag_api["minReplicas"]

@@ -212,11 +212,32 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
     pub batch_max: u32,
 
-    /// Microseconds a group commit waits for more sends to the same room
-    /// after the first; 0 stores what is queued at once. Default: 500.
+    /// Microseconds a group commit waits for more sends (to any room) after
+    /// the first; 0 stores what is queued at once. Default: 500.
     #[arg(long, env = "PALAVER_BATCH_WINDOW_US", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(0..=1_000_000), global = true)]
     pub batch_window_us: u64,
+
+    /// Most group-commit transactions in flight at once (PostgreSQL; SQLite
+    /// always commits one at a time): the next batch forms while these
+    /// commit. Default: 2.
+    #[arg(long, env = "PALAVER_BATCH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=64), global = true)]
+    pub batch_concurrency: u32,
+
+    /// Messages of each room's newest page kept in memory, so that newest-page
+    /// reads (`GET /chat?size=N`, `GET …/messages?limit=N` without a cursor,
+    /// N up to this) need no database; 0 turns the read cache off.
+    /// Default: 200.
+    #[arg(long, env = "PALAVER_READ_CACHE_MESSAGES", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(0..=1000), global = true)]
+    pub read_cache_messages: u32,
+
+    /// Most bytes the read cache holds in all (an estimate of the messages'
+    /// heap size and memoised page bodies); the least recently read rooms
+    /// are evicted beyond it. Default: 67108864 (64 MiB).
+    #[arg(long, env = "PALAVER_READ_CACHE_BYTES", default_value_t = 64 << 20, global = true)]
+    pub read_cache_bytes: usize,
 
     /// Most database connections in the pool (PostgreSQL). Default: 10.
     #[arg(long, env = "PALAVER_DB_MAX_CONNECTIONS", default_value_t = 10,
@@ -272,6 +293,9 @@ impl fmt::Debug for Config {
             request_timeout,
             batch_max,
             batch_window_us,
+            batch_concurrency,
+            read_cache_messages,
+            read_cache_bytes,
             db_max_connections,
             db_acquire_timeout,
             bus,
@@ -301,6 +325,9 @@ impl fmt::Debug for Config {
             .field("request_timeout", request_timeout)
             .field("batch_max", batch_max)
             .field("batch_window_us", batch_window_us)
+            .field("batch_concurrency", batch_concurrency)
+            .field("read_cache_messages", read_cache_messages)
+            .field("read_cache_bytes", read_cache_bytes)
             .field("db_max_connections", db_max_connections)
             .field("db_acquire_timeout", db_acquire_timeout)
             .field("bus", bus)

@@ -7,6 +7,8 @@
 //!   implementations;
 //! - [`bus`]: fan-out of committed messages to every process's subscribers
 //!   (in-process, or PostgreSQL `LISTEN/NOTIFY`);
+//! - [`cache`]: the newest messages of recently read rooms, kept coherent by
+//!   the write path and the bus;
 //! - [`write`]: the write path above both: group commit, then publish;
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
@@ -18,6 +20,7 @@
 
 pub mod api;
 pub mod bus;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod startup;

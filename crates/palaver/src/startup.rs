@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -19,17 +20,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::timeout::TimeoutLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
 use crate::api::error::ApiError;
 use crate::bus::{self, Bus, Hub, LocalBus, NotifyBus};
+use crate::cache::ReadCache;
 use crate::config::{Config, Roles};
 use crate::store::{self, MessageStore};
 use crate::stream::limits::LimitSettings;
@@ -52,6 +54,9 @@ pub struct Limits {
 pub struct AppState {
     pub store: Arc<dyn MessageStore>,
     pub writer: GroupCommit,
+    /// Newest pages of recently read rooms; trusted only while the bus is
+    /// ready (else it may have missed another replica's writes).
+    pub cache: Arc<ReadCache>,
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     pub limits: Limits,
@@ -76,6 +81,16 @@ impl AppState {
         let hub = Arc::new(Hub::new(config.stream_buffer as usize));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        // The read cache stays coherent only where this process hears every
+        // other replica's commits: the PostgreSQL bus announces every room to
+        // every listener, a Redis-bus process hears only the rooms it
+        // subscribes to, so with a broker the cache is off.
+        let cache_messages = if config.redis_bus().is_some() {
+            0
+        } else {
+            config.read_cache_messages as usize
+        };
+        let cache = Arc::new(ReadCache::new(cache_messages, config.read_cache_bytes));
         let bus: Arc<dyn Bus> = match (store.postgres(), config.redis_bus()) {
             (None, None) if config.bus.is_none() => Arc::new(LocalBus::new(hub.clone())),
             (None, _) => anyhow::bail!(
@@ -100,14 +115,18 @@ impl AppState {
                 )
                 .with_context(|| format!("--bus {url}"))?,
             ),
-            (Some(_), None) if !roles.gateway => Arc::new(NotifyBus::writer_only()),
+            // On PostgreSQL a gateway listens for its subscribers, and the API
+            // listens so that its read cache hears other replicas' writes.
+            (Some(_), None) if !roles.gateway && !roles.api => Arc::new(NotifyBus::writer_only()),
             (Some(_), None) => {
                 let (bus, ready) = NotifyBus::listening();
                 let (store, hub, shutdown) = (store.clone(), hub.clone(), shutdown.clone());
+                let observer = cache.clone();
                 tasks.spawn(async move {
                     if let Some(pg) = store.postgres() {
                         let history = Arc::new(StoredHistory(store.clone()));
-                        bus::postgres::listen(pg.pool(), history, hub, ready, shutdown).await;
+                        bus::postgres::listen(pg.pool(), history, hub, observer, ready, shutdown)
+                            .await;
                     }
                 });
                 Arc::new(bus)
@@ -116,9 +135,16 @@ impl AppState {
         let writer = GroupCommit::new(
             store.clone(),
             bus.clone(),
+            cache.clone(),
             BatchLimits {
                 max_messages: config.batch_max as usize,
                 window: Duration::from_micros(config.batch_window_us),
+                // SQLite has one writer connection: a second batch in
+                // flight would only wait for it.
+                concurrency: match store.postgres() {
+                    Some(_) => config.batch_concurrency as usize,
+                    None => 1,
+                },
             },
         );
         let rate_limiter = NonZeroU32::new(config.rate_limit).map(|rate| {
@@ -128,6 +154,7 @@ impl AppState {
                 Quota::per_second(rate).allow_burst(burst),
             ))
         });
+        tasks.spawn(probe_database(store.clone(), shutdown.clone()));
         if let Some(limiter) = &rate_limiter {
             tasks.spawn(forget_idle_clients(limiter.clone(), shutdown.clone()));
         }
@@ -147,6 +174,7 @@ impl AppState {
         Ok(AppState {
             store,
             writer,
+            cache,
             hub,
             bus,
             limits: Limits {
@@ -176,6 +204,22 @@ impl AppState {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             }
         })
+    }
+}
+
+/// Keeps `palaver_db_up` current whether or not anything calls `/readyz`:
+/// pings the database every few seconds.
+async fn probe_database(store: Arc<dyn MessageStore>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                let ping = tokio::time::timeout(Duration::from_secs(2), store.ping()).await;
+                let up = matches!(ping, Ok(Ok(())));
+                ::metrics::gauge!(telemetry::metrics::DB_UP).set(if up { 1.0 } else { 0.0 });
+            }
+        }
     }
 }
 
@@ -324,10 +368,11 @@ pub fn app(state: AppState, roles: Roles, config: &Config) -> Router {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.request_timeout),
-        ))
+        // A request over its time answers 408 in the JSON error shape.
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::Timeout
+        }))
+        .layer(TimeoutLayer::new(Duration::from_secs(config.request_timeout)))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
 
     crate::api::routes(roles)

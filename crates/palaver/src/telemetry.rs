@@ -52,7 +52,8 @@ pub mod metrics {
     pub const BUS_PUBLISHES_DROPPED: &str = "palaver_bus_publishes_dropped_total";
     /// Counter: sends refused by the rate limiter.
     pub const RATE_LIMITED: &str = "palaver_rate_limited_total";
-    /// Gauge: 1 when the database answers, else 0 (set by `/readyz`).
+    /// Gauge: 1 when the database answers, else 0 (probed every 5 s and by
+    /// `/readyz`).
     pub const DB_UP: &str = "palaver_db_up";
     /// Counter: stream opens refused, by `reason` (`opening_too_fast`,
     /// `client_cap`, `process_cap`).
@@ -60,6 +61,12 @@ pub mod metrics {
     /// Gauge: the effective stream cap of this process (`--max-streams`, or
     /// less when the open-files limit is lower).
     pub const STREAMS_MAX: &str = "palaver_stream_max_connections";
+    /// Counter: newest-page reads answered from the read cache.
+    pub const CACHE_HITS: &str = "palaver_read_cache_hits_total";
+    /// Counter: newest-page reads the read cache could not answer.
+    pub const CACHE_MISSES: &str = "palaver_read_cache_misses_total";
+    /// Counter: rooms evicted from the read cache at its byte bound.
+    pub const CACHE_EVICTIONS: &str = "palaver_read_cache_evictions_total";
 }
 
 /// Installs the global log subscriber. Safe to call more than once (later
@@ -162,6 +169,15 @@ fn describe() {
     describe_gauge!(
         DB_UP,
         "1 when the database answered the last readiness check"
+    );
+    describe_counter!(CACHE_HITS, "Newest-page reads answered from the read cache");
+    describe_counter!(
+        CACHE_MISSES,
+        "Newest-page reads the read cache could not answer"
+    );
+    describe_counter!(
+        CACHE_EVICTIONS,
+        "Rooms evicted from the read cache at its byte bound"
     );
     // Series that should exist from the first scrape, before any event.
     ::metrics::gauge!(STREAMS_OPEN, "transport" => "websocket").set(0.0);

@@ -1,67 +1,86 @@
 //! The write path: group commit, then publish. It sits above [`crate::store`]
 //! and [`crate::bus`], which know nothing of each other or of it.
 //!
-//! Concurrent sends to one room share a transaction.
-//!
-//! Each room with pending sends has one writer task. It takes the first send,
-//! then whatever else arrives within the batch window (up to the batch size),
-//! stores the lot in one transaction and answers each sender. While one batch
-//! commits the next queues up, so throughput is not one commit per message.
-//! A writer with nothing to do for a while exits; the next send starts a new one.
+//! Group commit is keyed by the writer, not the room: one batcher per
+//! process takes the first pending send, then whatever else is queued for
+//! any room (up to the batch size, waiting up to the batch window for more),
+//! and hands the lot to the store as one transaction. Up to `concurrency`
+//! batches commit at once, so the next batch forms while one commits.
+//! A batch is published as soon as it has committed, under one lock, and
+//! only then are its senders answered. Batches into one room commit one
+//! after the other (the room's row lock), so they publish in seq order;
+//! should two ever publish out of order, subscribers and the read cache see
+//! the gap and read the table.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::bus::Bus;
-use crate::bus::History;
+use crate::bus::{Bus, History, Observer};
+use crate::cache::ReadCache;
 use crate::domain::{now_millis, Message, NewMessage, RoomName};
-use crate::store::{Appended, MessageStore, StoreError};
+use crate::store::{Appended, Entry, MessageStore, StoreError};
 use crate::telemetry::metrics as m;
 
-/// How many sends may wait for one room's writer before senders wait too.
-const QUEUE: usize = 4096;
-/// How long an idle room writer lingers before it exits.
-const IDLE: Duration = Duration::from_secs(30);
+/// How many sends may wait for the batcher before senders wait too.
+const QUEUE: usize = 16 * 1024;
+/// How often a batch is run again when a concurrent writer got in its way
+/// (a `client_id` stored meanwhile, a deadlock broken by PostgreSQL).
+const ATTEMPTS: usize = 3;
+
+type Reply = oneshot::Sender<Result<Appended, Arc<StoreError>>>;
 
 struct Pending {
+    room: RoomName,
     message: NewMessage,
-    reply: oneshot::Sender<Result<Appended, Arc<StoreError>>>,
+    reply: Reply,
 }
 
-/// Limits of one batch.
+/// Limits of group commit.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
+    /// Most sends in one transaction.
     pub max_messages: usize,
+    /// How long a batch waits for more sends after its first.
     pub window: Duration,
+    /// Most transactions in flight at once (at least 1).
+    pub concurrency: usize,
 }
 
-/// The write path: hands each send to its room's writer task.
+/// The write path: queues each send for the process's batcher.
 #[derive(Clone)]
 pub struct GroupCommit {
-    inner: Arc<Inner>,
+    queue: mpsc::Sender<Pending>,
 }
 
 struct Inner {
     store: Arc<dyn MessageStore>,
     bus: Arc<dyn Bus>,
-    limits: BatchLimits,
-    writers: Mutex<HashMap<RoomName, mpsc::Sender<Pending>>>,
+    cache: Arc<ReadCache>,
+    /// Held while a committed batch is published and answered.
+    publish: std::sync::Mutex<()>,
 }
 
 impl GroupCommit {
-    pub fn new(store: Arc<dyn MessageStore>, bus: Arc<dyn Bus>, limits: BatchLimits) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                bus,
-                limits,
-                writers: Mutex::new(HashMap::new()),
-            }),
-        }
+    /// Starts the batcher; it stops when the last clone of the returned
+    /// handle is dropped, after storing what was queued.
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        bus: Arc<dyn Bus>,
+        cache: Arc<ReadCache>,
+        limits: BatchLimits,
+    ) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let inner = Arc::new(Inner {
+            store,
+            bus,
+            cache,
+            publish: std::sync::Mutex::new(()),
+        });
+        tokio::spawn(run_batcher(inner, limits, rx));
+        Self { queue }
     }
 
     /// Stores one message (or finds the copy stored under its `client_id`).
@@ -71,72 +90,34 @@ impl GroupCommit {
         message: NewMessage,
     ) -> Result<Appended, Arc<StoreError>> {
         let (reply, answer) = oneshot::channel();
-        let mut pending = Pending { message, reply };
-        // A writer may exit between our lookup and our send; then we get the
-        // message back and start a new writer.
-        loop {
-            let writer = self.writer(room);
-            match writer.send(pending).await {
-                Ok(()) => break,
-                Err(mpsc::error::SendError(back)) => pending = back,
-            }
+        let pending = Pending {
+            room: room.clone(),
+            message,
+            reply,
+        };
+        if self.queue.send(pending).await.is_err() {
+            return Err(Arc::new(StoreError::WriterGone));
         }
         answer
             .await
             .unwrap_or_else(|_| Err(Arc::new(StoreError::WriterGone)))
     }
-
-    fn writer(&self, room: &RoomName) -> mpsc::Sender<Pending> {
-        let mut writers = self.inner.lock();
-        if let Some(tx) = writers.get(room) {
-            if !tx.is_closed() {
-                return tx.clone();
-            }
-        }
-        let (tx, rx) = mpsc::channel(QUEUE);
-        writers.insert(room.clone(), tx.clone());
-        tokio::spawn(run_writer(self.inner.clone(), room.clone(), tx.clone(), rx));
-        tx
-    }
 }
 
-impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, mpsc::Sender<Pending>>> {
-        // Held only for map operations, never across an await.
-        self.writers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-async fn run_writer(
-    inner: Arc<Inner>,
-    room: RoomName,
-    me: mpsc::Sender<Pending>,
-    mut rx: mpsc::Receiver<Pending>,
-) {
-    let limits = inner.limits;
-    let mut batch: Vec<Pending> = Vec::with_capacity(limits.max_messages.min(64));
+async fn run_batcher(inner: Arc<Inner>, limits: BatchLimits, mut rx: mpsc::Receiver<Pending>) {
+    let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    let max = limits.max_messages.max(1);
     loop {
-        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
-            Ok(Some(first)) => first,
-            Ok(None) => return,
-            Err(_idle) => {
-                if retire(&inner, &room, &me, &mut rx) {
-                    // Senders that still held a clone got their message in
-                    // before the close; store those, then stop.
-                    while let Ok(pending) = rx.try_recv() {
-                        batch.push(pending);
-                    }
-                    if !batch.is_empty() {
-                        commit(&inner, &room, &mut batch).await;
-                    }
-                    return;
-                }
-                continue;
-            }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
         };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(max.min(256));
         batch.push(first);
         let deadline = Instant::now() + limits.window;
-        while batch.len() < limits.max_messages {
+        while batch.len() < max {
             match rx.try_recv() {
                 Ok(pending) => batch.push(pending),
                 Err(_) if limits.window.is_zero() => break,
@@ -146,64 +127,64 @@ async fn run_writer(
                 },
             }
         }
-        commit(&inner, &room, &mut batch).await;
+        tokio::spawn(commit(inner.clone(), batch, permit));
     }
 }
 
-/// Unregisters an idle writer and closes its queue, unless sends arrived.
-/// Later senders find no writer (or a closed one) and start a new one.
-fn retire(
-    inner: &Inner,
-    room: &RoomName,
-    me: &mpsc::Sender<Pending>,
-    rx: &mut mpsc::Receiver<Pending>,
-) -> bool {
-    let mut writers = inner.lock();
-    if !rx.is_empty() {
-        return false;
-    }
-    if writers.get(room).is_some_and(|tx| tx.same_channel(me)) {
-        writers.remove(room);
-    }
-    rx.close();
-    true
-}
-
-/// Stores `batch` (emptying it), publishes what is new and answers senders.
-async fn commit(inner: &Inner, room: &RoomName, batch: &mut Vec<Pending>) {
-    let messages: Vec<NewMessage> = batch.iter().map(|p| p.message.clone()).collect();
-    metrics::histogram!(m::BATCH_SIZE).record(messages.len() as f64);
+/// Stores `batch`, then publishes what is new and answers the senders.
+async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePermit) {
+    let (entries, replies): (Vec<Entry>, Vec<Reply>) = batch
+        .into_iter()
+        .map(|p| ((p.room, p.message), p.reply))
+        .unzip();
+    metrics::histogram!(m::BATCH_SIZE).record(entries.len() as f64);
     let notify = |created: &[Arc<Message>]| inner.bus.notify_in_transaction(created);
     let mut result = inner
         .store
-        .append_notifying(room, &messages, now_millis(), &notify)
+        .append_batch(&entries, now_millis(), &notify)
         .await;
-    if matches!(&result, Err(e) if e.is_unique_violation()) {
-        // Another writer got there first; the retry finds its rows.
-        result = inner
-            .store
-            .append_notifying(room, &messages, now_millis(), &notify)
-            .await;
+    for _ in 1..ATTEMPTS {
+        match &result {
+            // A concurrent writer got there first; the retry finds its rows.
+            Err(e) if e.is_retryable() => {
+                result = inner
+                    .store
+                    .append_batch(&entries, now_millis(), &notify)
+                    .await;
+            }
+            _ => break,
+        }
     }
+    drop(permit);
+    // Never held across an await: publishing and answering are synchronous.
+    let _publishing = inner.publish.lock().unwrap_or_else(|e| e.into_inner());
     match result {
         Ok(appended) => {
-            let created: Vec<_> = appended
+            let mut created: Vec<Arc<Message>> = appended
                 .iter()
                 .filter(|a| a.created)
                 .map(|a| a.message.clone())
                 .collect();
+            created.sort_by(|a, b| (&a.room, a.seq).cmp(&(&b.room, b.seq)));
             metrics::counter!(m::MESSAGES_STORED).increment(created.len() as u64);
             if !created.is_empty() {
+                // Before the 201s: a sender's next read sees its message.
+                inner.cache.committed(&created);
                 inner.bus.committed(&created);
             }
-            for (pending, appended) in batch.drain(..).zip(appended) {
-                let _ = pending.reply.send(Ok(appended));
+            for (reply, appended) in replies.into_iter().zip(appended) {
+                let _ = reply.send(Ok(appended));
             }
         }
         Err(error) => {
+            // A failed commit may still have committed (the answer to COMMIT
+            // was lost): the rooms' entries cannot be trusted.
+            for (room, _) in &entries {
+                inner.cache.forget(room);
+            }
             let error = Arc::new(error);
-            for pending in batch.drain(..) {
-                let _ = pending.reply.send(Err(error.clone()));
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }
@@ -239,6 +220,29 @@ impl History for StoredHistory {
     }
 }
 
+/// The read cache hears what other processes commit through the bus.
+impl Observer for ReadCache {
+    fn wants(&self, room: &RoomName, last: i64) -> bool {
+        self.behind(room, last)
+    }
+
+    fn announced(&self, room: &RoomName) {
+        self.touch(room);
+    }
+
+    fn committed(&self, messages: &[Arc<Message>]) {
+        ReadCache::committed(self, messages);
+    }
+
+    fn forget(&self, room: &RoomName) {
+        ReadCache::forget(self, room);
+    }
+
+    fn forget_all(&self) {
+        self.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -260,17 +264,14 @@ mod tests {
 
     #[async_trait]
     impl MessageStore for Counting {
-        async fn append_notifying(
+        async fn append_batch(
             &self,
-            room: &RoomName,
-            batch: &[NewMessage],
+            batch: &[Entry],
             sent_at: OffsetDateTime,
             notify: crate::store::Notify<'_>,
         ) -> Result<Vec<Appended>, StoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
-            self.inner
-                .append_notifying(room, batch, sent_at, notify)
-                .await
+            self.inner.append_batch(batch, sent_at, notify).await
         }
         async fn page(&self, r: &RoomName, c: Cursor, l: u32) -> Result<Option<Page>, StoreError> {
             self.inner.page(r, c, l).await
@@ -318,9 +319,11 @@ mod tests {
         let writer = GroupCommit::new(
             store.clone(),
             Arc::new(LocalBus::new(hub.clone())),
+            Arc::new(ReadCache::new(0, 0)),
             BatchLimits {
                 max_messages: 8,
                 window: Duration::from_millis(50),
+                concurrency: 1,
             },
         );
         let room = RoomName::parse("busy").unwrap();
@@ -367,5 +370,59 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_to_many_rooms_in_one_window_share_one_transaction() {
+        let config = Config::from_args(["palaver"]).unwrap();
+        let url = "sqlite::memory:".parse().unwrap();
+        let store = Arc::new(Counting {
+            inner: SqliteStore::connect(&url, &config).await.unwrap(),
+            appends: AtomicUsize::new(0),
+        });
+        let hub = Arc::new(Hub::new(64));
+        let writer = GroupCommit::new(
+            store.clone(),
+            Arc::new(LocalBus::new(hub.clone())),
+            Arc::new(ReadCache::new(0, 0)),
+            BatchLimits {
+                max_messages: 1000,
+                window: Duration::from_millis(500),
+                concurrency: 1,
+            },
+        );
+        let rooms: Vec<RoomName> = (0..10)
+            .map(|r| RoomName::parse(&format!("r{r}")).unwrap())
+            .collect();
+        // 10 rooms x 5 sends; the same client id in every room is a
+        // different message in each, and repeats once within room r0.
+        let mut sends = Vec::new();
+        for (r, room) in rooms.iter().enumerate() {
+            for i in 0..5 {
+                let id = (i == 0).then(|| "k".to_owned());
+                sends.push((room.clone(), new_message(r * 10 + i, id.as_deref())));
+            }
+        }
+        sends.push((rooms[0].clone(), new_message(99, Some("k"))));
+        let results = futures::future::join_all(sends.into_iter().map(|(room, m)| {
+            let writer = writer.clone();
+            async move { writer.send(&room, m).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(store.appends.load(Ordering::SeqCst), 1, "one transaction");
+        for room in &rooms {
+            let mut seqs: Vec<i64> = results
+                .iter()
+                .filter(|a| a.created && a.message.room == *room)
+                .map(|a| a.message.seq)
+                .collect();
+            seqs.sort();
+            assert_eq!(seqs, vec![1, 2, 3, 4, 5], "room {room} gapless");
+            let page = store.page(room, Cursor::Latest, 10).await.unwrap().unwrap();
+            assert_eq!(page.messages.len(), 5);
+        }
+        let repeat = results.last().unwrap();
+        assert!(!repeat.created);
+        assert_eq!(repeat.message.text, "m0", "answered with the first copy");
     }
 }

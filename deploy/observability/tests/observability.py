@@ -140,10 +140,21 @@ def variable_queries() -> list[tuple[str, dict]]:
 #### Metric names in one place
 
 
+PENDING_SECTION = "exported-once-issue-12-lands"
+
+
 def external_metrics() -> dict[str, str]:
     """The allow-list: metric name -> the exporter that produces it."""
     doc = yaml.safe_load(EXTERNAL_METRICS_FILE.read_text())
-    return {entry["name"]: source for source, entries in doc.items() for entry in entries}
+    return {entry["name"]: source for source, entries in doc.items() if source != PENDING_SECTION
+            for entry in entries}
+
+
+def pending_metrics() -> set[str]:
+    """Palaver metrics that rules and panels use before the server exports
+    them (they land with issue 12): not expected in the end-to-end scrape."""
+    doc = yaml.safe_load(EXTERNAL_METRICS_FILE.read_text())
+    return {entry["name"] for entry in doc.get(PENDING_SECTION, [])}
 
 
 def used_metrics() -> dict[str, set[str]]:

@@ -8,10 +8,14 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Query};
-use crate::domain::{format_timestamp, Author, MessageText, NewMessage, RoomName};
-use crate::store::Cursor;
+use super::pages;
+use crate::domain::{format_timestamp, Author, Message, MessageText, NewMessage, RoomName};
 use crate::AppState;
 
 /// Most messages `GET /chat` returns, and what it returns without `size`.
@@ -102,7 +106,7 @@ pub struct SeedMessage {
 async fn read(
     State(state): State<AppState>,
     Query(params): Query<SizeParams>,
-) -> Result<axum::Json<Vec<SeedMessage>>, ApiError> {
+) -> Result<Response, ApiError> {
     let size = params.size.unwrap_or(MAX_SIZE);
     if !(0..=MAX_SIZE).contains(&size) {
         return Err(ApiError::bad_request(
@@ -111,21 +115,31 @@ async fn read(
         ));
     }
     if size == 0 {
-        return Ok(axum::Json(Vec::new()));
+        return Ok(pages::json(Bytes::from_static(b"[]")));
     }
-    let page = state
-        .store
-        .page(&RoomName::general(), Cursor::Latest, size as u32)
-        .await?;
-    let messages = page
-        .map(|p| p.messages)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| SeedMessage {
-            ip: m.client_ip,
+    let body = pages::newest(&state, &RoomName::general(), size as usize, "seed", render)
+        .await?
+        .unwrap_or_else(|| Bytes::from_static(b"[]"));
+    Ok(pages::json(body))
+}
+
+/// The seed's answer: an array of `{ip, datetime, message}`, newest first.
+fn render(messages: &[Arc<Message>], _has_more: bool) -> Bytes {
+    #[derive(Serialize)]
+    struct Seed<'a> {
+        ip: &'a str,
+        datetime: String,
+        message: &'a str,
+    }
+    let seed: Vec<Seed<'_>> = messages
+        .iter()
+        .map(|m| Seed {
+            ip: &m.client_ip,
             datetime: format_timestamp(m.sent_at),
-            message: m.text,
+            message: &m.text,
         })
         .collect();
-    Ok(axum::Json(messages))
+    serde_json::to_vec(&seed)
+        .map(Bytes::from)
+        .unwrap_or_default()
 }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod pages;
 pub mod rooms;
 pub mod stream;
 

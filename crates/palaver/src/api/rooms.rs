@@ -8,8 +8,13 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Path, Query};
+use super::pages;
 use crate::domain::{Author, ClientId, Message, MessageText, NewMessage, RoomName};
 use crate::store::{Cursor, Page, RoomSummary};
 use crate::AppState;
@@ -139,7 +144,7 @@ async fn list_messages(
     State(state): State<AppState>,
     Path(room): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<axum::Json<Page>, ApiError> {
+) -> Result<Response, ApiError> {
     let room = RoomName::parse(&room)?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -165,10 +170,33 @@ async fn list_messages(
         (None, Some(seq)) => Cursor::After(seq),
         (None, None) => Cursor::Latest,
     };
+    let missing = || ApiError::NotFound(format!("no room named {room}"));
+    if cursor == Cursor::Latest {
+        let body = pages::newest(&state, &room, limit as usize, "v1", render)
+            .await?
+            .ok_or_else(missing)?;
+        return Ok(pages::json(body));
+    }
     let page = state
         .store
         .page(&room, cursor, limit as u32)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no room named {room}")))?;
-    Ok(axum::Json(page))
+        .ok_or_else(missing)?;
+    Ok(axum::Json(page).into_response())
+}
+
+/// A v1 page: `{"messages": [...], "has_more": bool}`.
+fn render(messages: &[Arc<Message>], has_more: bool) -> Bytes {
+    #[derive(Serialize)]
+    struct PageRef<'a> {
+        messages: Vec<&'a Message>,
+        has_more: bool,
+    }
+    let page = PageRef {
+        messages: messages.iter().map(|m| m.as_ref()).collect(),
+        has_more,
+    };
+    serde_json::to_vec(&page)
+        .map(Bytes::from)
+        .unwrap_or_default()
 }

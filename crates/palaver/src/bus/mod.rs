@@ -217,9 +217,13 @@ pub fn report_up(up: bool) {
 /// broker bus publishes the committed messages themselves in `committed`; the
 /// PostgreSQL bus notifies inside the transaction instead.
 pub trait Bus: Send + Sync + 'static {
-    /// The `NOTIFY` (channel, payload) that must ride in the transaction that
-    /// stores `messages`, for a bus built on the database's own notifications.
-    fn notify_in_transaction(&self, _messages: &[Arc<Message>]) -> Option<(&'static str, String)> {
+    /// The `NOTIFY`s (channel, payloads) that must ride in the transaction
+    /// that stores `messages` (ordered by room, then seq), for a bus built on
+    /// the database's own notifications.
+    fn notify_in_transaction(
+        &self,
+        _messages: &[Arc<Message>],
+    ) -> Option<(&'static str, Vec<String>)> {
         None
     }
     /// Called by the write path after a batch commits, with the messages it
@@ -248,6 +252,22 @@ pub trait History: Send + Sync + 'static {
         &self,
         rooms: &[RoomName],
     ) -> Result<HashMap<RoomName, i64>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// What, besides the hub, wants the messages a bus brings from other
+/// processes: the read cache, as the write path wires it.
+pub trait Observer: Send + Sync + 'static {
+    /// Whether the rows of `room` up to `last` are wanted; if not, only
+    /// [`Observer::announced`] hears of them.
+    fn wants(&self, room: &RoomName, last: i64) -> bool;
+    /// Rows of `room` were committed elsewhere and not read for the observer.
+    fn announced(&self, room: &RoomName);
+    /// Committed messages, ordered by room, then seq.
+    fn committed(&self, messages: &[Arc<Message>]);
+    /// `room` changed in a way this process did not see.
+    fn forget(&self, room: &RoomName);
+    /// Anything may have changed (the bus reconnected).
+    fn forget_all(&self);
 }
 
 /// In-process fan-out for a single process (SQLite).

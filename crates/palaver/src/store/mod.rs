@@ -6,7 +6,7 @@
 mod postgres;
 mod sqlite;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -110,8 +110,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("the writer for this room has stopped")]
+    #[error("the writer has stopped")]
     WriterGone,
+    #[error("the database answered a batch with rows that do not match it")]
+    Inconsistent,
 }
 
 impl StoreError {
@@ -119,6 +121,18 @@ impl StoreError {
     /// writer stored the same `(room, client_id)` or `(room, seq)` first.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    /// True when running the same batch again may succeed: a concurrent
+    /// writer stored one of its `client_id`s first (the retry finds that
+    /// row), or PostgreSQL broke a deadlock or a serialization conflict.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                e.is_unique_violation() || matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
     }
 }
 
@@ -167,37 +181,43 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// Builds the `pg_notify(channel, payload)` to run in the transaction that
-/// stores a batch, from the messages about to be committed (`None`: no
-/// notification). The write path gets it from the bus; the store runs it
-/// without knowing what it says. SQLite has no use for it.
-pub type Notify<'a> = &'a (dyn Fn(&[Arc<Message>]) -> Option<(&'static str, String)> + Send + Sync);
+/// Builds the notifications to run in the transaction that stores a batch,
+/// from the messages about to be committed: a channel and its payloads
+/// (`None`: no notification). The write path gets it from the bus; the store
+/// runs `pg_notify` with it, in the storing transaction, without knowing what
+/// it says. SQLite has no use for it.
+pub type Notify<'a> =
+    &'a (dyn Fn(&[Arc<Message>]) -> Option<(&'static str, Vec<String>)> + Send + Sync);
+
+/// One send of a batch: a message for a room.
+pub type Entry = (RoomName, NewMessage);
 
 /// Storage for rooms and messages.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
-    /// Stores `batch` in `room` in one transaction, creating the room when it
-    /// is new. Each message gets the next sequence number unless its
-    /// `client_id` is already stored in the room (or repeats within the batch),
-    /// in which case the stored message is returned. Results are in input order.
-    /// `notify` is run inside the transaction when it created messages.
-    async fn append_notifying(
+    /// Stores `batch`, sends to any number of rooms, in one transaction,
+    /// creating rooms that are new. Each message gets the next sequence
+    /// number of its room unless its `client_id` is already stored in the room
+    /// (or repeats within the batch), in which case the stored message is
+    /// returned. Results are in input order. `notify` runs inside the
+    /// transaction with the created messages, ordered by room and seq.
+    async fn append_batch(
         &self,
-        room: &RoomName,
-        batch: &[NewMessage],
+        batch: &[Entry],
         sent_at: OffsetDateTime,
         notify: Notify<'_>,
     ) -> Result<Vec<Appended>, StoreError>;
 
-    /// [`MessageStore::append_notifying`] without a notification: for seeding
-    /// and tests, where no listener needs to hear of the rows.
+    /// Stores `batch` in `room` without a notification: for seeding and
+    /// tests, where no listener needs to hear of the rows.
     async fn append(
         &self,
         room: &RoomName,
         batch: &[NewMessage],
         sent_at: OffsetDateTime,
     ) -> Result<Vec<Appended>, StoreError> {
-        self.append_notifying(room, batch, sent_at, &|_| None).await
+        let batch: Vec<Entry> = batch.iter().map(|m| (room.clone(), m.clone())).collect();
+        self.append_batch(&batch, sent_at, &|_| None).await
     }
 
     /// A page of history, or `None` when the room does not exist.
@@ -302,8 +322,6 @@ pub(crate) mod sql {
         select_messages!("WHERE room = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3");
     pub const RANGE: &str =
         select_messages!("WHERE room = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq ASC");
-    pub const BY_CLIENT_ID: &str = select_messages!("WHERE room = $1 AND client_id = $2");
-    pub const BY_CLIENT_IDS: &str = select_messages!("WHERE room = $1 AND client_id = ANY($2)");
 }
 
 /// Room rows into summaries; a name that no longer parses is skipped.
@@ -317,60 +335,54 @@ fn summaries(rows: Vec<(String, i64)>) -> Vec<RoomSummary> {
         .collect()
 }
 
-/// How one item of a batch is answered.
-enum Slot {
-    /// Stored now, as the `n`th new message.
-    New(usize),
-    /// Its `client_id` was stored before: this copy.
-    Existing(Arc<Message>),
-    /// Its `client_id` repeats the `n`th new message of this batch.
-    SameAs(usize),
-}
-
-/// Splits a batch into the messages to insert and an answer slot per item.
-/// `existing` holds the messages already stored under the batch's client ids.
-fn plan(
-    batch: &[NewMessage],
-    mut existing: HashMap<String, Message>,
-) -> (Vec<Slot>, Vec<&NewMessage>) {
-    let mut slots = Vec::with_capacity(batch.len());
-    let mut fresh: Vec<&NewMessage> = Vec::with_capacity(batch.len());
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for item in batch {
-        let slot = match &item.client_id {
+/// The items of `batch` to insert, by index: those whose `client_id` is
+/// neither stored already (`stored`) nor repeated from an earlier item of the
+/// same room.
+fn fresh_items(batch: &[Entry], stored: &HashMap<(String, String), Message>) -> Vec<usize> {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut fresh = Vec::with_capacity(batch.len());
+    for (i, (room, m)) in batch.iter().enumerate() {
+        match &m.client_id {
+            None => fresh.push(i),
             Some(id) => {
-                if let Some(&n) = seen.get(id.as_str()) {
-                    Slot::SameAs(n)
-                } else if let Some(message) = existing.remove(id.as_str()) {
-                    Slot::Existing(Arc::new(message))
-                } else {
-                    seen.insert(id.as_str(), fresh.len());
-                    fresh.push(item);
-                    Slot::New(fresh.len() - 1)
+                let key = (room.as_str(), id.as_str());
+                if seen.insert(key) && !stored.contains_key(&(key.0.to_owned(), key.1.to_owned())) {
+                    fresh.push(i);
                 }
             }
-            None => {
-                fresh.push(item);
-                Slot::New(fresh.len() - 1)
-            }
-        };
-        slots.push(slot);
+        }
     }
-    (slots, fresh)
+    fresh
 }
 
-/// Gives the new messages their seqs, `first_seq` onwards.
-fn number(
-    room: &RoomName,
-    fresh: &[&NewMessage],
-    first_seq: i64,
+/// Answers every item of `batch`: items in `new_seqs` (index → seq) were
+/// stored now; an item repeating an earlier item's `client_id` gets that
+/// item's message; the rest get the copy stored before (`stored`). Also
+/// returns the created messages, ordered by room and seq.
+fn answer(
+    batch: &[Entry],
+    new_seqs: &HashMap<usize, i64>,
+    mut stored: HashMap<(String, String), Message>,
     sent_at: OffsetDateTime,
-) -> Vec<Arc<Message>> {
-    fresh
-        .iter()
-        .zip(first_seq..)
-        .map(|(m, seq)| {
-            Arc::new(Message {
+) -> Result<(Vec<Appended>, Vec<Arc<Message>>), StoreError> {
+    let mut answers: Vec<Appended> = Vec::with_capacity(batch.len());
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut created = Vec::with_capacity(new_seqs.len());
+    for (i, (room, m)) in batch.iter().enumerate() {
+        let key = m.client_id.as_ref().map(|id| (room.as_str(), id.as_str()));
+        if let Some(&j) = key.as_ref().and_then(|k| first.get(k)) {
+            let message = answers[j].message.clone();
+            answers.push(Appended {
+                message,
+                created: false,
+            });
+            continue;
+        }
+        if let Some(k) = key {
+            first.insert(k, i);
+        }
+        let appended = if let Some(&seq) = new_seqs.get(&i) {
+            let message = Arc::new(Message {
                 room: room.clone(),
                 seq,
                 author: m.author.as_str().to_owned(),
@@ -379,27 +391,23 @@ fn number(
                 client_id: m.client_id.as_ref().map(|c| c.as_str().to_owned()),
                 client_ip: m.client_ip.clone(),
                 frame: Default::default(),
-            })
-        })
-        .collect()
-}
-
-fn resolve(slots: Vec<Slot>, created: &[Arc<Message>]) -> Vec<Appended> {
-    slots
-        .into_iter()
-        .map(|slot| match slot {
-            Slot::New(i) => Appended {
-                message: created[i].clone(),
-                created: true,
-            },
-            Slot::Existing(message) => Appended {
+            });
+            created.push(message.clone());
+            Appended {
                 message,
+                created: true,
+            }
+        } else {
+            let message = key
+                .and_then(|(r, c)| stored.remove(&(r.to_owned(), c.to_owned())))
+                .ok_or(StoreError::Inconsistent)?;
+            Appended {
+                message: Arc::new(message),
                 created: false,
-            },
-            Slot::SameAs(i) => Appended {
-                message: created[i].clone(),
-                created: false,
-            },
-        })
-        .collect()
+            }
+        };
+        answers.push(appended);
+    }
+    created.sort_by(|a, b| (&a.room, a.seq).cmp(&(&b.room, b.seq)));
+    Ok((answers, created))
 }

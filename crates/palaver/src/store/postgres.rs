@@ -14,11 +14,10 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{
-    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Notify, Page,
-    PoolStats, RoomSummary, StoreError,
+    answer, Appended, Cursor, Entry, MessageStore, Notify, Page, PoolStats, RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
-use crate::domain::{Message, NewMessage, RoomName};
+use crate::domain::{Message, RoomName};
 
 pub struct PgStore {
     pool: PgPool,
@@ -65,91 +64,125 @@ impl PgStore {
     super::impl_reads!(pool);
 }
 
+/// Stores a whole batch, any number of rooms, in one statement. Each room's
+/// row is created or locked (in name order, so concurrent batches cannot
+/// deadlock) and bumped by the number of new messages in one upsert, whose
+/// `RETURNING` gives the latest committed `last_seq` even when the statement
+/// waited for another writer's lock. Client ids already stored are looked
+/// up in the statement's snapshot: a concurrent writer that stored one of
+/// them after that snapshot makes the insert fail with a unique violation,
+/// and the write path runs the batch again, which then finds the row.
+///
+/// Answers rows of two kinds: `ord` (1-based index into the batch) and `seq`
+/// for each new message, and the whole stored row (`ord` null) for each
+/// `client_id` already stored.
+const APPEND_BATCH: &str = "\
+WITH input AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+        WITH ORDINALITY AS i(room, author, text, client_id, client_ip, ord)
+), stored AS (
+    SELECT m.room, m.seq, m.author, m.text, m.client_id, m.client_ip, m.sent_at
+    FROM messages m
+    WHERE (m.room, m.client_id) IN (SELECT room, client_id FROM input WHERE client_id IS NOT NULL)
+), fresh AS (
+    SELECT i.*, row_number() OVER (PARTITION BY i.room ORDER BY i.ord) AS n
+    FROM input i
+    WHERE i.client_id IS NULL
+       OR (NOT EXISTS (SELECT 1 FROM stored s WHERE s.room = i.room AND s.client_id = i.client_id)
+           AND NOT EXISTS (SELECT 1 FROM input j
+                           WHERE j.room = i.room AND j.client_id = i.client_id AND j.ord < i.ord))
+), counts AS (
+    SELECT r.room, count(f.ord) AS added
+    FROM (SELECT DISTINCT room FROM input) r LEFT JOIN fresh f ON f.room = r.room
+    GROUP BY r.room
+), locked AS (
+    INSERT INTO rooms AS r (name, last_seq)
+    SELECT room, added FROM counts ORDER BY room
+    ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq
+    RETURNING r.name, r.last_seq
+), numbered AS (
+    SELECT f.ord, f.room, l.last_seq - c.added + f.n AS seq,
+           f.author, f.text, f.client_id, f.client_ip
+    FROM fresh f JOIN locked l ON l.name = f.room JOIN counts c ON c.room = f.room
+), inserted AS (
+    INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at)
+    SELECT room, seq, author, text, client_id, client_ip, $6 FROM numbered
+)
+SELECT ord, seq, NULL::text AS room, NULL::text AS author, NULL::text AS text,
+       NULL::text AS client_id, NULL::text AS client_ip, NULL::timestamptz AS sent_at
+FROM numbered
+UNION ALL
+SELECT NULL, seq, room, author, text, client_id, client_ip, sent_at FROM stored";
+
+/// A row of [`APPEND_BATCH`]'s answer.
+#[derive(sqlx::FromRow)]
+struct BatchRow {
+    ord: Option<i64>,
+    seq: i64,
+    room: Option<String>,
+    author: Option<String>,
+    text: Option<String>,
+    client_id: Option<String>,
+    client_ip: Option<String>,
+    sent_at: Option<OffsetDateTime>,
+}
+
 #[async_trait]
 impl MessageStore for PgStore {
-    async fn append_notifying(
+    async fn append_batch(
         &self,
-        room: &RoomName,
-        batch: &[NewMessage],
+        batch: &[Entry],
         sent_at: OffsetDateTime,
         notify: Notify<'_>,
     ) -> Result<Vec<Appended>, StoreError> {
+        let column = |f: fn(&Entry) -> Option<&str>| batch.iter().map(f).collect::<Vec<_>>();
         let mut tx = self.pool.begin().await?;
-        // Creates the room or locks its row until commit.
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO rooms (name) VALUES ($1) \
-             ON CONFLICT (name) DO UPDATE SET last_seq = rooms.last_seq RETURNING last_seq",
-        )
-        .bind(room.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let ids: Vec<&str> = batch
-            .iter()
-            .filter_map(|m| m.client_id.as_ref().map(|c| c.as_str()))
-            .collect();
-        let mut existing = HashMap::new();
-        if !ids.is_empty() {
-            let rows: Vec<MessageRow> = sqlx::query_as(sql::BY_CLIENT_IDS)
-                .bind(room.as_str())
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?;
-            for row in rows {
-                if let Some(id) = row.client_id.clone() {
-                    existing.insert(id, row.into_message(room));
+        let rows: Vec<BatchRow> = sqlx::query_as(APPEND_BATCH)
+            .bind(column(|(room, _)| Some(room.as_str())))
+            .bind(column(|(_, m)| Some(m.author.as_str())))
+            .bind(column(|(_, m)| Some(m.text.as_str())))
+            .bind(column(|(_, m)| m.client_id.as_ref().map(|c| c.as_str())))
+            .bind(column(|(_, m)| Some(m.client_ip.as_str())))
+            .bind(sent_at)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut new_seqs = HashMap::new();
+        let mut stored = HashMap::new();
+        for row in rows {
+            match row.ord {
+                Some(ord) => {
+                    new_seqs.insert((ord - 1) as usize, row.seq);
+                }
+                None => {
+                    let (Some(room), Some(client_id)) = (row.room, row.client_id) else {
+                        return Err(StoreError::Inconsistent);
+                    };
+                    let message = Message {
+                        room: RoomName::parse(&room).map_err(|_| StoreError::Inconsistent)?,
+                        seq: row.seq,
+                        author: row.author.unwrap_or_default(),
+                        text: row.text.unwrap_or_default(),
+                        sent_at: row.sent_at.unwrap_or(sent_at),
+                        client_id: Some(client_id.clone()),
+                        client_ip: row.client_ip.unwrap_or_default(),
+                        frame: Default::default(),
+                    };
+                    stored.insert((room, client_id), message);
                 }
             }
         }
-
-        let (slots, fresh) = plan(batch, existing);
-        let created = number(room, &fresh, last + 1, sent_at);
-        if let Some(newest) = created.last() {
-            sqlx::query(
-                "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
-                 SELECT $1, s, a, t, c, ip, $7 \
-                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                 AS u(s, a, t, c, ip)",
-            )
-            .bind(room.as_str())
-            .bind(created.iter().map(|m| m.seq).collect::<Vec<_>>())
-            .bind(
-                created
-                    .iter()
-                    .map(|m| m.author.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(created.iter().map(|m| m.text.as_str()).collect::<Vec<_>>())
-            .bind(
-                created
-                    .iter()
-                    .map(|m| m.client_id.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                created
-                    .iter()
-                    .map(|m| m.client_ip.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(sent_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE rooms SET last_seq = $1 WHERE name = $2")
-                .bind(newest.seq)
-                .bind(room.as_str())
+        let (answers, created) = answer(batch, &new_seqs, stored, sent_at)?;
+        if let Some((channel, payloads)) = notify(&created) {
+            // Several notifications in one statement: the notify queue's
+            // commit-time lock is still taken once per transaction.
+            sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+                .bind(channel)
+                .bind(payloads)
                 .execute(&mut *tx)
                 .await?;
-            if let Some((channel, payload)) = notify(&created) {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(channel)
-                    .bind(payload)
-                    .execute(&mut *tx)
-                    .await?;
-            }
         }
         tx.commit().await?;
-        Ok(resolve(slots, &created))
+        Ok(answers)
     }
 
     async fn page(

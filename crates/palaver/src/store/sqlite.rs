@@ -4,7 +4,7 @@
 //! single connection avoids `SQLITE_BUSY` between our own transactions) and a
 //! small pool of readers; WAL mode lets readers run beside the writer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,11 +15,11 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
 use super::{
-    number, plan, resolve, sql, Appended, Cursor, MessageRow, MessageStore, Notify, Page,
+    answer, fresh_items, Appended, Cursor, Entry, MessageRow, MessageStore, Notify, Page,
     PoolStats, RoomSummary, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
-use crate::domain::{Message, NewMessage, RoomName};
+use crate::domain::{Message, RoomName};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -70,61 +70,102 @@ impl SqliteStore {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append_notifying(
+    /// One transaction on the one writer connection, with a statement count
+    /// that does not grow with the batch or its rooms: the batch travels as
+    /// JSON and `json_each` unpacks it (a lookup of stored client ids when
+    /// there are any, one upsert bumping every room, one insert).
+    async fn append_batch(
         &self,
-        room: &RoomName,
-        batch: &[NewMessage],
+        batch: &[Entry],
         sent_at: OffsetDateTime,
         _notify: Notify<'_>,
     ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO rooms (name, last_seq, created_at) VALUES ($1, 0, $2) \
-             ON CONFLICT (name) DO UPDATE SET last_seq = last_seq RETURNING last_seq",
-        )
-        .bind(room.as_str())
-        .bind(sent_at)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let mut existing = HashMap::new();
-        for id in batch.iter().filter_map(|m| m.client_id.as_ref()) {
-            let row: Option<MessageRow> = sqlx::query_as(sql::BY_CLIENT_ID)
-                .bind(room.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = row {
-                existing.insert(id.as_str().to_owned(), row.into_message(room));
+        let ids: Vec<(&str, &str)> = batch
+            .iter()
+            .filter_map(|(room, m)| m.client_id.as_ref().map(|c| (room.as_str(), c.as_str())))
+            .collect();
+        let mut stored = HashMap::new();
+        if !ids.is_empty() {
+            let rows: Vec<MessageRow> = sqlx::query_as(
+                "SELECT room, seq, author, text, client_id, client_ip, sent_at FROM messages \
+                 WHERE (room, client_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+            )
+            .bind(json(&ids)?)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let room = RoomName::parse(&row.room).map_err(|_| StoreError::Inconsistent)?;
+                if let Some(id) = row.client_id.clone() {
+                    stored.insert((room.as_str().to_owned(), id), row.into_message(&room));
+                }
             }
         }
 
-        let (slots, fresh) = plan(batch, existing);
-        let created = number(room, &fresh, last + 1, sent_at);
-        for m in &created {
+        let fresh = fresh_items(batch, &stored);
+        let mut added: BTreeMap<&str, i64> = BTreeMap::new();
+        for (room, _) in batch {
+            added.entry(room.as_str()).or_insert(0);
+        }
+        for &i in &fresh {
+            *added.entry(batch[i].0.as_str()).or_insert(0) += 1;
+        }
+        let counts: Vec<(&str, i64)> = added.iter().map(|(r, n)| (*r, *n)).collect();
+        let bumped: Vec<(String, i64)> = sqlx::query_as(
+            "INSERT INTO rooms (name, last_seq, created_at) \
+             SELECT value ->> 0, value ->> 1, $2 FROM json_each($1) WHERE true \
+             ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
+             RETURNING name, last_seq",
+        )
+        .bind(json(&counts)?)
+        .bind(sent_at)
+        .fetch_all(&mut *tx)
+        .await?;
+        // The seq before this batch's first, per room.
+        let mut next: HashMap<String, i64> = bumped
+            .into_iter()
+            .map(|(name, last)| {
+                let base = last - added.get(name.as_str()).copied().unwrap_or(0);
+                (name, base)
+            })
+            .collect();
+        let mut new_seqs = HashMap::with_capacity(fresh.len());
+        for &i in &fresh {
+            let seq = next
+                .get_mut(batch[i].0.as_str())
+                .ok_or(StoreError::Inconsistent)?;
+            *seq += 1;
+            new_seqs.insert(i, *seq);
+        }
+
+        if !fresh.is_empty() {
+            let rows: Vec<_> = fresh
+                .iter()
+                .map(|&i| {
+                    let (room, m) = &batch[i];
+                    serde_json::json!([
+                        room.as_str(),
+                        new_seqs[&i],
+                        m.author.as_str(),
+                        m.text.as_str(),
+                        m.client_id.as_ref().map(|c| c.as_str()),
+                        m.client_ip,
+                    ])
+                })
+                .collect();
             sqlx::query(
                 "INSERT INTO messages (room, seq, author, text, client_id, client_ip, sent_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                        value ->> 5, $2 FROM json_each($1)",
             )
-            .bind(room.as_str())
-            .bind(m.seq)
-            .bind(&m.author)
-            .bind(&m.text)
-            .bind(&m.client_id)
-            .bind(&m.client_ip)
-            .bind(m.sent_at)
+            .bind(json(&rows)?)
+            .bind(sent_at)
             .execute(&mut *tx)
             .await?;
         }
-        if !created.is_empty() {
-            sqlx::query("UPDATE rooms SET last_seq = $1 WHERE name = $2")
-                .bind(last + created.len() as i64)
-                .bind(room.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        Ok(resolve(slots, &created))
+        let (answers, _created) = answer(batch, &new_seqs, stored, sent_at)?;
+        Ok(answers)
     }
 
     async fn page(
@@ -164,4 +205,9 @@ impl MessageStore for SqliteStore {
             max: 1 + READERS,
         }
     }
+}
+
+/// A value as the JSON text `json_each` unpacks.
+fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))
 }

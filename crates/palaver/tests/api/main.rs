@@ -5,6 +5,7 @@ mod broker;
 mod fault_helpers;
 mod helpers;
 
+mod cache;
 mod concurrency;
 mod faults;
 mod health;

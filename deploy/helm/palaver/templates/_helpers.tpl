@@ -138,6 +138,13 @@ its Secret, and any extra Secret-backed variables.
     secretKeyRef:
       name: {{ include "palaver.databaseSecretName" . }}
       key: {{ .Values.database.secretKey }}
+{{- if .Values.bus.redis.enabled }}
+- name: PALAVER_BUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "palaver.databaseSecretName" . }}
+      key: PALAVER_BUS
+{{- end }}
 {{- range .Values.extraSecretEnv }}
 - name: {{ .name }}
   valueFrom:

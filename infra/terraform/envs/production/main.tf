@@ -6,6 +6,17 @@
 
 locals {
   environment = "production"
+  account     = data.terraform_remote_state.account.outputs
+}
+
+data "terraform_remote_state" "account" {
+  backend = "s3"
+
+  config = {
+    bucket = var.state_bucket
+    key    = "account/account.tfstate"
+    region = var.state_region
+  }
 }
 
 provider "aws" {
@@ -44,6 +55,18 @@ module "platform" {
   # tests assert it): a NAT gateway per AZ, deletion protection, a final
   # snapshot, 30 days of backups, secret recovery and key deletion window,
   # Performance Insights kept 31 days.
+
+  environment       = local.environment
+  github_repository = var.github_repository
+  alert_emails      = var.alert_emails
+
+  # The account layer (../account): the GitHub OIDC provider and the image
+  # repository, shared by both environments.
+  github_oidc_provider_arn = local.account.github_oidc_provider_arn
+  github_connection_arn    = var.github_connection_arn
+  ecr_repository_url       = local.account.ecr_repository_url
+  ecr_repository_arn       = local.account.ecr_repository_arn
+  ecr_kms_key_arn          = local.account.ecr_kms_key_arn
 
   certificate_arn             = var.certificate_arn
   cluster_public_access_cidrs = var.cluster_public_access_cidrs

@@ -23,3 +23,32 @@ variable "kms_admin_role_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose workflows deploy this environment (GitHub variable GITHUB_REPOSITORY is the default in CI)."
+  type        = string
+}
+
+variable "github_connection_arn" {
+  description = "ARN of the CodeConnections connection to GitHub that registers the deploy runner (created once in the console)."
+  type        = string
+}
+
+variable "alert_emails" {
+  description = "E-mail addresses that receive the environment's alerts."
+  type        = list(string)
+  default     = []
+}
+
+variable "state_bucket" {
+  description = "S3 bucket of the Terraform state (the account layer's state is read from it)."
+  type        = string
+  default     = "palaver-terraform-state"
+}
+
+variable "state_region" {
+  description = "Region of the state bucket."
+  type        = string
+  default     = "eu-west-1"
+}
+

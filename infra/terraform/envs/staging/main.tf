@@ -6,6 +6,17 @@
 
 locals {
   environment = "staging"
+  account     = data.terraform_remote_state.account.outputs
+}
+
+data "terraform_remote_state" "account" {
+  backend = "s3"
+
+  config = {
+    bucket = var.state_bucket
+    key    = "account/account.tfstate"
+    region = var.state_region
+  }
 }
 
 provider "aws" {
@@ -51,6 +62,25 @@ module "platform" {
   performance_insights_retention_days = 7
   kms_deletion_window_days            = 7
   app_secret_recovery_window_days     = 0
+
+  # Accounts through Cognito and the Valkey broker run in staging first.
+  identity_enabled       = true
+  identity_callback_urls = ["https://chat.staging.example.com/"]
+  identity_self_sign_up  = true
+  bus_enabled            = true
+  bus_node_type          = "cache.t4g.micro"
+
+  environment       = local.environment
+  github_repository = var.github_repository
+  alert_emails      = var.alert_emails
+
+  # The account layer (../account): the GitHub OIDC provider and the image
+  # repository, shared by both environments.
+  github_oidc_provider_arn = local.account.github_oidc_provider_arn
+  github_connection_arn    = var.github_connection_arn
+  ecr_repository_url       = local.account.ecr_repository_url
+  ecr_repository_arn       = local.account.ecr_repository_arn
+  ecr_kms_key_arn          = local.account.ecr_kms_key_arn
 
   certificate_arn             = var.certificate_arn
   cluster_public_access_cidrs = var.cluster_public_access_cidrs

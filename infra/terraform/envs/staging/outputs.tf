@@ -31,6 +31,22 @@ output "alb_ingress_annotations" {
   value       = module.platform.alb_ingress_annotations
 }
 
+output "helm_values_parameter" {
+  description = "SSM parameter with the release's infrastructure values (GitHub environment variable HELM_VALUES_PARAMETER)."
+  value       = module.platform.helm_values_parameter
+}
+
+output "github_environment_variables" {
+  description = "The variables of the GitHub environment `<env>` the deploy workflow reads (README, Deploy), from this apply."
+  value = {
+    AWS_REGION            = module.platform.region
+    AWS_DEPLOY_ROLE_ARN   = module.platform.ci_deploy_role_arn
+    EKS_CLUSTER_NAME      = module.platform.cluster_name
+    HELM_VALUES_PARAMETER = module.platform.helm_values_parameter
+    RUNNER_PROJECT        = module.platform.ci_runner_project_name
+  }
+}
+
 output "platform" {
   description = "Every output of modules/platform (listed in its README): the add-ons layer reads it through terraform_remote_state; e.g. terraform output -json platform | jq -r .db_master_secret_arn"
   value       = module.platform

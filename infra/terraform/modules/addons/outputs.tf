@@ -22,3 +22,13 @@ output "fluent_bit_outputs" {
   description = "The Fluent Bit [OUTPUT] sections rendered for this environment (CloudWatch Logs, plus OpenSearch when an endpoint is given)."
   value       = local.releases["fluent-bit"].values.config.outputs
 }
+
+output "external_secrets_api_version" {
+  description = "API version of the pinned External Secrets (the application chart's database.externalSecret.apiVersion must match)."
+  value       = local.external_secrets_api_version
+}
+
+output "cluster_secret_store_name" {
+  description = "Name of the ClusterSecretStore the application's ExternalSecrets reference."
+  value       = var.cluster_secret_store_name
+}

@@ -27,8 +27,8 @@ variable "pod_identities" {
   }))
 
   validation {
-    condition     = alltrue([for k in ["cluster-autoscaler", "aws-load-balancer-controller", "external-secrets", "fluent-bit"] : contains(keys(var.pod_identities), k)])
-    error_message = "pod_identities must contain cluster-autoscaler, aws-load-balancer-controller, external-secrets and fluent-bit."
+    condition     = alltrue([for k in ["cluster-autoscaler", "aws-load-balancer-controller", "external-secrets", "fluent-bit", "alertmanager"] : contains(keys(var.pod_identities), k)])
+    error_message = "pod_identities must contain cluster-autoscaler, aws-load-balancer-controller, external-secrets, fluent-bit and alertmanager."
   }
 }
 
@@ -59,11 +59,29 @@ variable "chart_versions" {
   type = object({
     cluster_autoscaler           = optional(string, "9.43.2")
     aws_load_balancer_controller = optional(string, "1.11.0")
-    external_secrets             = optional(string, "0.12.1")
+    external_secrets             = optional(string, "0.20.1")
     kube_prometheus_stack        = optional(string, "67.4.0")
-    fluent_bit                   = optional(string, "0.48.3")
+    fluent_bit                   = optional(string, "0.50.0")
   })
   default = {}
+
+  # The application chart renders external-secrets.io/v1 (served from
+  # 0.16.2); Fluent Bit reads EKS Pod Identity credentials from 4.0
+  # (fluent/fluent-bit#10114), first shipped by chart 0.49.0.
+  validation {
+    condition = (
+      can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.chart_versions.external_secrets)) &&
+      (tonumber(split(".", var.chart_versions.external_secrets)[0]) > 0 ||
+        tonumber(split(".", var.chart_versions.external_secrets)[1]) > 16 ||
+      (tonumber(split(".", var.chart_versions.external_secrets)[1]) == 16 && tonumber(split(".", var.chart_versions.external_secrets)[2]) >= 2))
+    )
+    error_message = "chart_versions.external_secrets must be 0.16.2 or later: the application renders external-secrets.io/v1."
+  }
+
+  validation {
+    condition     = tonumber(split(".", var.chart_versions.fluent_bit)[0]) > 0 || tonumber(split(".", var.chart_versions.fluent_bit)[1]) >= 49
+    error_message = "chart_versions.fluent_bit must be 0.49.0 or later (Fluent Bit 4.0, the first with EKS Pod Identity credentials)."
+  }
 }
 
 variable "prometheus_retention" {
@@ -89,7 +107,41 @@ variable "prometheus_storage_size" {
 }
 
 variable "storage_class_name" {
-  description = "StorageClass of Prometheus' and Grafana's volumes (EBS CSI)."
+  description = "Name of the encrypted gp3 StorageClass this module creates (the cluster's default) and every volume of the releases uses."
   type        = string
-  default     = "gp2"
+  default     = "gp3-encrypted"
+}
+
+variable "storage_kms_key_arn" {
+  description = "KMS key ARN the StorageClass encrypts EBS volumes with."
+  type        = string
+}
+
+variable "cluster_secret_store_name" {
+  description = "Name of the ClusterSecretStore (AWS Secrets Manager) this module creates; the application's ExternalSecrets reference it."
+  type        = string
+  default     = "aws-secrets-manager"
+}
+
+variable "app_namespace" {
+  description = "Namespace of the application, the only one allowed to use the ClusterSecretStore."
+  type        = string
+  default     = "palaver"
+}
+
+variable "alert_topic_arn" {
+  description = "SNS topic Alertmanager's default receiver publishes to (modules/monitoring)."
+  type        = string
+}
+
+variable "slack_webhook_secret_name" {
+  description = "Optional Slack receiver for critical alerts: name of a Secret in `monitoring` with key `url` (the webhook URL, never in values); null for none."
+  type        = string
+  default     = null
+}
+
+variable "slack_channel" {
+  description = "Slack channel of the optional Slack receiver."
+  type        = string
+  default     = "#palaver-alerts"
 }

@@ -62,3 +62,24 @@ output "log_group_name" {
   description = "CloudWatch Logs group of the exported PostgreSQL logs."
   value       = aws_cloudwatch_log_group.postgresql.name
 }
+
+output "app_secret_name" {
+  description = "Name of the application's connection secret (the `remoteRef.key` of the ExternalSecret)."
+  value       = aws_secretsmanager_secret.app.name
+}
+
+output "app_username" {
+  description = "Database role the application logs in as."
+  value       = var.app_username
+}
+
+output "app_connection" {
+  description = "The application secret's non-secret fields (engine, username, host, port, dbname); the add-ons layer writes them with a generated password (modules/secret-value)."
+  value = {
+    engine   = "postgres"
+    username = var.app_username
+    host     = aws_rds_cluster.this.endpoint
+    port     = tostring(aws_rds_cluster.this.port)
+    dbname   = var.database_name
+  }
+}

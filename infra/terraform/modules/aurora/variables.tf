@@ -250,3 +250,16 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "app_username" {
+  description = "Database role of the application (created by the chart's bootstrap hook with the password in the application secret); never the master user."
+  type        = string
+  default     = "palaver_app"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.app_username)) && var.app_username != var.master_username
+    error_message = "app_username must be a lower-case PostgreSQL identifier other than the master user."
+  }
+}
+
+

@@ -19,6 +19,15 @@ locals {
   addons_before_nodes = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent"])
   addons_after_nodes  = toset(["coredns", "aws-ebs-csi-driver"])
 
+  # Without the network policy agent (off by default in the vpc-cni add-on)
+  # the API server accepts NetworkPolicies and nothing enforces them.
+  addon_configuration = {
+    vpc-cni = jsonencode({
+      enableNetworkPolicy = "true"
+      nodeAgent           = { enablePolicyEventLogs = "false" }
+    })
+  }
+
   autoscaler_tags = {
     "k8s.io/cluster-autoscaler/enabled"     = "true"
     "k8s.io/cluster-autoscaler/${var.name}" = "owned"
@@ -113,8 +122,14 @@ resource "aws_eks_cluster" "this" {
 
 #### Cluster access
 
+locals {
+  # Keys known at plan time: the roles given as input by their ARN, the CI
+  # apply role (created in the same run) by its name.
+  admin_roles = merge({ for arn in var.admin_role_arns : arn => arn }, var.ci_admin_role_arns)
+}
+
 resource "aws_eks_access_entry" "admin" {
-  for_each = toset(var.admin_role_arns)
+  for_each = local.admin_roles
 
   cluster_name  = aws_eks_cluster.this.name
   principal_arn = each.value
@@ -124,15 +139,57 @@ resource "aws_eks_access_entry" "admin" {
 }
 
 resource "aws_eks_access_policy_association" "admin" {
-  for_each = toset(var.admin_role_arns)
+  for_each = local.admin_roles
 
   cluster_name  = aws_eks_cluster.this.name
-  principal_arn = aws_eks_access_entry.admin[each.value].principal_arn
+  principal_arn = aws_eks_access_entry.admin[each.key].principal_arn
   policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
   access_scope {
     type = "cluster"
   }
+}
+
+# CI roles that deploy the application: an access entry each, with the
+# Kubernetes edit policy in the application's namespace only (not the
+# cluster). The Namespace object itself and cluster-level objects belong to
+# the add-ons layer, applied with an admin role.
+resource "aws_eks_access_entry" "namespace" {
+  for_each = var.namespace_deploy_role_arns
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value
+  type          = "STANDARD"
+
+  tags = merge(var.tags, { Name = "${var.name}-deploy-${each.key}" })
+}
+
+resource "aws_eks_access_policy_association" "namespace" {
+  for_each = var.namespace_deploy_role_arns
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = aws_eks_access_entry.namespace[each.key].principal_arn
+  policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+  access_scope {
+    type       = "namespace"
+    namespaces = [var.app_namespace]
+  }
+}
+
+# The runners that reach the private API endpoint (modules/ci) connect from
+# this security group; the control plane admits them on 443 only.
+resource "aws_vpc_security_group_ingress_rule" "api_from_runners" {
+  for_each = var.api_client_security_group_ids
+
+  security_group_id            = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+  description                  = "Kubernetes API from ${each.key}"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value
+
+  tags = merge(var.tags, { Name = "${var.name}-api-from-${each.key}" })
 }
 
 #### Node IAM role
@@ -303,6 +360,7 @@ resource "aws_eks_addon" "before_nodes" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.key
   addon_version               = lookup(var.addon_versions, each.key, null)
+  configuration_values        = lookup(local.addon_configuration, each.key, null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
@@ -349,6 +407,7 @@ locals {
       external-secrets             = { namespace = "external-secrets", service_account = "external-secrets" }
       fluent-bit                   = { namespace = "logging", service_account = "fluent-bit" }
       ebs-csi-driver               = { namespace = "kube-system", service_account = "ebs-csi-controller-sa" }
+      alertmanager                 = { namespace = "monitoring", service_account = "alertmanager" }
       application                  = { namespace = var.app_namespace, service_account = var.app_service_account }
     } : name => sa if name != "application" || var.db_iam_auth != null
   }
@@ -361,6 +420,8 @@ locals {
       aws-load-balancer-controller = data.aws_iam_policy_document.load_balancer_controller.json
       external-secrets             = data.aws_iam_policy_document.external_secrets.json
       fluent-bit                   = data.aws_iam_policy_document.fluent_bit.json
+      alertmanager                 = data.aws_iam_policy_document.alertmanager.json
+      ebs-csi-driver               = data.aws_iam_policy_document.ebs_csi_kms.json
       application                  = one(data.aws_iam_policy_document.application[*].json)
     } : name => json if name != "application" || var.db_iam_auth != null
   }
@@ -475,22 +536,28 @@ data "aws_iam_policy_document" "cluster_autoscaler" {
   }
 }
 
-# External Secrets: read exactly one secret, and decrypt it only through
-# Secrets Manager.
+# External Secrets: read exactly the secrets the release needs (the
+# application's connection secret, the master secret for the database
+# bootstrap hook, the bus secret when there is one), and decrypt them only
+# through Secrets Manager.
+locals {
+  readable_secret_arns = concat([var.app_secret_arn], var.extra_readable_secret_arns)
+}
+
 data "aws_iam_policy_document" "external_secrets" {
   statement {
-    sid = "ReadApplicationSecret"
+    sid = "ReadReleaseSecrets"
     actions = [
       "secretsmanager:DescribeSecret",
       "secretsmanager:GetResourcePolicy",
       "secretsmanager:GetSecretValue",
       "secretsmanager:ListSecretVersionIds",
     ]
-    resources = [var.app_secret_arn]
+    resources = local.readable_secret_arns
   }
 
   statement {
-    sid       = "DecryptApplicationSecret"
+    sid       = "DecryptReleaseSecrets"
     actions   = ["kms:Decrypt"]
     resources = [var.app_secret_kms_key_arn]
 
@@ -503,7 +570,51 @@ data "aws_iam_policy_document" "external_secrets" {
     condition {
       test     = "StringEquals"
       variable = "kms:EncryptionContext:SecretARN"
-      values   = [var.app_secret_arn]
+      values   = local.readable_secret_arns
+    }
+  }
+}
+
+# EBS CSI driver: on top of its managed policy, use the storage key for the
+# encrypted gp3 volumes of the add-ons layer's StorageClass (grants only for
+# AWS resources, i.e. EC2 attaching the volume).
+data "aws_iam_policy_document" "ebs_csi_kms" {
+  statement {
+    sid       = "GrantsForVolumes"
+    actions   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+    resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "EncryptVolumes"
+    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
+    resources = [var.secrets_kms_key_arn]
+  }
+}
+
+# Alertmanager: publish to the alert topic only (its sns_configs receiver).
+data "aws_iam_policy_document" "alertmanager" {
+  statement {
+    sid       = "PublishAlerts"
+    actions   = ["sns:Publish"]
+    resources = [var.alert_topic_arn]
+  }
+
+  statement {
+    sid       = "EncryptAlerts"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.alert_topic_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com"]
     }
   }
 }

@@ -81,6 +81,24 @@ variable "admin_role_arns" {
 
 #### Nodes
 
+variable "namespace_deploy_role_arns" {
+  description = "IAM roles (the CI deploy role), by a short name known at plan time, given Kubernetes edit rights in app_namespace only, through an access entry."
+  type        = map(string)
+  default     = {}
+}
+
+variable "ci_admin_role_arns" {
+  description = "IAM roles created in the same run (the CI apply role, which installs the add-ons), by a short name known at plan time, given cluster-admin."
+  type        = map(string)
+  default     = {}
+}
+
+variable "api_client_security_group_ids" {
+  description = "Security groups (by a short name) whose members may reach the private API endpoint on 443, e.g. the CI runners of modules/ci."
+  type        = map(string)
+  default     = {}
+}
+
 variable "node_groups" {
   description = "Managed node groups, by name. Each spans all subnets; the cluster autoscaler moves desired_size between min_size and max_size."
   type = map(object({
@@ -150,6 +168,22 @@ variable "app_secret_arn" {
 
 variable "app_secret_kms_key_arn" {
   description = "KMS key ARN that encrypts the application's secret (External Secrets may decrypt with it only through Secrets Manager, only for that secret)."
+  type        = string
+}
+
+variable "extra_readable_secret_arns" {
+  description = "Further Secrets Manager secrets (encrypted with app_secret_kms_key_arn) External Secrets may read: the database master secret for the bootstrap hook, the bus secret."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_topic_arn" {
+  description = "SNS topic Alertmanager publishes to (its Pod Identity role may publish there only)."
+  type        = string
+}
+
+variable "alert_topic_kms_key_arn" {
+  description = "KMS key that encrypts the alert topic."
   type        = string
 }
 

@@ -42,3 +42,13 @@ output "flow_log_group_name" {
   description = "CloudWatch Logs group receiving the VPC flow logs."
   value       = aws_cloudwatch_log_group.flow_logs.name
 }
+
+output "public_subnet_cidrs" {
+  description = "CIDRs of the public subnets (where an internet-facing ALB connects to pods from), in AZ order."
+  value       = [for az in var.azs : aws_subnet.public[az].cidr_block]
+}
+
+output "database_subnet_cidrs" {
+  description = "CIDRs of the database subnets (the only database egress the NetworkPolicies open), in AZ order."
+  value       = [for az in var.azs : aws_subnet.database[az].cidr_block]
+}

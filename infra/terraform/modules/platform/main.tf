@@ -5,6 +5,16 @@
  */
 
 data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  region                 = data.aws_region.current.name
+  opensearch_domain_name = substr(replace(var.name, "palaver-", "logs-"), 0, 28)
+  # Known before the domain exists, so the eks module's Fluent Bit policy and
+  # the domain's access policy do not wait on each other.
+  opensearch_domain_arn = "arn:${data.aws_partition.current.partition}:es:${local.region}:${data.aws_caller_identity.current.account_id}:domain/${local.opensearch_domain_name}"
+}
 
 #### Keys and WAF
 
@@ -15,6 +25,7 @@ module "security" {
   key_administrator_arns   = var.kms_admin_role_arns
   kms_deletion_window_days = var.kms_deletion_window_days
   waf_rate_limit           = var.waf_rate_limit
+  max_body_bytes           = var.max_body_bytes
   certificate_arn          = var.certificate_arn
   log_retention_days       = var.log_retention_days
   tags                     = var.tags
@@ -57,7 +68,15 @@ module "eks" {
     cluster_resource_id = module.aurora.cluster_resource_id
     username            = var.app_db_iam_username
   }
-  opensearch_domain_arn = var.opensearch_domain_arn
+  opensearch_domain_arn = local.opensearch_domain_arn
+
+  extra_readable_secret_arns = concat([module.aurora.master_user_secret_arn], module.bus[*].secret_arn)
+  alert_topic_arn            = module.monitoring.alert_topic_arn
+  alert_topic_kms_key_arn    = module.security.alerts_kms_key_arn
+
+  ci_admin_role_arns            = { ci-apply = module.ci.apply_role_arn }
+  namespace_deploy_role_arns    = { ci-deploy = module.ci.deploy_role_arn }
+  api_client_security_group_ids = { ci-runner = module.ci.runner_security_group_id }
 
   tags = var.tags
 }
@@ -89,6 +108,142 @@ module "aurora" {
   skip_final_snapshot             = var.skip_final_snapshot
   backup_retention_days           = var.backup_retention_days
   app_secret_recovery_window_days = var.app_secret_recovery_window_days
+
+  tags = var.tags
+}
+
+#### Monitoring, alerting and the log search domain
+
+module "monitoring" {
+  source = "../monitoring"
+
+  name               = var.name
+  kms_key_arn        = module.security.alerts_kms_key_arn
+  logs_kms_key_arn   = module.security.logs_kms_key_arn
+  log_retention_days = var.log_retention_days
+  alert_emails       = var.alert_emails
+  runbook_base_url   = var.runbook_base_url
+  availability_slo   = var.availability_slo
+
+  application_log_group_name = module.eks.application_log_group_name
+  web_acl_name               = module.security.web_acl_name
+  db_cluster_identifier      = module.aurora.cluster_identifier
+
+  vpc_id                               = module.network.vpc_id
+  subnet_ids                           = module.network.private_subnet_ids
+  opensearch_domain_name               = local.opensearch_domain_name
+  opensearch_instance_count            = var.opensearch_instance_count
+  opensearch_client_security_group_ids = { eks_nodes = module.eks.node_security_group_id }
+  opensearch_writer_role_arns          = [module.eks.pod_identities["fluent-bit"].role_arn]
+  opensearch_admin_role_arn            = coalesce(var.opensearch_admin_role_arn, module.ci.apply_role_arn)
+
+  tags = var.tags
+}
+
+#### CI access and the release's values
+
+# Everything the Helm release needs from the infrastructure, in the chart's
+# own value paths (deploy/helm/palaver/values.yaml). The deploy workflow
+# reads it from the SSM parameter of modules/ci and passes it to helm after
+# the environment's values file; nothing infrastructure-specific is copied
+# by hand into deploy/.
+locals {
+  helm_values = {
+    image = { repository = var.ecr_repository_url }
+    config = {
+      # The ALB connects from inside the VPC: its X-Forwarded-For is believed.
+      trustedProxies = [var.vpc_cidr]
+    }
+    database = {
+      cidrs = module.network.database_subnet_cidrs
+      port  = module.aurora.port
+      externalSecret = {
+        enabled        = true
+        key            = module.aurora.app_secret_name
+        secretStoreRef = { kind = "ClusterSecretStore", name = var.cluster_secret_store_name }
+      }
+      bootstrap = {
+        enabled         = true
+        masterSecretKey = module.aurora.master_user_secret_arn
+      }
+    }
+    ingress = {
+      alb = {
+        certificateArn = var.certificate_arn
+        wafv2AclArn    = module.security.web_acl_arn
+      }
+    }
+    networkPolicy = {
+      ingress = { cidrs = [var.vpc_cidr] }
+    }
+    # Accounts through the Cognito user pool (issue 11), when there is one.
+    auth = {
+      oidc = {
+        issuer   = one(module.identity[*].issuer_url) == null ? "" : one(module.identity[*].issuer_url)
+        audience = one(module.identity[*].client_id) == null ? "" : one(module.identity[*].client_id)
+      }
+    }
+    # The Valkey broker (issue 12), when there is one.
+    bus = {
+      redis = {
+        enabled = var.bus_enabled
+        key     = one(module.bus[*].secret_arn) == null ? "" : one(module.bus[*].secret_arn)
+        port    = 6379
+        cidrs   = var.bus_enabled ? module.network.private_subnet_cidrs : []
+      }
+    }
+  }
+}
+
+#### Accounts (OIDC) and the fan-out broker, per environment
+
+module "identity" {
+  source = "../identity"
+  count  = var.identity_enabled ? 1 : 0
+
+  name                = var.name
+  callback_urls       = var.identity_callback_urls
+  logout_urls         = var.identity_logout_urls
+  domain_prefix       = var.identity_domain_prefix
+  self_sign_up        = var.identity_self_sign_up
+  deletion_protection = var.deletion_protection
+
+  tags = var.tags
+}
+
+module "bus" {
+  source = "../bus"
+  count  = var.bus_enabled ? 1 : 0
+
+  name                        = var.name
+  vpc_id                      = module.network.vpc_id
+  subnet_ids                  = module.network.private_subnet_ids
+  allowed_security_group_ids  = { eks_nodes = module.eks.node_security_group_id }
+  kms_key_arn                 = module.security.rds_kms_key_arn
+  logs_kms_key_arn            = module.security.logs_kms_key_arn
+  log_retention_days          = var.log_retention_days
+  node_type                   = var.bus_node_type
+  secret_recovery_window_days = var.app_secret_recovery_window_days
+
+  tags = var.tags
+}
+
+module "ci" {
+  source = "../ci"
+
+  name                     = var.name
+  environment              = var.environment
+  github_repository        = var.github_repository
+  github_oidc_provider_arn = var.github_oidc_provider_arn
+  github_connection_arn    = var.github_connection_arn
+  cluster_arn              = module.eks.cluster_arn
+  ecr_repository_arn       = var.ecr_repository_arn
+  ecr_kms_key_arn          = var.ecr_kms_key_arn
+  vpc_id                   = module.network.vpc_id
+  private_subnet_ids       = module.network.private_subnet_ids
+  logs_kms_key_arn         = module.security.logs_kms_key_arn
+  log_retention_days       = var.log_retention_days
+  helm_values              = local.helm_values
 
   tags = var.tags
 }

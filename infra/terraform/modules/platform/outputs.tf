@@ -98,3 +98,90 @@ output "alb_ingress_annotations" {
   description = "The ingress annotations that attach the WAF and the certificate to the ALB, ready to paste into the Helm values."
   value       = module.security.alb_ingress_annotations
 }
+
+#### Release, CI and monitoring
+
+output "vpc_cidr" {
+  description = "IPv4 CIDR of the VPC (the release's trusted proxies and ingress source)."
+  value       = var.vpc_cidr
+}
+
+output "app_secret_name" {
+  description = "Name of the application's connection secret (the ExternalSecret's key)."
+  value       = module.aurora.app_secret_name
+}
+
+output "cluster_secret_store_name" {
+  description = "Name of the ClusterSecretStore the add-ons layer creates."
+  value       = var.cluster_secret_store_name
+}
+
+output "helm_values" {
+  description = "Every Helm value of the release that comes from the infrastructure (also in the SSM parameter `helm_values_parameter`)."
+  value       = local.helm_values
+}
+
+output "helm_values_parameter" {
+  description = "SSM parameter the deploy workflow reads the release's infrastructure values from (GitHub variable HELM_VALUES_PARAMETER)."
+  value       = module.ci.helm_values_parameter
+}
+
+output "ci_apply_role_arn" {
+  description = "Role of the GitHub environment terraform-<env> (variable AWS_TERRAFORM_ROLE_ARN)."
+  value       = module.ci.apply_role_arn
+}
+
+output "ci_deploy_role_arn" {
+  description = "Role of the GitHub environment <env> (variable AWS_DEPLOY_ROLE_ARN)."
+  value       = module.ci.deploy_role_arn
+}
+
+output "ci_runner_project_name" {
+  description = "CodeBuild runner project of the deploy job (variable RUNNER_PROJECT)."
+  value       = module.ci.runner_project_name
+}
+
+output "alert_topic_arn" {
+  description = "SNS topic of every alert (Alertmanager's receiver)."
+  value       = module.monitoring.alert_topic_arn
+}
+
+output "opensearch_endpoint" {
+  description = "VPC endpoint host of the log search domain (Fluent Bit's opensearch output)."
+  value       = module.monitoring.opensearch_endpoint
+}
+
+output "opensearch_dashboards_endpoint" {
+  description = "OpenSearch Dashboards of the log search domain."
+  value       = module.monitoring.opensearch_dashboards_endpoint
+}
+
+output "storage_kms_key_arn" {
+  description = "KMS key of the cluster's encrypted gp3 volumes (the add-ons layer's StorageClass)."
+  value       = module.security.eks_kms_key_arn
+}
+
+output "app_connection" {
+  description = "Non-secret fields of the application's connection secret (the add-ons layer writes them with a generated password)."
+  value       = module.aurora.app_connection
+}
+
+output "app_password_version" {
+  description = "Version of the application's generated password; the add-ons layer writes a new one when it increases."
+  value       = var.app_password_version
+}
+
+output "oidc_issuer" {
+  description = "OIDC issuer URL of the user pool (auth.oidc.issuer), or null without one."
+  value       = one(module.identity[*].issuer_url)
+}
+
+output "oidc_client_id" {
+  description = "App client id of the web UI (auth.oidc.audience), or null without a user pool."
+  value       = one(module.identity[*].client_id)
+}
+
+output "bus_secret_arn" {
+  description = "Secrets Manager ARN of the broker's secret (bus.redis.key), or null without a broker."
+  value       = one(module.bus[*].secret_arn)
+}

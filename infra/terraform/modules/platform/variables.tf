@@ -70,6 +70,12 @@ variable "certificate_arn" {
   }
 }
 
+variable "max_body_bytes" {
+  description = "Largest request body the application accepts (crates/palaver/src/config.rs --max-body-bytes): the WAF's body-size rule follows it (modules/security)."
+  type        = number
+  default     = 16384
+}
+
 variable "waf_rate_limit" {
   description = "Requests per client IP per 5 minutes above which the WAF blocks (modules/security)."
   type        = number
@@ -125,8 +131,14 @@ variable "node_groups" {
   }))
 }
 
-variable "opensearch_domain_arn" {
-  description = "ARN of an OpenSearch domain Fluent Bit may also write to; null for CloudWatch Logs only."
+variable "opensearch_instance_count" {
+  description = "Data nodes of the log search domain (modules/monitoring)."
+  type        = number
+  default     = 2
+}
+
+variable "opensearch_admin_role_arn" {
+  description = "IAM role that is the log search domain's master user; null: the CI apply role."
   type        = string
   default     = null
 }
@@ -191,4 +203,117 @@ variable "app_secret_recovery_window_days" {
   description = "Days a deleted application secret can still be restored: 0 (at once) or 7 to 30 (modules/aurora)."
   type        = number
   default     = 30
+}
+
+#### Environment, CI and release
+
+variable "environment" {
+  description = "Environment name (GitHub environments `<environment>` and `terraform-<environment>`), e.g. staging."
+  type        = string
+}
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose workflows deploy this environment."
+  type        = string
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's GitHub OIDC provider (envs/account output)."
+  type        = string
+}
+
+variable "github_connection_arn" {
+  description = "ARN of the CodeConnections connection to GitHub that registers the deploy runner (modules/ci)."
+  type        = string
+}
+
+variable "ecr_repository_url" {
+  description = "URL of the image repository (envs/account output), the release's image.repository."
+  type        = string
+}
+
+variable "ecr_repository_arn" {
+  description = "ARN of the image repository (envs/account output)."
+  type        = string
+}
+
+variable "ecr_kms_key_arn" {
+  description = "KMS key of the image repository (envs/account output)."
+  type        = string
+}
+
+variable "cluster_secret_store_name" {
+  description = "Name of the ClusterSecretStore the add-ons layer creates (modules/addons) and the release reads from."
+  type        = string
+  default     = "aws-secrets-manager"
+}
+
+
+variable "alert_emails" {
+  description = "E-mail addresses subscribed to the alert topic (modules/monitoring)."
+  type        = list(string)
+  default     = []
+}
+
+variable "runbook_base_url" {
+  description = "URL of docs/incident-response.md, linked from every alarm."
+  type        = string
+  default     = "https://github.com/palaver/palaver/blob/main/docs/incident-response.md"
+}
+
+variable "availability_slo" {
+  description = "Availability SLO of the CloudWatch error-ratio alarm (modules/monitoring)."
+  type        = number
+  default     = 0.995
+}
+
+
+variable "app_password_version" {
+  description = "Version of the application's generated database password: increase to rotate (the add-ons layer writes the new value, the next release's bootstrap hook sets it)."
+  type        = number
+  default     = 1
+}
+
+#### Accounts and the fan-out broker
+
+variable "identity_enabled" {
+  description = "Create the Cognito user pool and app client (modules/identity) whose issuer and client id the release's OIDC settings get."
+  type        = bool
+  default     = false
+}
+
+variable "identity_callback_urls" {
+  description = "Callback URLs of the web UI's app client (https://<host>/...)."
+  type        = list(string)
+  default     = []
+}
+
+variable "identity_logout_urls" {
+  description = "Logout URLs of the web UI's app client."
+  type        = list(string)
+  default     = []
+}
+
+variable "identity_domain_prefix" {
+  description = "Prefix of the hosted-UI domain; null for none."
+  type        = string
+  default     = null
+}
+
+variable "identity_self_sign_up" {
+  description = "Whether people may create their own account in the user pool."
+  type        = bool
+  default     = false
+}
+
+variable "bus_enabled" {
+  description = "Create the Valkey broker (modules/bus) and switch the release's bus to it (bus.redis.enabled)."
+  type        = bool
+  default     = false
+}
+
+variable "bus_node_type" {
+  description = "Node type of the broker."
+  type        = string
+  default     = "cache.t4g.small"
 }

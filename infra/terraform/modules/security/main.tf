@@ -14,9 +14,10 @@ locals {
 
   # One key per purpose, so a key policy (and a compromise) stays narrow.
   keys = {
-    eks  = "EKS envelope encryption of Kubernetes secrets for ${var.name}"
-    rds  = "Aurora storage, Performance Insights, backups and database secrets for ${var.name}"
-    logs = "CloudWatch Logs groups (VPC flow, EKS, Aurora, WAF, application) for ${var.name}"
+    eks    = "EKS envelope encryption of Kubernetes secrets, and the cluster's gp3 volumes, for ${var.name}"
+    rds    = "Aurora storage, Performance Insights, backups and database secrets for ${var.name}"
+    logs   = "CloudWatch Logs groups (VPC flow, EKS, Aurora, WAF, application) and OpenSearch storage for ${var.name}"
+    alerts = "Alert topic (SNS) of ${var.name}"
   }
 }
 
@@ -67,6 +68,17 @@ locals {
   service_statements = {
     eks = []
     rds = []
+    # CloudWatch alarms publish to the encrypted alert topic.
+    alerts = [{
+      Sid       = "CloudWatchAlarmsPublish"
+      Effect    = "Allow"
+      Principal = { Service = "cloudwatch.amazonaws.com" }
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      Resource  = "*"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+      }
+    }]
     logs = [{
       Sid       = "CloudWatchLogsUse"
       Effect    = "Allow"
@@ -113,6 +125,26 @@ resource "aws_kms_alias" "this" {
 
 #### WAF web ACL
 
+locals {
+  # SizeRestrictions_BODY (8 KB) would block sends the application accepts.
+  common_rule_overrides = distinct(concat(["SizeRestrictions_BODY"], var.waf_common_rule_overrides))
+
+  # A Content-Length above var.max_body_bytes: any number with more digits
+  # than the limit, or as many digits and a greater value. Built from the
+  # limit's digits so the rule follows the variable.
+  limit_digits = split("", tostring(var.max_body_bytes))
+  content_length_over_limit = format("^0*(%s)$", join("|", concat(
+    ["[1-9][0-9]{${length(local.limit_digits)},}"],
+    [
+      for i, d in local.limit_digits : format("%s[%s-9][0-9]{%d}",
+        join("", slice(local.limit_digits, 0, i)),
+        tonumber(d) + 1,
+        length(local.limit_digits) - i - 1,
+      ) if tonumber(d) < 9
+    ],
+  )))
+}
+
 resource "aws_wafv2_web_acl" "this" {
   name        = var.name
   description = "Palaver ALB protection: rate limit and AWS managed rule groups."
@@ -151,6 +183,49 @@ resource "aws_wafv2_web_acl" "this" {
     }
   }
 
+  # The application accepts request bodies up to var.max_body_bytes (its
+  # --max-body-bytes, 16 KiB) and answers 413 itself above that. The common
+  # rule set's SizeRestrictions_BODY blocks bodies over 8 KB, so it is
+  # counted (always, see local.common_rule_overrides), and this rule refuses
+  # what the application would refuse anyway, by its declared length, before
+  # it reaches a pod. (An ALB passes WAF only the first 8 KB of a body, so a
+  # body-size statement could not see the difference.)
+  rule {
+    name     = "body-over-application-limit"
+    priority = 5
+
+    action {
+      block {
+        custom_response {
+          response_code = 413
+        }
+      }
+    }
+
+    statement {
+      regex_match_statement {
+        regex_string = local.content_length_over_limit
+
+        field_to_match {
+          single_header {
+            name = "content-length"
+          }
+        }
+
+        text_transformation {
+          priority = 0
+          type     = "NONE"
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-body-over-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
   rule {
     name     = "AWSManagedRulesCommonRuleSet"
     priority = 10
@@ -165,7 +240,7 @@ resource "aws_wafv2_web_acl" "this" {
         vendor_name = "AWS"
 
         dynamic "rule_action_override" {
-          for_each = var.waf_common_rule_overrides
+          for_each = local.common_rule_overrides
 
           content {
             name = rule_action_override.value

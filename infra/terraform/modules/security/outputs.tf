@@ -1,5 +1,5 @@
 output "kms_key_arns" {
-  description = "ARN of every customer-managed KMS key, by purpose (`eks`, `rds`, `logs`)."
+  description = "ARN of every customer-managed KMS key, by purpose (`eks`, `rds`, `logs`, `alerts`)."
   value       = { for purpose, key in aws_kms_key.this : purpose => key.arn }
 }
 
@@ -40,4 +40,14 @@ output "alb_ingress_annotations" {
       "alb.ingress.kubernetes.io/listen-ports"    = "[{\"HTTPS\":443}]"
     },
   )
+}
+
+output "alerts_kms_key_arn" {
+  description = "KMS key ARN of the alert topic."
+  value       = aws_kms_key.this["alerts"].arn
+}
+
+output "web_acl_name" {
+  description = "Name of the WAFv2 web ACL (the WebACL dimension of its CloudWatch metrics)."
+  value       = aws_wafv2_web_acl.this.name
 }

@@ -41,8 +41,19 @@ variable "waf_rate_limit" {
   }
 }
 
+variable "max_body_bytes" {
+  description = "Largest request body the application accepts (its --max-body-bytes, 16 KiB by default); the WAF answers 413 to a larger Content-Length and never blocks a smaller body for its size."
+  type        = number
+  default     = 16384
+
+  validation {
+    condition     = var.max_body_bytes >= 1024 && floor(var.max_body_bytes) == var.max_body_bytes
+    error_message = "max_body_bytes must be a whole number of at least 1024."
+  }
+}
+
 variable "waf_common_rule_overrides" {
-  description = "Rules of AWSManagedRulesCommonRuleSet to switch to count mode (e.g. `SizeRestrictions_BODY` when legitimate bodies exceed 8 KB)."
+  description = "Further rules of AWSManagedRulesCommonRuleSet to switch to count mode (SizeRestrictions_BODY always is: the application's own limit, max_body_bytes, is larger)."
   type        = list(string)
   default     = []
 }

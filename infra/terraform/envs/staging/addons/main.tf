@@ -61,8 +61,23 @@ module "addons" {
   vpc_id                     = local.platform.vpc_id
   pod_identities             = local.platform.pod_identities
   application_log_group_name = local.platform.application_log_group_name
+  opensearch_endpoint        = local.platform.opensearch_endpoint
+  alert_topic_arn            = local.platform.alert_topic_arn
+  storage_kms_key_arn        = local.platform.storage_kms_key_arn
+  cluster_secret_store_name  = local.platform.cluster_secret_store_name
 
   # Staging keeps a week of metrics on a small volume.
   prometheus_retention    = "7d"
   prometheus_storage_size = "20Gi"
+}
+
+# The application's connection secret (created empty by the platform layer):
+# its fields and a generated password, written without passing through the
+# plan or the state. The chart's bootstrap hook creates the role with it.
+module "app_secret_value" {
+  source = "../../../modules/secret-value"
+
+  secret_id     = local.platform.app_secret_arn
+  value         = local.platform.app_connection
+  value_version = local.platform.app_password_version
 }

@@ -6,7 +6,21 @@ mock_provider "aws" {
   source = "../../tests/mocks/aws"
 }
 
+override_data {
+  target = data.terraform_remote_state.account
+  values = {
+    outputs = {
+      github_oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+      ecr_repository_url       = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/palaver"
+      ecr_repository_arn       = "arn:aws:ecr:eu-west-1:123456789012:repository/palaver"
+      ecr_kms_key_arn          = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    }
+  }
+}
+
 variables {
+  github_repository           = "palaver-chat/palaver"
+  github_connection_arn       = "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555"
   certificate_arn             = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
   cluster_public_access_cidrs = ["203.0.113.0/24"]
 }

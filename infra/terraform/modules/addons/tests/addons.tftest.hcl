@@ -13,7 +13,47 @@ variables {
     aws-load-balancer-controller = { namespace = "kube-system", service_account = "aws-load-balancer-controller", role_arn = "arn:aws:iam::123456789012:role/palaver-test-aws-load-balancer-controller" }
     external-secrets             = { namespace = "external-secrets", service_account = "external-secrets", role_arn = "arn:aws:iam::123456789012:role/palaver-test-external-secrets" }
     fluent-bit                   = { namespace = "logging", service_account = "fluent-bit", role_arn = "arn:aws:iam::123456789012:role/palaver-test-fluent-bit" }
+    alertmanager                 = { namespace = "monitoring", service_account = "alertmanager", role_arn = "arn:aws:iam::123456789012:role/palaver-test-alertmanager" }
   }
+  alert_topic_arn     = "arn:aws:sns:eu-west-1:123456789012:palaver-test-alerts"
+  storage_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+}
+
+run "control_plane_scrapes_off_alerts_reach_sns_volumes_encrypted_gp3" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for component in ["kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"] :
+      yamldecode(helm_release.this["kube-prometheus-stack"].values[0])[component].enabled == false
+    ])
+    error_message = "EKS hides its control plane: scraping it leaves the down alerts firing for ever."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.this["kube-prometheus-stack"].values[0]).alertmanager.config.receivers[1].sns_configs[0].topic_arn == var.alert_topic_arn
+    error_message = "Alertmanager's default receiver publishes to the alert topic."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.platform_objects.values[0]).storageClass.kmsKeyId == var.storage_kms_key_arn && yamldecode(helm_release.this["kube-prometheus-stack"].values[0]).prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName == "gp3-encrypted"
+    error_message = "Every volume uses the encrypted gp3 StorageClass."
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.platform_objects.values[0]).clusterSecretStore.apiVersion == "external-secrets.io/v1" && yamldecode(helm_release.platform_objects.values[0]).clusterSecretStore.name == "aws-secrets-manager"
+    error_message = "The ClusterSecretStore the application reads from exists, in the API the pinned operator serves."
+  }
+}
+
+run "an_operator_without_the_v1_api_is_refused" {
+  command = plan
+
+  variables {
+    chart_versions = { external_secrets = "0.12.1" }
+  }
+
+  expect_failures = [var.chart_versions]
 }
 
 run "installs_every_platform_release_under_its_pod_identity" {

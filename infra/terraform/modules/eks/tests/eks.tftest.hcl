@@ -7,14 +7,19 @@ mock_provider "aws" {
 }
 
 variables {
-  name                   = "palaver-test"
-  vpc_id                 = "vpc-0123456789abcdef0"
-  subnet_ids             = ["subnet-0000000000000000a", "subnet-0000000000000000b", "subnet-0000000000000000c"]
-  public_access_cidrs    = ["203.0.113.0/24"]
-  secrets_kms_key_arn    = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-  logs_kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000"
-  app_secret_arn         = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:palaver-test/app/database-AbCdEf"
-  app_secret_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+  name                       = "palaver-test"
+  vpc_id                     = "vpc-0123456789abcdef0"
+  subnet_ids                 = ["subnet-0000000000000000a", "subnet-0000000000000000b", "subnet-0000000000000000c"]
+  public_access_cidrs        = ["203.0.113.0/24"]
+  secrets_kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  logs_kms_key_arn           = "arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000"
+  app_secret_arn             = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:palaver-test/app/database-AbCdEf"
+  app_secret_kms_key_arn     = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+  alert_topic_arn            = "arn:aws:sns:eu-west-1:123456789012:palaver-test-alerts"
+  alert_topic_kms_key_arn    = "arn:aws:kms:eu-west-1:123456789012:key/bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"
+  extra_readable_secret_arns = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1234-AbCdEf"]
+  ci_admin_role_arns         = { ci-apply = "arn:aws:iam::123456789012:role/palaver-test-ci-apply" }
+  namespace_deploy_role_arns = { ci-deploy = "arn:aws:iam::123456789012:role/palaver-test-ci-deploy" }
   node_groups = {
     general = {
       instance_types = ["m6i.large"]
@@ -84,7 +89,7 @@ run "installs_the_eks_addons_and_pod_identities" {
   }
 
   assert {
-    condition     = toset(keys(aws_eks_pod_identity_association.this)) == toset(["cluster-autoscaler", "aws-load-balancer-controller", "external-secrets", "fluent-bit", "ebs-csi-driver"])
+    condition     = toset(keys(aws_eks_pod_identity_association.this)) == toset(["cluster-autoscaler", "aws-load-balancer-controller", "external-secrets", "fluent-bit", "ebs-csi-driver", "alertmanager"])
     error_message = "Without IAM database auth the application gets no AWS role."
   }
 
@@ -168,4 +173,23 @@ run "rejects_inverted_autoscaling_bounds" {
   }
 
   expect_failures = [var.node_groups]
+}
+
+run "network_policies_are_enforced_and_ci_reaches_the_cluster" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(aws_eks_addon.before_nodes["vpc-cni"].configuration_values).enableNetworkPolicy == "true"
+    error_message = "The vpc-cni add-on must run its network policy agent, or NetworkPolicies are not enforced."
+  }
+
+  assert {
+    condition     = aws_eks_access_policy_association.namespace["ci-deploy"].access_scope[0].type == "namespace" && aws_eks_access_policy_association.namespace["ci-deploy"].access_scope[0].namespaces == toset(["palaver"])
+    error_message = "The deploy role must reach only the application's namespace."
+  }
+
+  assert {
+    condition     = aws_eks_access_policy_association.admin["ci-apply"].access_scope[0].type == "cluster"
+    error_message = "The apply role installs the add-ons: it needs cluster-admin."
+  }
 }

@@ -7,6 +7,13 @@ mock_provider "aws" {
 }
 
 variables {
+  environment                 = "test"
+  github_repository           = "palaver-chat/palaver"
+  github_oidc_provider_arn    = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+  github_connection_arn       = "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555"
+  ecr_repository_url          = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/palaver"
+  ecr_repository_arn          = "arn:aws:ecr:eu-west-1:123456789012:repository/palaver"
+  ecr_kms_key_arn             = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   name                        = "palaver-test"
   azs                         = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
   vpc_cidr                    = "10.30.0.0/16"
@@ -99,4 +106,57 @@ run "rejects_a_certificate_that_is_not_from_acm" {
   }
 
   expect_failures = [var.certificate_arn]
+}
+
+run "the_release_values_come_from_the_infrastructure" {
+  command = plan
+
+  assert {
+    condition     = output.helm_values.config.trustedProxies == [var.vpc_cidr] && output.helm_values.networkPolicy.ingress.cidrs == [var.vpc_cidr]
+    error_message = "Trusted proxies and the ingress NetworkPolicy must be the VPC's CIDR, where the ALB connects from."
+  }
+
+  assert {
+    condition     = output.helm_values.database.externalSecret.key == "palaver-test/app/database" && output.helm_values.database.externalSecret.secretStoreRef.name == var.cluster_secret_store_name
+    error_message = "The release must read the secret Terraform creates, through the store the add-ons layer creates."
+  }
+
+  assert {
+    condition     = output.helm_values.ingress.alb.certificateArn == var.certificate_arn && output.helm_values.image.repository == var.ecr_repository_url
+    error_message = "Certificate and image repository come from the infrastructure."
+  }
+
+  assert {
+    condition     = alltrue([for cidr in output.helm_values.database.cidrs : cidrsubnet(var.vpc_cidr, 8, 8) == cidr || cidrsubnet(var.vpc_cidr, 8, 9) == cidr || cidrsubnet(var.vpc_cidr, 8, 10) == cidr])
+    error_message = "Database egress must be the database subnets of this VPC."
+  }
+}
+
+run "accounts_and_the_broker_reach_the_release_when_enabled" {
+  command = plan
+
+  variables {
+    identity_enabled       = true
+    identity_callback_urls = ["https://chat.example.com/"]
+    bus_enabled            = true
+  }
+
+  assert {
+    condition     = output.helm_values.bus.redis.enabled == true && tolist(output.helm_values.bus.redis.cidrs) == tolist(module.network.private_subnet_cidrs)
+    error_message = "With the broker the release switches its bus, and its egress reaches the private subnets only."
+  }
+
+  assert {
+    condition     = module.bus[0].port == 6379 && length(module.eks.pod_identities) > 0
+    error_message = "The broker listens on 6379."
+  }
+}
+
+run "no_broker_and_no_user_pool_by_default" {
+  command = plan
+
+  assert {
+    condition     = output.helm_values.bus.redis.enabled == false && output.helm_values.auth.oidc.issuer == "" && length(module.bus) == 0 && length(module.identity) == 0
+    error_message = "Without the switches the release keeps the PostgreSQL bus and local accounts."
+  }
 }

@@ -14,7 +14,7 @@ run "keys_rotate_and_trust_no_wildcard_principal" {
   command = plan
 
   assert {
-    condition     = length(aws_kms_key.this) == 3 && alltrue([for k in aws_kms_key.this : k.enable_key_rotation])
+    condition     = length(aws_kms_key.this) == 4 && alltrue([for k in aws_kms_key.this : k.enable_key_rotation])
     error_message = "Every KMS key must have automatic rotation on."
   }
 
@@ -72,4 +72,21 @@ run "rejects_a_too_low_rate_limit" {
   }
 
   expect_failures = [var.waf_rate_limit]
+}
+
+run "waf_lets_through_every_body_the_application_accepts" {
+  command = plan
+
+  assert {
+    condition     = contains([for o in one([for r in aws_wafv2_web_acl.this.rule : r if r.name == "AWSManagedRulesCommonRuleSet"]).statement[0].managed_rule_group_statement[0].rule_action_override : o.name], "SizeRestrictions_BODY")
+    error_message = "SizeRestrictions_BODY (8 KB) must be counted, not blocking: the application accepts 16 KiB bodies."
+  }
+
+  assert {
+    condition = (
+      !can(regex(local.content_length_over_limit, "16384")) && !can(regex(local.content_length_over_limit, "8193")) && !can(regex(local.content_length_over_limit, "9999")) &&
+      can(regex(local.content_length_over_limit, "16385")) && can(regex(local.content_length_over_limit, "20000")) && can(regex(local.content_length_over_limit, "1048576"))
+    )
+    error_message = "The body-size rule must refuse exactly the Content-Lengths above the application's 16 KiB."
+  }
 }

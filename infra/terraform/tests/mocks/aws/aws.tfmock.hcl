@@ -37,3 +37,10 @@ mock_data "aws_iam_policy_document" {
     json = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"sts:AssumeRole\",\"Principal\":{\"Service\":\"ec2.amazonaws.com\"}}]}"
   }
 }
+
+# A value ElastiCache accepts as an auth token (16-128 characters).
+mock_data "aws_secretsmanager_random_password" {
+  defaults = {
+    random_password = "MockTokenMockTokenMockTokenMockTokenMockTokenMockTokenMockToken1"
+  }
+}

@@ -1,0 +1,411 @@
+//! The read cache: the newest messages of recently read rooms, in memory, so
+//! that the hot read (a client opening a room asks for its newest page)
+//! needs no database.
+//!
+//! Coherence: the write path applies every batch it commits before it
+//! answers the senders (read-your-writes on the replica that answered the
+//! 201), and the bus applies what other replicas commit (within the bus
+//! delay). A batch that does not follow on from what a room's entry holds,
+//! a resync of the bus, or a failed write drops the entry; the next read
+//! fills it from the table. A fill races with writes: each shard has a
+//! generation that every write bumps, and a fill whose shard moved on while
+//! it read the table is served but not kept. Only committed messages ever
+//! enter the cache: the write path applies a batch after its commit
+//! returned.
+//!
+//! Bounds: an entry holds at most `per_room` messages (older pages come
+//! from the table), and all entries together at most `max_bytes` (an
+//! estimate of their heap size, memoised page bodies included); at the
+//! bound the least recently read rooms are evicted.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use hashlink::LruCache;
+
+use crate::domain::{Message, RoomName};
+use crate::telemetry::metrics as m;
+
+const SHARDS: usize = 16;
+/// Page bodies memoised per room (different shapes or sizes); an append
+/// clears them.
+const BODIES: usize = 4;
+/// Bookkeeping per message beyond its strings.
+const MESSAGE_OVERHEAD: usize = 160;
+
+/// What a memoised body is: a response shape and a page size.
+pub type BodyKey = (&'static str, usize);
+
+/// The newest messages of a room, oldest first.
+struct Entry {
+    messages: VecDeque<Arc<Message>>,
+    /// Whether the room has messages older than `messages.front()`.
+    has_older: bool,
+    bytes: usize,
+    bodies: Vec<(BodyKey, Bytes)>,
+}
+
+impl Entry {
+    fn last_seq(&self) -> i64 {
+        self.messages.back().map_or(0, |m| m.seq)
+    }
+
+    fn weight(&self) -> usize {
+        self.bytes + self.bodies.iter().map(|(_, b)| b.len()).sum::<usize>() + 128
+    }
+}
+
+fn message_bytes(m: &Message) -> usize {
+    MESSAGE_OVERHEAD
+        + m.author.len()
+        + m.text.len()
+        + m.client_ip.len()
+        + m.client_id.as_ref().map_or(0, |c| c.len())
+}
+
+struct Shard {
+    rooms: LruCache<RoomName, Entry>,
+    bytes: usize,
+    generation: u64,
+}
+
+/// The cache; share it behind an `Arc`.
+pub struct ReadCache {
+    shards: Vec<Mutex<Shard>>,
+    hasher: std::collections::hash_map::RandomState,
+    per_room: usize,
+    shard_bytes: usize,
+}
+
+/// A fill ticket: the shard generation seen before reading the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+impl ReadCache {
+    /// At most `per_room` messages per room (0: the cache is off) and
+    /// `max_bytes` in all (split evenly over the shards).
+    pub fn new(per_room: usize, max_bytes: usize) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        rooms: LruCache::new_unbounded(),
+                        bytes: 0,
+                        generation: 0,
+                    })
+                })
+                .collect(),
+            hasher: Default::default(),
+            per_room,
+            shard_bytes: max_bytes / SHARDS,
+        }
+    }
+
+    /// Most messages an entry holds: larger pages always go to the table.
+    pub fn per_room(&self) -> usize {
+        self.per_room
+    }
+
+    fn shard(&self, room: &RoomName) -> MutexGuard<'_, Shard> {
+        let i = (self.hasher.hash_one(room) as usize) % SHARDS;
+        // Held for map operations only, never across an await.
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The newest `limit` messages of `room` as a body built by `render`
+    /// (given the messages newest first and whether more exist), memoised
+    /// under `key`; `None` when the cache cannot answer (the caller reads
+    /// the table and calls [`ReadCache::fill`]).
+    pub fn newest(
+        &self,
+        room: &RoomName,
+        limit: usize,
+        key: &'static str,
+        render: impl FnOnce(&[Arc<Message>], bool) -> Bytes,
+    ) -> Option<Bytes> {
+        if limit > self.per_room {
+            return None;
+        }
+        let mut shard = self.shard(room);
+        let shard = &mut *shard;
+        let hit = shard.rooms.get_mut(room).and_then(|entry| {
+            if entry.messages.len() < limit && entry.has_older {
+                return None;
+            }
+            if let Some((_, body)) = entry.bodies.iter().find(|(k, _)| *k == (key, limit)) {
+                return Some((body.clone(), 0));
+            }
+            let newest: Vec<Arc<Message>> =
+                entry.messages.iter().rev().take(limit).cloned().collect();
+            let has_more = entry.messages.len() > limit || entry.has_older;
+            let body = render(&newest, has_more);
+            if entry.bodies.len() >= BODIES {
+                entry.bodies.remove(0);
+            }
+            entry.bodies.push(((key, limit), body.clone()));
+            let grown = body.len();
+            Some((body, grown))
+        });
+        match hit {
+            Some((body, grown)) => {
+                shard.bytes += grown;
+                self.evict(shard);
+                metrics::counter!(m::CACHE_HITS).increment(1);
+                Some(body)
+            }
+            None => {
+                metrics::counter!(m::CACHE_MISSES).increment(1);
+                None
+            }
+        }
+    }
+
+    /// Whether `room` is held with messages older than `last`: rows up to
+    /// `last` are then worth reading for it.
+    pub fn behind(&self, room: &RoomName, last: i64) -> bool {
+        self.shard(room)
+            .rooms
+            .peek(room)
+            .is_some_and(|entry| entry.last_seq() < last)
+    }
+
+    /// Call before reading the table for [`ReadCache::fill`].
+    pub fn ticket(&self, room: &RoomName) -> Ticket {
+        Ticket(self.shard(room).generation)
+    }
+
+    /// Keeps what the table answered for `room` (its newest messages, newest
+    /// first, and whether older ones exist), unless a write reached the
+    /// room's shard since `ticket` was taken.
+    pub fn fill(&self, room: &RoomName, ticket: Ticket, newest: &[Message], has_older: bool) {
+        let mut shard = self.shard(room);
+        if shard.generation != ticket.0 || self.per_room == 0 {
+            return;
+        }
+        let take = newest.len().min(self.per_room);
+        let messages: VecDeque<Arc<Message>> = newest[..take]
+            .iter()
+            .rev()
+            .map(|m| Arc::new(m.clone()))
+            .collect();
+        let entry = Entry {
+            bytes: messages.iter().map(|m| message_bytes(m)).sum(),
+            has_older: has_older || newest.len() > take,
+            messages,
+            bodies: Vec::new(),
+        };
+        let shard = &mut *shard;
+        shard.bytes += entry.weight();
+        if let Some(old) = shard.rooms.insert(room.clone(), entry) {
+            shard.bytes -= old.weight();
+        }
+        self.evict(shard);
+    }
+
+    /// Applies committed messages (ordered by room, then seq): an entry they
+    /// follow on from grows; one they skip ahead of is dropped.
+    pub fn committed(&self, messages: &[Arc<Message>]) {
+        for batch in messages.chunk_by(|a, b| a.room == b.room) {
+            let room = &batch[0].room;
+            let mut shard = self.shard(room);
+            let shard = &mut *shard;
+            shard.generation += 1;
+            let Some(entry) = shard.rooms.peek_mut(room) else {
+                continue;
+            };
+            let last = entry.last_seq();
+            let newest = batch[batch.len() - 1].seq;
+            if newest <= last {
+                continue; // already applied (our own batch, heard back from the bus)
+            }
+            let before = entry.weight();
+            let fresh = batch.iter().filter(|m| m.seq > last);
+            let mut contiguous = true;
+            for (expected, message) in (last + 1..).zip(fresh) {
+                if message.seq != expected {
+                    contiguous = false;
+                    break;
+                }
+                entry.bytes += message_bytes(message);
+                entry.messages.push_back(message.clone());
+            }
+            if !contiguous {
+                shard.bytes -= before;
+                shard.rooms.remove(room);
+                continue;
+            }
+            while entry.messages.len() > self.per_room {
+                if let Some(old) = entry.messages.pop_front() {
+                    entry.bytes -= message_bytes(&old);
+                    entry.has_older = true;
+                }
+            }
+            entry.bodies.clear();
+            let after = entry.weight();
+            shard.bytes = shard.bytes + after - before;
+            self.evict(shard);
+        }
+    }
+
+    /// Notes that `room` changed without dropping an entry that is current:
+    /// a fill that read the table before the change is not kept.
+    pub fn touch(&self, room: &RoomName) {
+        self.shard(room).generation += 1;
+    }
+
+    /// Drops `room`: it may have missed messages.
+    pub fn forget(&self, room: &RoomName) {
+        let mut shard = self.shard(room);
+        shard.generation += 1;
+        if let Some(old) = shard.rooms.remove(room) {
+            shard.bytes -= old.weight();
+        }
+    }
+
+    /// Drops every room: the bus may have missed messages.
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.generation += 1;
+            shard.rooms.clear();
+            shard.bytes = 0;
+        }
+    }
+
+    /// Rooms held and their estimated bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(rooms, bytes), shard| {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            (rooms + shard.rooms.len(), bytes + shard.bytes)
+        })
+    }
+
+    fn evict(&self, shard: &mut Shard) {
+        while shard.bytes > self.shard_bytes {
+            match shard.rooms.remove_lru() {
+                Some((_, old)) => {
+                    shard.bytes -= old.weight();
+                    metrics::counter!(m::CACHE_EVICTIONS).increment(1);
+                }
+                None => {
+                    shard.bytes = 0;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::now_millis;
+
+    fn message(room: &RoomName, seq: i64, text: &str) -> Message {
+        Message {
+            room: room.clone(),
+            seq,
+            author: "a".into(),
+            text: text.into(),
+            sent_at: now_millis(),
+            client_id: None,
+            client_ip: "127.0.0.1".into(),
+            frame: Default::default(),
+        }
+    }
+
+    fn seqs(cache: &ReadCache, room: &RoomName, limit: usize) -> Option<(Vec<i64>, bool)> {
+        let mut seen = None;
+        cache.newest(room, limit, "test", |m, more| {
+            seen = Some((m.iter().map(|m| m.seq).collect(), more));
+            Bytes::new()
+        })?;
+        // A memoised body does not call `render`: render once per change.
+        seen.or(Some((Vec::new(), false)))
+    }
+
+    /// Newest first, as the table answers a `Latest` page.
+    fn newest_first(room: &RoomName, seqs: std::ops::RangeInclusive<i64>) -> Vec<Message> {
+        seqs.rev().map(|s| message(room, s, "x")).collect()
+    }
+
+    #[test]
+    fn a_room_is_served_after_a_fill_and_grows_with_commits() {
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        assert!(seqs(&cache, &room, 5).is_none(), "a miss before any fill");
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        assert_eq!(seqs(&cache, &room, 5), Some((vec![3, 2, 1], false)));
+        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        assert_eq!(seqs(&cache, &room, 2), Some((vec![4, 3], true)));
+    }
+
+    #[test]
+    fn an_entry_keeps_at_most_per_room_messages_and_refuses_larger_pages() {
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        let more: Vec<_> = (4..=30).map(|s| Arc::new(message(&room, s, "x"))).collect();
+        cache.committed(&more);
+        assert_eq!(
+            seqs(&cache, &room, 10),
+            Some(((21..=30).rev().collect(), true))
+        );
+        assert!(
+            seqs(&cache, &room, 11).is_none(),
+            "older than the entry holds"
+        );
+    }
+
+    #[test]
+    fn a_commit_that_skips_ahead_drops_the_room() {
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        cache.committed(&[Arc::new(message(&room, 5, "x"))]);
+        assert!(seqs(&cache, &room, 1).is_none());
+    }
+
+    #[test]
+    fn a_fill_that_raced_a_write_is_not_kept() {
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        // The table was read (seqs 1-3), then seq 4 committed before the fill.
+        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        assert!(seqs(&cache, &room, 3).is_none(), "stale fill refused");
+    }
+
+    #[test]
+    fn the_total_bound_evicts_the_least_recently_read_rooms() {
+        // 16 shards x 4 KiB: each room below weighs about 2.5 KiB.
+        let cache = ReadCache::new(10, 16 * 4096);
+        let rooms: Vec<RoomName> = (0..200)
+            .map(|i| RoomName::parse(&format!("room{i}")).unwrap())
+            .collect();
+        for room in &rooms {
+            let ticket = cache.ticket(room);
+            let messages: Vec<Message> = (1..=10)
+                .rev()
+                .map(|s| message(room, s, &"y".repeat(100)))
+                .collect();
+            cache.fill(room, ticket, &messages, false);
+            let (_, bytes) = cache.usage();
+            assert!(bytes <= 16 * 4096, "{bytes} bytes over the bound");
+        }
+        let (held, _) = cache.usage();
+        assert!(held > 0 && held < 200, "{held} rooms held");
+        assert!(
+            seqs(&cache, &rooms[199], 1).is_some(),
+            "the newest fill is held"
+        );
+        cache.clear();
+        assert_eq!(cache.usage(), (0, 0));
+    }
+}
