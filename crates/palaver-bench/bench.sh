@@ -6,7 +6,9 @@
 #   crates/palaver-bench/bench.sh                     # everything (~25 min)
 #   ONLY=send,pgbench RUNS=5 crates/palaver-bench/bench.sh
 #
-# Scenarios (ONLY, comma list): send pgbench read fanout startup.
+# Scenarios (ONLY, comma list): send pgbench read fanout startup bus
+# (bus: bench-bus.sh, the PostgreSQL against the Redis bus; not in the default
+# list, it starts its own PostgreSQL and redis-server).
 # Raw results (one JSON or text file per run) go to $OUT; summarize.py turns
 # them into the tables of BENCHMARKS.md. Traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -208,6 +210,11 @@ if want pgbench; then
     pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" -f "$work/insert.sql" \
       "postgres://postgres@127.0.0.1:$pg_port/pgbench_insert" >"$OUT/pgbench-$run.txt" 2>&1
   done
+fi
+
+if want bus; then
+  PALAVER="$PALAVER" BENCH="$BENCH" bash "$ROOT/crates/palaver-bench/bench-bus.sh" "$OUT"
+  python3 "$ROOT/crates/palaver-bench/summarize-bus.py" "$OUT" | tee "$OUT/summary-bus.md"
 fi
 
 python3 "$ROOT/crates/palaver-bench/summarize.py" "$OUT" | tee "$OUT/summary.md"

@@ -92,7 +92,8 @@ pub struct ReadArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct FanoutArgs {
-    /// Base URL of the gateway the subscribers connect to.
+    /// Base URL of the gateway the subscribers connect to, or a comma list
+    /// of gateways: each room's subscribers are then spread over all of them.
     #[arg(
         long,
         env = "PALAVER_BENCH_BASE_URL",
@@ -108,9 +109,18 @@ pub struct FanoutArgs {
     /// Rooms (fresh ones, named after this run).
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
-    /// Messages posted per second in total (round robin over the rooms).
+    /// Messages posted per second in total (round robin over the rooms);
+    /// 0 posts closed-loop from --post-clients clients (send throughput).
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
+    /// Concurrent posters: with --rate 0 each posts its next message when
+    /// the last is answered; otherwise the most posts in flight.
+    #[arg(long, default_value_t = 256)]
+    pub post_clients: usize,
+    /// Shell command run once every subscriber is caught up, before posting
+    /// (e.g. resetting database statistics so they count deliveries only).
+    #[arg(long)]
+    pub before_posting: Option<String>,
     /// Seconds of posting.
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,

@@ -41,6 +41,8 @@ pub struct FanoutSummary {
     pub posted_ok: u64,
     pub post_errors: BTreeMap<String, u64>,
     pub post_latency: Latency,
+    /// Acknowledged posts per second over the posting phase.
+    pub posts_per_s: f64,
     /// From `sent_at` (commit) to receipt, over every delivery.
     pub delivery_latency: Latency,
     /// From the poster's send to receipt, over every delivery.
@@ -97,8 +99,12 @@ struct Seen {
 }
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
-    let target = Target::new(&args.base_url)?.signed_in().await?;
-    let poster = Target::new(args.post_url.as_deref().unwrap_or(&args.base_url))?
+    let mut gateways: Vec<Target> = Vec::new();
+    for url in args.base_url.split(',') {
+        gateways.push(Target::new(url.trim())?.signed_in().await?);
+    }
+    let first_gateway = args.base_url.split(',').next().unwrap_or_default().trim();
+    let poster = Target::new(args.post_url.as_deref().unwrap_or(first_gateway))?
         .signed_in()
         .await?;
     let client = poster.http(256, Duration::from_secs(30))?;
@@ -117,14 +123,18 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
     let started = Instant::now();
     let opened = futures::stream::iter(0..args.subscribers)
         .map(|i| {
-            let (target, room) = (target.clone(), i % rooms.len());
+            // Subscriber i is in room i mod R, on gateway (i div R) mod G, so
+            // every room has subscribers on every gateway once M >= R x G.
+            let room = i % rooms.len();
+            let gateway = (i / rooms.len()) % gateways.len();
+            let target = gateways[gateway].clone();
             let path = format!("/api/v1/rooms/{}/stream", rooms[room]);
             async move {
                 let connect = async {
                     let mut ws = target.connect_ws(&path).await?;
                     loop {
                         match next_frame(&mut ws).await? {
-                            Next::Frame(Frame::CaughtUp { .. }) => return Ok((room, ws)),
+                            Next::Frame(Frame::CaughtUp { .. }) => return Ok((room, gateway, ws)),
                             Next::Frame(Frame::Message { .. }) => continue,
                             Next::Closed(reason) => bail!("closed before caught_up: {reason}"),
                         }
@@ -136,7 +146,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
             }
         })
         .buffer_unordered(args.connect_concurrency.max(1))
-        .collect::<Vec<anyhow::Result<(usize, Ws)>>>()
+        .collect::<Vec<anyhow::Result<(usize, usize, Ws)>>>()
         .await;
     let connect_s = started.elapsed().as_secs_f64();
     let mut sockets = Vec::with_capacity(opened.len());
@@ -172,10 +182,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
     //    drain deadline passes.
     let (targets_tx, targets_rx) = watch::channel::<Option<Arc<Vec<i64>>>>(None);
     let mut readers = tokio::task::JoinSet::new();
-    for (room, ws) in sockets {
+    for (room, gateway, ws) in sockets {
         let path = format!("/api/v1/rooms/{}/stream", rooms[room]);
         readers.spawn(subscribe(
-            target.clone(),
+            gateways[gateway].clone(),
             path,
             room,
             ws,
@@ -184,11 +194,29 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
     }
 
     // 3. Post at the rate, round robin over the rooms.
-    eprintln!("fanout: posting {} msg/s for {}s", args.rate, args.duration);
+    if let Some(command) = &args.before_posting {
+        let status = tokio::process::Command::new("sh")
+            .args(["-c", command])
+            .status()
+            .await
+            .context("--before-posting")?;
+        if !status.success() {
+            bail!("--before-posting exited with {status}");
+        }
+    }
+    let closed_loop = args.rate <= 0.0;
+    if closed_loop {
+        eprintln!(
+            "fanout: posting closed-loop from {} clients for {}s",
+            args.post_clients, args.duration
+        );
+    } else {
+        eprintln!("fanout: posting {} msg/s for {}s", args.rate, args.duration);
+    }
     let load = LoadArgs {
         base_url: args.base_url.clone(),
-        clients: 256,
-        rate: Some(args.rate),
+        clients: args.post_clients.max(1),
+        rate: (!closed_loop).then_some(args.rate),
         duration: args.duration,
         warmup: 0.0,
     };
@@ -308,6 +336,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<FanoutSummary> {
         posted_ok: posted.load(Ordering::Relaxed),
         post_errors: posts.errors.clone(),
         post_latency: posts.latency.summary(),
+        posts_per_s: (posted.load(Ordering::Relaxed) as f64 / args.duration.max(f64::EPSILON)
+            * 10.0)
+            .round()
+            / 10.0,
         delivery_latency: delivery_latency.summary(),
         end_to_end_latency: end_to_end.summary(),
         delivery,

@@ -278,6 +278,20 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
     pub db_acquire_timeout: u64,
 
+    /// Fan-out bus: `postgres` (LISTEN/NOTIFY, the default on PostgreSQL) or
+    /// a Redis/Valkey URL, `redis://[:password@]host:port` or `rediss://…`
+    /// for TLS. A broker needs PostgreSQL (SQLite fans out within its one
+    /// process). Never logged with its password.
+    #[arg(long, env = "PALAVER_BUS", hide_env_values = true, global = true)]
+    pub bus: Option<BusUrl>,
+
+    /// Milliseconds between the checks a Redis-bus gateway makes of its
+    /// rooms' newest seq in PostgreSQL, to deliver what a publish missed; a
+    /// message never published reaches subscribers within two intervals.
+    /// Default: 1000.
+    #[arg(long, env = "PALAVER_BUS_REPAIR_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000), global = true)]
+    pub bus_repair_interval_ms: u64,
     /// Whether anyone may create a local account (`open`) or only operators
     /// with `palaver user add` (`closed`: register answers 403). The first
     /// account becomes admin. Default: open.
@@ -359,6 +373,8 @@ impl fmt::Debug for Config {
             read_cache_bytes,
             db_max_connections,
             db_acquire_timeout,
+            bus,
+            bus_repair_interval_ms,
             registration,
             local_accounts,
             seed_api,
@@ -394,6 +410,8 @@ impl fmt::Debug for Config {
             .field("read_cache_bytes", read_cache_bytes)
             .field("db_max_connections", db_max_connections)
             .field("db_acquire_timeout", db_acquire_timeout)
+            .field("bus", bus)
+            .field("bus_repair_interval_ms", bus_repair_interval_ms)
             .field("registration", registration)
             .field("local_accounts", local_accounts)
             .field("seed_api", seed_api)
@@ -435,6 +453,61 @@ impl Config {
 
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+
+    /// The Redis/Valkey URL when `--bus` names a broker.
+    pub fn redis_bus(&self) -> Option<&BusUrl> {
+        self.bus.as_ref().filter(|b| b.is_redis())
+    }
+}
+
+/// The value of `--bus`: `postgres`, or a Redis URL whose `Debug` and
+/// `Display` hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BusUrl(String);
+
+impl BusUrl {
+    /// The URL with its secret, for the client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_redis(&self) -> bool {
+        self.0.starts_with("redis://") || self.0.starts_with("rediss://")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0 == "postgres"
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        DatabaseUrl(self.0.clone()).redacted()
+    }
+}
+
+impl FromStr for BusUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bus = BusUrl(s.trim().to_owned());
+        if bus.is_postgres() || bus.is_redis() {
+            Ok(bus)
+        } else {
+            Err("expected `postgres`, or a redis:// or rediss:// URL".into())
+        }
+    }
+}
+
+impl fmt::Debug for BusUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BusUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for BusUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 
@@ -612,5 +685,23 @@ mod tests {
             Config::from_args(["palaver", "--database-url", "postgres://u:hunter2@h/d"]).unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn bus_is_postgres_or_a_redis_url_and_never_shows_its_password() {
+        let config = Config::from_args(["palaver"]).unwrap();
+        assert!(config.bus.is_none() && config.redis_bus().is_none());
+        let config = Config::from_args(["palaver", "--bus", "postgres"]).unwrap();
+        assert!(config.bus.as_ref().unwrap().is_postgres());
+        assert!(config.redis_bus().is_none());
+        let config =
+            Config::from_args(["palaver", "--bus", "rediss://:t0ken@cache:6379/0"]).unwrap();
+        let bus = config.redis_bus().unwrap();
+        assert_eq!(bus.redacted(), "rediss://:***@cache:6379/0");
+        assert_eq!(bus.expose(), "rediss://:t0ken@cache:6379/0");
+        assert!(!format!("{config:?}").contains("t0ken"));
+        assert!(!bus.to_string().contains("t0ken"));
+        assert!(Config::from_args(["palaver", "--bus", "nats://x"]).is_err());
+        assert!(Config::from_args(["palaver", "--bus", "redis-ish"]).is_err());
     }
 }

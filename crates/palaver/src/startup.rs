@@ -89,23 +89,53 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state over an open store. With PostgreSQL and the gateway
-    /// role, the bus listener is spawned on `tasks`.
-    pub fn new(config: &Config, store: Arc<dyn MessageStore>) -> Self {
+    /// Builds the state over an open store and starts the bus: with
+    /// PostgreSQL and the gateway role the `LISTEN` task, with `--bus
+    /// redis://…` the publisher (api role) and subscriber (gateway role),
+    /// spawned on `tasks`. Fails on a bus that cannot work with this store.
+    pub fn new(config: &Config, store: Arc<dyn MessageStore>) -> anyhow::Result<Self> {
         let roles = config.roles();
         let hub = Arc::new(Hub::new(config.stream_buffer as usize));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let cache = Arc::new(ReadCache::new(
-            config.read_cache_messages as usize,
-            config.read_cache_bytes,
-        ));
-        // On PostgreSQL a gateway listens for its subscribers, and the API
-        // listens so that its read cache hears other replicas' writes.
-        let bus: Arc<dyn Bus> = match store.postgres() {
-            None => Arc::new(LocalBus::new(hub.clone())),
-            Some(_) if !roles.gateway && !roles.api => Arc::new(NotifyBus::writer_only()),
-            Some(_) => {
+        // The read cache stays coherent only where this process hears every
+        // other replica's commits: the PostgreSQL bus announces every room to
+        // every listener, a Redis-bus process hears only the rooms it
+        // subscribes to, so with a broker the cache is off.
+        let cache_messages = if config.redis_bus().is_some() {
+            0
+        } else {
+            config.read_cache_messages as usize
+        };
+        let cache = Arc::new(ReadCache::new(cache_messages, config.read_cache_bytes));
+        let bus: Arc<dyn Bus> = match (store.postgres(), config.redis_bus()) {
+            (None, None) if config.bus.is_none() => Arc::new(LocalBus::new(hub.clone())),
+            (None, _) => anyhow::bail!(
+                "--bus {} needs PostgreSQL: SQLite fans out within its one process; \
+                 leave --bus unset",
+                config
+                    .bus
+                    .as_ref()
+                    .map(|b| b.redacted())
+                    .unwrap_or_default()
+            ),
+            (Some(_), Some(url)) => Arc::new(
+                bus::redis::start(
+                    url,
+                    roles.api,
+                    roles.gateway,
+                    Arc::new(StoredHistory(store.clone())),
+                    hub.clone(),
+                    Duration::from_millis(config.bus_repair_interval_ms),
+                    &tasks,
+                    shutdown.clone(),
+                )
+                .with_context(|| format!("--bus {url}"))?,
+            ),
+            // On PostgreSQL a gateway listens for its subscribers, and the API
+            // listens so that its read cache hears other replicas' writes.
+            (Some(_), None) if !roles.gateway && !roles.api => Arc::new(NotifyBus::writer_only()),
+            (Some(_), None) => {
                 let (bus, ready) = NotifyBus::listening();
                 let (store, hub, shutdown) = (store.clone(), hub.clone(), shutdown.clone());
                 let observer = cache.clone();
@@ -189,7 +219,7 @@ impl AppState {
             stream_limits.clone(),
             shutdown.clone(),
         ));
-        AppState {
+        Ok(AppState {
             store,
             writer,
             cache,
@@ -208,7 +238,7 @@ impl AppState {
             stream_limits,
             shutdown,
             tasks,
-        }
+        })
     }
 
     /// Refuses a send from `key` (a user, or a client IP) when it is over
@@ -464,8 +494,8 @@ impl Application {
         } else {
             tracing::info!(streams = cap.cap, open_files = ?cap.open_files, "stream cap");
         }
-        let state = AppState::new(&config, store);
-        // Start serving once the bus listens (PostgreSQL), so that the first
+        let state = AppState::new(&config, store)?;
+        // Start serving once the bus listens (PostgreSQL, Redis), so that the first
         // /readyz already answers 200; give up waiting after a few seconds
         // and let /readyz report it instead.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -479,6 +509,7 @@ impl Application {
         tracing::info!(
             listen = %listener.local_addr()?,
             database = %config.database_url(),
+            bus = %config.bus.as_ref().map_or_else(|| "default".to_owned(), |b| b.redacted()),
             roles = %config.roles(),
             "palaver ready"
         );

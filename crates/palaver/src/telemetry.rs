@@ -37,8 +37,19 @@ pub mod metrics {
     pub const DB_POOL: &str = "palaver_db_pool_connections";
     /// Gauge: the pool's maximum size.
     pub const DB_POOL_MAX: &str = "palaver_db_pool_max_connections";
-    /// Counter: times the fan-out bus lost its connection.
+    /// Counter: times the fan-out bus lost its connection (the PostgreSQL
+    /// listener, or a Redis publishing or subscribing connection).
     pub const BUS_RECONNECTS: &str = "palaver_bus_reconnects_total";
+    /// Gauge: 1 when this process's bus can deliver, else 0 (every bus kind).
+    pub const BUS_UP: &str = "palaver_bus_up";
+    /// Counter: gaps repaired by reading the table (a missed or reordered
+    /// publish, a reconnect, a room head ahead of what the bus delivered).
+    pub const BUS_REPAIRS: &str = "palaver_bus_repairs_total";
+    /// Counter: broker or NOTIFY payloads ignored as malformed or foreign.
+    pub const BUS_PAYLOADS_REJECTED: &str = "palaver_bus_payloads_rejected_total";
+    /// Counter: committed batches not published because the broker was
+    /// down or the publish queue full (the subscribers' repair delivers them).
+    pub const BUS_PUBLISHES_DROPPED: &str = "palaver_bus_publishes_dropped_total";
     /// Counter: sends refused by the rate limiter.
     pub const RATE_LIMITED: &str = "palaver_rate_limited_total";
     /// Gauge: 1 when the database answers, else 0 (probed every 5 s and by
@@ -142,6 +153,16 @@ fn describe() {
     describe_gauge!(DB_POOL, "Database pool connections by state");
     describe_gauge!(DB_POOL_MAX, "Database pool maximum size");
     describe_counter!(BUS_RECONNECTS, "Fan-out bus reconnects");
+    describe_gauge!(BUS_UP, "1 when this process's fan-out bus can deliver");
+    describe_counter!(BUS_REPAIRS, "Fan-out gaps repaired from the table");
+    describe_counter!(
+        BUS_PAYLOADS_REJECTED,
+        "Malformed or foreign bus payloads ignored"
+    );
+    describe_counter!(
+        BUS_PUBLISHES_DROPPED,
+        "Committed batches not published to the broker"
+    );
     describe_counter!(RATE_LIMITED, "Sends refused by the rate limiter");
     describe_counter!(STREAMS_REFUSED, "Stream opens refused, by reason");
     describe_gauge!(STREAMS_MAX, "Effective cap of concurrent streams");
@@ -163,6 +184,9 @@ fn describe() {
     ::metrics::gauge!(STREAMS_OPEN, "transport" => "sse").set(0.0);
     ::metrics::counter!(MESSAGES_STORED).increment(0);
     ::metrics::counter!(BUS_RECONNECTS).increment(0);
+    ::metrics::counter!(BUS_REPAIRS).increment(0);
+    ::metrics::counter!(BUS_PAYLOADS_REJECTED).increment(0);
+    ::metrics::counter!(BUS_PUBLISHES_DROPPED).increment(0);
     ::metrics::counter!(RATE_LIMITED).increment(0);
 }
 

@@ -203,6 +203,21 @@ impl History for StoredHistory {
     ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>> {
         Ok(self.0.range(room, first, last).await?)
     }
+
+    async fn heads(
+        &self,
+        rooms: &[RoomName],
+    ) -> Result<std::collections::HashMap<RoomName, i64>, Box<dyn std::error::Error + Send + Sync>>
+    {
+        if let Some(pg) = self.0.postgres() {
+            return Ok(pg.last_seqs(rooms).await?);
+        }
+        let mut heads = std::collections::HashMap::with_capacity(rooms.len());
+        for room in rooms {
+            heads.insert(room.clone(), self.0.last_seq(room).await?);
+        }
+        Ok(heads)
+    }
 }
 
 /// The read cache hears what other processes commit through the bus.

@@ -8,9 +8,13 @@
 //!   the listening connection drops, the listener reconnects and tells every
 //!   room to resynchronise from the table, so no subscriber misses a message.
 //!
-//! A broker (NATS, Redis) would be another `Bus` feeding the same hub.
+//! - [`redis`] (Redis/Valkey pub/sub, `--bus redis://…`): the writer
+//!   publishes the committed messages themselves, gateways subscribe to the
+//!   rooms they serve and deliver without a database read, and repair from
+//!   the table what the broker missed.
 
 pub mod postgres;
+pub mod redis;
 
 pub use postgres::NotifyBus;
 
@@ -20,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 use crate::domain::{Message, RoomName};
+use crate::telemetry::metrics as m;
 
 /// What a room's channel carries.
 #[derive(Debug, Clone)]
@@ -42,6 +47,9 @@ pub enum Event {
 pub struct Hub {
     rooms: Mutex<HashMap<RoomName, broadcast::Sender<Event>>>,
     capacity: usize,
+    /// Woken when a room gains its first local subscriber or loses its last,
+    /// so a broker bus subscribes or unsubscribes at once.
+    changed: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -51,6 +59,7 @@ impl Hub {
         Self {
             rooms: Mutex::new(HashMap::new()),
             capacity,
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -62,6 +71,7 @@ impl Hub {
             None => {
                 let (tx, rx) = broadcast::channel(self.capacity);
                 rooms.insert(room.clone(), tx);
+                self.changed.notify_one();
                 rx
             }
         };
@@ -84,6 +94,21 @@ impl Hub {
         self.lock().len()
     }
 
+    /// The rooms with a local subscriber now.
+    pub fn active_rooms(&self) -> Vec<RoomName> {
+        self.lock()
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(room, _)| room.clone())
+            .collect()
+    }
+
+    /// Completes once a room has gained its first subscriber or lost its
+    /// last since the previous call (one waiter: the broker bus).
+    pub async fn rooms_changed(&self) {
+        self.changed.notified().await
+    }
+
     pub fn publish<'a>(
         &self,
         room: &RoomName,
@@ -95,12 +120,14 @@ impl Hub {
         );
     }
 
-    /// Tells every room's subscribers to read the table from their last seq.
-    pub fn resync_all(&self) {
+    /// Tells every room's subscribers to read the table from their last seq;
+    /// returns how many rooms were told.
+    pub fn resync_all(&self) -> usize {
         let rooms: Vec<RoomName> = self.lock().keys().cloned().collect();
-        for room in rooms {
-            self.send(&room, std::iter::once(Event::Resync));
+        for room in &rooms {
+            self.send(room, std::iter::once(Event::Resync));
         }
+        rooms.len()
     }
 
     pub fn resync(&self, room: &RoomName) {
@@ -114,6 +141,7 @@ impl Hub {
             if tx.send(event).is_err() {
                 // Nobody listens any more: forget the room.
                 rooms.remove(room);
+                self.changed.notify_one();
                 return;
             }
         }
@@ -128,6 +156,7 @@ impl Hub {
         drop(rx);
         if rooms.get(room).is_some_and(|tx| tx.receiver_count() == 0) {
             rooms.remove(room);
+            self.changed.notify_one();
             if rooms.capacity() > 1024 && rooms.capacity() > 4 * rooms.len() {
                 let keep = rooms.len() * 2;
                 rooms.shrink_to(keep);
@@ -176,6 +205,11 @@ impl Drop for RoomReceiver {
     }
 }
 
+/// Sets `palaver_bus_up`: whether this process's bus can deliver now.
+pub fn report_up(up: bool) {
+    metrics::gauge!(m::BUS_UP).set(if up { 1.0 } else { 0.0 });
+}
+
 /// Feeds committed messages to the hubs of every process.
 ///
 /// The write path calls it around each commit: [`Bus::notify_in_transaction`]
@@ -211,6 +245,13 @@ pub trait History: Send + Sync + 'static {
         first: i64,
         last: i64,
     ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// The newest seq of each of `rooms` that exists (one query on
+    /// PostgreSQL): how a broker bus finds what its publishes missed.
+    async fn heads(
+        &self,
+        rooms: &[RoomName],
+    ) -> Result<HashMap<RoomName, i64>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// What, besides the hub, wants the messages a bus brings from other
@@ -236,6 +277,7 @@ pub struct LocalBus {
 
 impl LocalBus {
     pub fn new(hub: Arc<Hub>) -> Self {
+        report_up(true);
         Self { hub }
     }
 }

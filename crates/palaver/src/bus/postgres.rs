@@ -80,6 +80,7 @@ impl NotifyBus {
     /// A bus for a process that writes but does not listen (role `api`):
     /// always ready, as its notifications ride in its transactions.
     pub fn writer_only() -> Self {
+        super::report_up(true);
         Self {
             ready: Arc::new(AtomicBool::new(true)),
             listening: false,
@@ -88,6 +89,7 @@ impl NotifyBus {
 
     /// A bus whose readiness follows the listener's connection.
     pub fn listening() -> (Self, Arc<AtomicBool>) {
+        super::report_up(false);
         let ready = Arc::new(AtomicBool::new(false));
         (
             Self {
@@ -151,8 +153,10 @@ pub async fn listen(
         };
         backoff = Duration::from_millis(100);
         ready.store(true, Ordering::Relaxed);
+        super::report_up(true);
         tracing::info!("bus: listening on {CHANNEL}");
-        hub.resync_all();
+        let resynced = hub.resync_all();
+        metrics::counter!(m::BUS_REPAIRS).increment(resynced as u64);
         observer.forget_all();
 
         loop {
@@ -172,6 +176,7 @@ pub async fn listen(
                 }
                 Ok(None) | Err(_) => {
                     ready.store(false, Ordering::Relaxed);
+                    super::report_up(false);
                     observer.forget_all();
                     metrics::counter!(m::BUS_RECONNECTS).increment(1);
                     tracing::warn!("bus: listening connection lost; reconnecting");
@@ -186,11 +191,13 @@ pub async fn listen(
 /// rooms someone in this process watches (a subscriber or the observer).
 async fn deliver(payload: &str, history: &dyn History, hub: &Hub, observer: &dyn Observer) {
     let Ok(note) = serde_json::from_str::<Notification>(payload) else {
+        metrics::counter!(m::BUS_PAYLOADS_REJECTED).increment(1);
         tracing::warn!(payload, "bus: ignoring a malformed notification");
         return;
     };
     for announced in note.rooms {
         let Ok(room) = RoomName::parse(&announced.room) else {
+            metrics::counter!(m::BUS_PAYLOADS_REJECTED).increment(1);
             continue;
         };
         let subscribed = hub.has_subscribers(&room);
@@ -211,6 +218,7 @@ async fn deliver(payload: &str, history: &dyn History, hub: &Hub, observer: &dyn
             Err(error) => {
                 // The subscribers will read the table themselves.
                 tracing::warn!(%error, room = %room, "bus: cannot read notified rows");
+                metrics::counter!(m::BUS_REPAIRS).increment(1);
                 hub.resync(&room);
                 observer.forget(&room);
             }

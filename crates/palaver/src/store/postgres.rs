@@ -45,6 +45,23 @@ impl PgStore {
         &self.pool
     }
 
+    /// The newest seq of each of `rooms` that exists, in one query.
+    pub async fn last_seqs(
+        &self,
+        rooms: &[RoomName],
+    ) -> Result<HashMap<RoomName, i64>, StoreError> {
+        let names: Vec<&str> = rooms.iter().map(RoomName::as_str).collect();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, last_seq FROM rooms WHERE name = ANY($1)")
+                .bind(&names)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, seq)| RoomName::parse(&name).ok().map(|room| (room, seq)))
+            .collect())
+    }
+
     super::impl_reads!(pool);
 }
 

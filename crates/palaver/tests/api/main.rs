@@ -1,6 +1,7 @@
 //! Integration tests: the HTTP contract against real servers over SQLite and
 //! PostgreSQL. Logs are silent unless `TEST_LOG=1`.
 
+mod broker;
 mod fault_helpers;
 mod helpers;
 
@@ -12,6 +13,7 @@ mod faults;
 mod health;
 mod limits;
 mod oidc;
+mod redis_bus;
 mod resilience;
 mod rooms;
 mod seed;

@@ -1,0 +1,939 @@
+//! The Redis/Valkey side of the bus: the committed messages themselves ride
+//! the broker, so a gateway delivers without reading the database.
+//!
+//! - **Publishing** (`api` role): after a batch commits, the writer encodes it
+//!   ([`encode`]) and queues it; one publisher task per process sends what is
+//!   queued as one pipeline of `PUBLISH`es (one per batch and room) on a
+//!   multiplexed connection. Writes never wait for the broker: a publish that
+//!   is lost (broker down, queue over its byte budget, the process killed
+//!   between commit and publish) is repaired by the subscribers.
+//! - **Subscribing** (`gateway` role): one pub/sub connection per process,
+//!   subscribed to `palaver:room:<name>` for exactly the rooms with local
+//!   subscribers ([`Hub::active_rooms`]): at once when a room gains its first
+//!   subscriber or loses its last ([`Hub::rooms_changed`]).
+//! - **Repair**, because PostgreSQL stays the truth: the subscriber remembers
+//!   the last seq it delivered per room. A batch that skips ahead is preceded
+//!   by the missing rows read from the table; every `--bus-repair-interval-ms`
+//!   one query reads the heads (`rooms.last_seq`) of all subscribed rooms, and
+//!   a head still ahead of what was delivered at the next check is read back
+//!   and delivered. So a message whose publish never happened reaches every
+//!   subscriber within two intervals (2 s by default). After a reconnect the
+//!   same check runs at once for every room.
+//!
+//! Payloads are versioned JSON ([`PAYLOAD_VERSION`]); anything else on a
+//! channel — another version, another application, a room that does not
+//! match its channel, a malformed or out-of-bounds message — is ignored and
+//! counted in `palaver_bus_payloads_rejected_total`, never delivered.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use redis::{AsyncConnectionConfig, RedisError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Bus, History, Hub};
+use crate::config::BusUrl;
+use crate::domain::{Author, ClientId, Message, MessageText, RoomName};
+use crate::telemetry::metrics as m;
+
+/// Channel names are this prefix and the room name (`[a-z0-9_-]`, so no
+/// `{…}` hash tag can sneak in).
+pub const CHANNEL_PREFIX: &str = "palaver:room:";
+/// The payload format this build writes and reads.
+pub const PAYLOAD_VERSION: u32 = 1;
+/// Largest payload accepted from the broker (a full batch of 256 messages of
+/// 4,000 characters is about 4 MiB of JSON).
+const MAX_PAYLOAD_BYTES: usize = 8 << 20;
+/// Most messages one payload may carry.
+const MAX_PAYLOAD_MESSAGES: usize = 10_000;
+/// Bytes of encoded batches that may wait for the publisher; beyond it
+/// batches are dropped (and repaired by the subscribers).
+const QUEUE_BYTES: usize = 32 << 20;
+/// Batches the publisher sends per pipeline.
+const PIPELINE: usize = 256;
+/// How long connecting, a command, or a repair query may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Idle connections are pinged this often, so a dead broker is noticed.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// Channels per `SUBSCRIBE` / `UNSUBSCRIBE` command.
+const SUBSCRIBE_CHUNK: usize = 256;
+/// Rows a repair reads at most for one room; a longer gap sends the room's
+/// subscribers to the table themselves (they page through it).
+const REPAIR_MAX_ROWS: i64 = 256;
+
+pub fn channel(room: &RoomName) -> String {
+    format!("{CHANNEL_PREFIX}{room}")
+}
+
+fn room_of(channel: &str) -> Option<RoomName> {
+    RoomName::parse(channel.strip_prefix(CHANNEL_PREFIX)?).ok()
+}
+
+// ---------------------------------------------------------------------------
+// Payload format
+
+#[derive(Serialize)]
+struct PayloadOut<'a> {
+    v: u32,
+    room: &'a str,
+    messages: Vec<WireOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireOut<'a> {
+    seq: i64,
+    author: &'a str,
+    author_id: Option<&'a str>,
+    text: &'a str,
+    /// Milliseconds since the Unix epoch (UTC).
+    sent_at_ms: i64,
+    client_id: Option<&'a str>,
+    client_ip: &'a str,
+}
+
+#[derive(Deserialize)]
+struct PayloadIn {
+    v: u32,
+    room: String,
+    messages: Vec<WireIn>,
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    seq: i64,
+    author: String,
+    #[serde(default)]
+    author_id: Option<String>,
+    text: String,
+    sent_at_ms: i64,
+    client_id: Option<String>,
+    client_ip: String,
+}
+
+/// The payload of one committed batch of `room`, oldest first.
+pub fn encode(room: &RoomName, messages: &[Arc<Message>]) -> Vec<u8> {
+    let payload = PayloadOut {
+        v: PAYLOAD_VERSION,
+        room: room.as_str(),
+        messages: messages
+            .iter()
+            .map(|m| WireOut {
+                seq: m.seq,
+                author: &m.author,
+                author_id: m.author_id.as_deref(),
+                text: &m.text,
+                sent_at_ms: (m.sent_at.unix_timestamp_nanos() / 1_000_000) as i64,
+                client_id: m.client_id.as_deref(),
+                client_ip: &m.client_ip,
+            })
+            .collect(),
+    };
+    // Serialising plain strings and integers cannot fail.
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// Why a payload was ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("payload of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("not a palaver payload")]
+    Malformed,
+    #[error("payload version {0} is not {PAYLOAD_VERSION}")]
+    Version(u32),
+    #[error("payload names another room than its channel")]
+    WrongRoom,
+    #[error("payload seqs are empty, too many, or not consecutive from 1 up")]
+    BadSeqs,
+    #[error("a message field is out of bounds")]
+    BadField,
+}
+
+/// Decodes and checks a payload received on `room`'s channel.
+pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<Message>, Rejected> {
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(Rejected::TooLarge(bytes.len()));
+    }
+    let payload: PayloadIn = serde_json::from_slice(bytes).map_err(|_| Rejected::Malformed)?;
+    if payload.v != PAYLOAD_VERSION {
+        return Err(Rejected::Version(payload.v));
+    }
+    if payload.room != room.as_str() {
+        return Err(Rejected::WrongRoom);
+    }
+    let first = payload.messages.first().map(|m| m.seq).unwrap_or(0);
+    let consecutive = payload
+        .messages
+        .iter()
+        .zip(first..)
+        .all(|(m, seq)| m.seq == seq);
+    if first < 1 || !consecutive || payload.messages.len() > MAX_PAYLOAD_MESSAGES {
+        return Err(Rejected::BadSeqs);
+    }
+    payload
+        .messages
+        .into_iter()
+        .map(|m| {
+            let valid = Author::parse(&m.author).is_ok_and(|a| a.as_str() == m.author)
+                && MessageText::parse(&m.text, MessageText::MAX_CHARS)
+                    .is_ok_and(|t| t.as_str() == m.text)
+                && m.client_id
+                    .as_deref()
+                    .is_none_or(|c| ClientId::parse(c).is_ok())
+                && m.author_id.as_ref().is_none_or(|id| id.len() <= 64)
+                && m.client_ip.len() <= 64;
+            let sent_at =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.sent_at_ms) * 1_000_000)
+                    .map_err(|_| Rejected::BadField)?;
+            if !valid {
+                return Err(Rejected::BadField);
+            }
+            Ok(Message {
+                room: room.clone(),
+                seq: m.seq,
+                author: m.author,
+                author_id: m.author_id,
+                text: m.text,
+                sent_at,
+                client_id: m.client_id,
+                client_ip: m.client_ip,
+                frame: Default::default(),
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Health
+
+/// What `/readyz` and `palaver_bus_up` say about the broker.
+#[derive(Default)]
+struct Health {
+    /// `Some` when this process publishes: whether it is connected now.
+    publisher: Option<AtomicBool>,
+    /// Whether the publisher has connected at least once.
+    publisher_started: AtomicBool,
+    /// `Some` when this process subscribes: connected and subscribed.
+    subscriber: Option<AtomicBool>,
+}
+
+impl Health {
+    /// Ready once a publisher has reached the broker (a wrong URL, password
+    /// or TLS setting keeps a new pod out of service) and while the
+    /// subscriber is connected. A writer stays ready through a later broker
+    /// outage: its writes commit to PostgreSQL and the subscribers repair
+    /// what it could not publish.
+    fn ready(&self) -> bool {
+        let publisher = self.publisher.is_none() || self.publisher_started.load(Ordering::Relaxed);
+        let subscriber = self
+            .subscriber
+            .as_ref()
+            .is_none_or(|s| s.load(Ordering::Relaxed));
+        publisher && subscriber
+    }
+
+    /// Whether every connection this process needs is up now.
+    fn up(&self) -> bool {
+        [&self.publisher, &self.subscriber]
+            .into_iter()
+            .flatten()
+            .all(|up| up.load(Ordering::Relaxed))
+    }
+
+    fn set_publisher(&self, up: bool) {
+        if let Some(p) = &self.publisher {
+            p.store(up, Ordering::Relaxed);
+        }
+        if up {
+            self.publisher_started.store(true, Ordering::Relaxed);
+        }
+        super::report_up(self.up());
+    }
+
+    fn set_subscriber(&self, up: bool) {
+        if let Some(s) = &self.subscriber {
+            s.store(up, Ordering::Relaxed);
+        }
+        super::report_up(self.up());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The bus
+
+struct Outgoing {
+    channel: String,
+    payload: Vec<u8>,
+}
+
+/// The `Bus` of a process on the Redis bus.
+pub struct RedisBus {
+    queue: Option<mpsc::UnboundedSender<Outgoing>>,
+    queued_bytes: Arc<AtomicUsize>,
+    health: Arc<Health>,
+}
+
+impl Bus for RedisBus {
+    fn committed(&self, messages: &[Arc<Message>]) {
+        for room in messages.chunk_by(|a, b| a.room == b.room) {
+            self.queue_batch(&room[0].room, room);
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.health.ready()
+    }
+}
+
+impl RedisBus {
+    /// Queues one room's batch for the publisher.
+    fn queue_batch(&self, room: &RoomName, messages: &[Arc<Message>]) {
+        let Some(queue) = &self.queue else { return };
+        let payload = encode(room, messages);
+        let size = payload.len();
+        // The byte budget bounds the queue; over it the batch is dropped and
+        // the subscribers' repair delivers it from the table.
+        if self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(1);
+            return;
+        }
+        let outgoing = Outgoing {
+            channel: channel(room),
+            payload,
+        };
+        if queue.send(outgoing).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(1);
+        }
+    }
+}
+
+/// Starts the Redis bus for a process: a publisher when it writes
+/// (`publish`), a subscriber feeding `hub` when it serves streams
+/// (`subscribe`). Tasks run on `tasks` until `shutdown`.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    url: &BusUrl,
+    publish: bool,
+    subscribe: bool,
+    history: Arc<dyn History>,
+    hub: Arc<Hub>,
+    repair_every: Duration,
+    tasks: &tokio_util::task::TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<RedisBus, RedisError> {
+    let client = redis::Client::open(url.expose())?;
+    let health = Arc::new(Health {
+        publisher: publish.then(|| AtomicBool::new(false)),
+        publisher_started: AtomicBool::new(false),
+        subscriber: subscribe.then(|| AtomicBool::new(false)),
+    });
+    super::report_up(false);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let queue = publish.then(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tasks.spawn(run_publisher(
+            client.clone(),
+            rx,
+            queued_bytes.clone(),
+            health.clone(),
+            shutdown.clone(),
+        ));
+        tx
+    });
+    if subscribe {
+        let subscriber = Subscriber {
+            hub,
+            history,
+            repair_every,
+            rooms: HashMap::new(),
+        };
+        tasks.spawn(subscriber.run(client, health.clone(), shutdown));
+    }
+    Ok(RedisBus {
+        queue,
+        queued_bytes,
+        health,
+    })
+}
+
+/// A log line's worth of advice for a connection error.
+fn hint(error: &RedisError) -> &'static str {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+    {
+        "authentication failed: check the password (or user) in --bus"
+    } else if error.is_connection_refusal() {
+        "connection refused: is the broker running at that address and port?"
+    } else if error.is_timeout() {
+        "no answer in time: network, security group, or TLS mismatch"
+    } else if error.kind() == redis::ErrorKind::Io {
+        "connection failed: network, or TLS mismatch (rediss:// needs a TLS port, redis:// a plain one)"
+    } else {
+        "the broker refused the connection"
+    }
+}
+
+async fn backoff_or_stop(backoff: &mut Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => return false,
+        _ = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Publisher
+
+async fn connect_publisher(client: &redis::Client) -> Result<MultiplexedConnection, RedisError> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    // The handshake authenticates; a PING proves the connection serves.
+    redis::cmd("PING").query_async::<()>(&mut conn).await?;
+    Ok(conn)
+}
+
+/// Test-only fault hook (debug builds): a batch holding a message whose text
+/// is `PALAVER_FAULT_HOLD_PUBLISH` is committed but never published, and the
+/// publisher stops, as if the process died between commit and publish.
+#[cfg(debug_assertions)]
+fn hold_marker() -> Option<String> {
+    std::env::var("PALAVER_FAULT_HOLD_PUBLISH")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+async fn run_publisher(
+    client: redis::Client,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) {
+    #[cfg(debug_assertions)]
+    let hold = hold_marker().map(|marker| serde_json::to_string(&marker).unwrap_or_default());
+    let mut backoff = Duration::from_millis(100);
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(PIPELINE);
+    loop {
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            connected = connect_publisher(&client) => connected,
+        };
+        let mut conn = match connected {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::error!(%error, hint = hint(&error), retry_in = ?backoff, "bus: cannot reach the Redis broker to publish");
+                if !backoff_or_stop(&mut backoff, &shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        health.set_publisher(true);
+        tracing::info!("bus: publishing to the Redis broker");
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let alive = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // Publish what is queued now, briefly; later commits are
+                    // left to the subscribers' repair.
+                    while let Ok(outgoing) = rx.try_recv() {
+                        batch.push(outgoing);
+                    }
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        send_pipeline(&mut conn, &mut batch, &queued_bytes),
+                    )
+                    .await;
+                    return;
+                }
+                received = rx.recv_many(&mut batch, PIPELINE) => {
+                    if received == 0 {
+                        return;
+                    }
+                    #[cfg(debug_assertions)]
+                    if let Some(marker) = &hold {
+                        let needle = format!("\"text\":{marker}");
+                        if batch.iter().any(|o| {
+                            String::from_utf8_lossy(&o.payload).contains(&needle)
+                        }) {
+                            tracing::warn!("bus: test fault hook: holding this publish for good");
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    send_pipeline(&mut conn, &mut batch, &queued_bytes).await
+                }
+                _ = ping.tick() => redis::cmd("PING").query_async::<()>(&mut conn).await,
+            };
+            if let Err(error) = alive {
+                health.set_publisher(false);
+                metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                tracing::warn!(%error, "bus: lost the Redis publishing connection; reconnecting");
+                break;
+            }
+        }
+    }
+}
+
+/// One `PUBLISH` per queued batch, sent as one pipeline. A failed pipeline's
+/// batches are not retried: the subscribers repair them from the table.
+async fn send_pipeline(
+    conn: &mut MultiplexedConnection,
+    batch: &mut Vec<Outgoing>,
+    queued_bytes: &AtomicUsize,
+) -> Result<(), RedisError> {
+    let mut pipe = redis::pipe();
+    let mut bytes = 0;
+    for outgoing in batch.iter() {
+        bytes += outgoing.payload.len();
+        pipe.cmd("PUBLISH")
+            .arg(&outgoing.channel)
+            .arg(&outgoing.payload)
+            .ignore();
+    }
+    let result = pipe.query_async::<()>(conn).await;
+    if result.is_err() {
+        metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(batch.len() as u64);
+    }
+    queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    batch.clear();
+    result
+}
+
+// ---------------------------------------------------------------------------
+// Subscriber
+
+/// What the subscriber knows of one subscribed room.
+#[derive(Debug, Clone, Copy, Default)]
+struct RoomState {
+    /// The newest seq delivered to the hub (or known to be in the table
+    /// when the room was subscribed).
+    delivered: i64,
+    /// The room's head at the last check, when it was ahead of `delivered`.
+    suspect: Option<i64>,
+}
+
+/// The gateway side. `rooms` holds exactly the subscribed rooms; its owner
+/// is this task, its bound the hub's rooms with subscribers (each needs an
+/// open stream, so at most `--max-streams`).
+struct Subscriber {
+    hub: Arc<Hub>,
+    history: Arc<dyn History>,
+    repair_every: Duration,
+    rooms: HashMap<RoomName, RoomState>,
+}
+
+async fn connect_subscriber(
+    client: &redis::Client,
+) -> Result<(PubSubSink, PubSubStream), RedisError> {
+    let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
+        .await
+        .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+    let (mut sink, stream) = pubsub.split();
+    tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<redis::Value>())
+        .await
+        .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
+    Ok((sink, stream))
+}
+
+/// Runs a sink command with the response timeout.
+async fn timed<T>(
+    command: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    tokio::time::timeout(RESPONSE_TIMEOUT, command)
+        .await
+        .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+}
+
+impl Subscriber {
+    async fn run(
+        mut self,
+        client: redis::Client,
+        health: Arc<Health>,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        let mut first = true;
+        loop {
+            let connected = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                connected = connect_subscriber(&client) => connected,
+            };
+            let (mut sink, mut stream) = match connected {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::error!(%error, hint = hint(&error), retry_in = ?backoff, "bus: cannot reach the Redis broker to subscribe");
+                    // While the broker is away, the table is polled between
+                    // attempts, so open streams still receive (slower).
+                    self.check_heads(true).await;
+                    if !backoff_or_stop(&mut backoff, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            // Everything subscribed before is subscribed again; what was
+            // published meanwhile is read back by the check below.
+            let previous: Vec<RoomName> = self.rooms.keys().cloned().collect();
+            let resubscribed = self.subscribe(&mut sink, &previous, false).await;
+            let subscribed = match resubscribed {
+                Ok(()) => self.reconcile(&mut sink).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = subscribed {
+                tracing::warn!(%error, "bus: cannot subscribe; reconnecting");
+                metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                if !backoff_or_stop(&mut backoff, &shutdown).await {
+                    return;
+                }
+                continue;
+            }
+            if !first {
+                // Repair now rather than at the next interval.
+                self.check_heads(true).await;
+            }
+            first = false;
+            health.set_subscriber(true);
+            tracing::info!(
+                rooms = self.rooms.len(),
+                "bus: subscribed on the Redis broker"
+            );
+
+            let mut check = tokio::time::interval(self.repair_every);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ping = tokio::time::interval(PING_EVERY);
+            check.tick().await;
+            ping.tick().await;
+            let lost: RedisError = loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    received = stream.next() => match received {
+                        Some(message) => self.deliver(&message).await,
+                        None => break std::io::Error::from(std::io::ErrorKind::ConnectionReset).into(),
+                    },
+                    _ = self.hub.rooms_changed() => {
+                        if let Err(error) = self.reconcile(&mut sink).await {
+                            break error;
+                        }
+                    }
+                    _ = check.tick() => {
+                        if let Err(error) = self.reconcile(&mut sink).await {
+                            break error;
+                        }
+                        self.check_heads(false).await;
+                    }
+                    _ = ping.tick() => {
+                        if let Err(error) = timed(sink.ping::<redis::Value>()).await {
+                            break error;
+                        }
+                    }
+                }
+            };
+            health.set_subscriber(false);
+            metrics::counter!(m::BUS_RECONNECTS).increment(1);
+            tracing::warn!(error = %lost, "bus: lost the Redis subscribing connection; reconnecting");
+        }
+    }
+
+    /// Subscribes to rooms that gained local subscribers and unsubscribes
+    /// from rooms that lost them.
+    async fn reconcile(&mut self, sink: &mut PubSubSink) -> Result<(), RedisError> {
+        let active = self.hub.active_rooms();
+        let wanted: std::collections::HashSet<&RoomName> = active.iter().collect();
+        let gone: Vec<RoomName> = self
+            .rooms
+            .keys()
+            .filter(|room| !wanted.contains(room))
+            .cloned()
+            .collect();
+        for chunk in gone.chunks(SUBSCRIBE_CHUNK) {
+            let channels: Vec<String> = chunk.iter().map(channel).collect();
+            timed(sink.unsubscribe(&channels)).await?;
+            for room in chunk {
+                self.rooms.remove(room);
+            }
+        }
+        let new: Vec<RoomName> = active
+            .iter()
+            .filter(|room| !self.rooms.contains_key(*room))
+            .cloned()
+            .collect();
+        self.subscribe(sink, &new, true).await
+    }
+
+    /// Subscribes to `rooms`. For rooms new to this process, the heads are
+    /// read after the subscription holds, and their subscribers told to
+    /// re-read the table: whatever was committed before the broker sent us
+    /// the room's publishes is in the table by then.
+    async fn subscribe(
+        &mut self,
+        sink: &mut PubSubSink,
+        rooms: &[RoomName],
+        new: bool,
+    ) -> Result<(), RedisError> {
+        for chunk in rooms.chunks(SUBSCRIBE_CHUNK) {
+            let channels: Vec<String> = chunk.iter().map(channel).collect();
+            timed(sink.subscribe(&channels)).await?;
+            if !new {
+                continue;
+            }
+            let heads = self.heads(chunk).await;
+            for room in chunk {
+                let delivered = heads
+                    .as_ref()
+                    .map_or(0, |h| h.get(room).copied().unwrap_or(0));
+                self.rooms.insert(
+                    room.clone(),
+                    RoomState {
+                        delivered,
+                        suspect: None,
+                    },
+                );
+                self.hub.resync(room);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rooms' newest seqs in one query; `None` when the database does not
+    /// answer (the next check tries again).
+    async fn heads(&self, rooms: &[RoomName]) -> Option<HashMap<RoomName, i64>> {
+        match tokio::time::timeout(RESPONSE_TIMEOUT, self.history.heads(rooms)).await {
+            Ok(Ok(heads)) => Some(heads),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "bus: cannot read room heads");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("bus: reading room heads timed out");
+                None
+            }
+        }
+    }
+
+    /// Compares every subscribed room's head with what was delivered and
+    /// reads back what a publish missed: at once after a reconnect
+    /// (`now`), otherwise once the same shortfall is seen at two checks in
+    /// a row (a publish in flight is not a loss).
+    async fn check_heads(&mut self, now: bool) {
+        if self.rooms.is_empty() {
+            return;
+        }
+        let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
+        let Some(heads) = self.heads(&rooms).await else {
+            return;
+        };
+        for room in rooms {
+            let head = heads.get(&room).copied().unwrap_or(0);
+            let Some(state) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            let upto = if head <= state.delivered {
+                state.suspect = None;
+                None
+            } else if now {
+                Some(head)
+            } else {
+                match state.suspect {
+                    // Still short of what the last check saw: lost.
+                    Some(seen) if seen > state.delivered => Some(seen),
+                    _ => {
+                        state.suspect = Some(head);
+                        None
+                    }
+                }
+            };
+            if let Some(upto) = upto {
+                self.repair(&room, upto).await;
+            }
+        }
+    }
+
+    /// Delivers `room`'s messages after the last delivered one up to `upto`
+    /// from the table, once for all of this process's subscribers.
+    async fn repair(&mut self, room: &RoomName, upto: i64) {
+        let Some(state) = self.rooms.get(room).copied() else {
+            return;
+        };
+        if upto <= state.delivered {
+            return;
+        }
+        metrics::counter!(m::BUS_REPAIRS).increment(1);
+        let from = state.delivered + 1;
+        if upto - from >= REPAIR_MAX_ROWS {
+            self.hub.resync(room);
+            self.mark(room, upto);
+            return;
+        }
+        match tokio::time::timeout(RESPONSE_TIMEOUT, self.history.range(room, from, upto)).await {
+            Ok(Ok(rows)) => {
+                let rows: Vec<Arc<Message>> = rows.into_iter().map(Arc::new).collect();
+                self.hub.publish(room, &rows);
+            }
+            _ => {
+                tracing::warn!(room = %room, "bus: cannot read missed rows; subscribers re-read");
+                self.hub.resync(room);
+            }
+        }
+        self.mark(room, upto);
+    }
+
+    fn mark(&mut self, room: &RoomName, delivered: i64) {
+        if let Some(state) = self.rooms.get_mut(room) {
+            state.delivered = state.delivered.max(delivered);
+            state.suspect = None;
+        }
+    }
+
+    /// One broker message: checked, gap-repaired, delivered.
+    async fn deliver(&mut self, message: &redis::Msg) {
+        let Some(room) = room_of(message.get_channel_name()) else {
+            reject(message.get_channel_name(), &Rejected::WrongRoom);
+            return;
+        };
+        let Some(state) = self.rooms.get(&room).copied() else {
+            return; // unsubscribed meanwhile
+        };
+        let batch = match decode(&room, message.get_payload_bytes()) {
+            Ok(batch) => batch,
+            Err(why) => {
+                reject(message.get_channel_name(), &why);
+                return;
+            }
+        };
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return;
+        };
+        let (first, last) = (first.seq, last.seq);
+        if last <= state.delivered {
+            return; // already delivered (repaired before its publish arrived)
+        }
+        if first > state.delivered + 1 {
+            // A publish was lost or overtaken: fill the gap from the table.
+            self.repair(&room, first - 1).await;
+        }
+        let delivered = self.rooms.get(&room).map_or(0, |s| s.delivered);
+        let fresh: Vec<Arc<Message>> = batch
+            .into_iter()
+            .filter(|m| m.seq > delivered)
+            .map(Arc::new)
+            .collect();
+        self.hub.publish(&room, &fresh);
+        self.mark(&room, last);
+    }
+}
+
+fn reject(channel: &str, why: &Rejected) {
+    metrics::counter!(m::BUS_PAYLOADS_REJECTED).increment(1);
+    tracing::warn!(channel, reason = %why, "bus: ignoring a broker payload");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::now_millis;
+
+    fn room() -> RoomName {
+        RoomName::parse("general").unwrap()
+    }
+
+    fn message(seq: i64, text: &str) -> Arc<Message> {
+        Arc::new(Message {
+            room: room(),
+            seq,
+            author: "ada".into(),
+            author_id: (seq % 3 == 0).then(|| format!("user-{seq}")),
+            text: text.into(),
+            sent_at: now_millis(),
+            client_id: (seq % 2 == 0).then(|| format!("c{seq}")),
+            client_ip: "10.0.0.1".into(),
+            frame: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_batch_survives_the_round_trip() {
+        let batch = vec![message(7, "hi"), message(8, "line\nbreak \"quoted\"")];
+        let decoded = decode(&room(), &encode(&room(), &batch)).unwrap();
+        let expected: Vec<Message> = batch.iter().map(|m| (**m).clone()).collect();
+        assert_eq!(decoded, expected);
+        assert_eq!(decoded[1].client_ip, "10.0.0.1");
+    }
+
+    #[test]
+    fn foreign_and_malformed_payloads_are_rejected_with_a_reason() {
+        let good = encode(&room(), &[message(1, "x")]);
+        let other = RoomName::parse("other").unwrap();
+        assert_eq!(decode(&other, &good), Err(Rejected::WrongRoom));
+        assert_eq!(decode(&room(), b"hello"), Err(Rejected::Malformed));
+        assert_eq!(decode(&room(), b"{\"v\":1}"), Err(Rejected::Malformed));
+        let v2 = String::from_utf8(good.clone())
+            .unwrap()
+            .replace("\"v\":1", "\"v\":2");
+        assert_eq!(decode(&room(), v2.as_bytes()), Err(Rejected::Version(2)));
+        let empty = br#"{"v":1,"room":"general","messages":[]}"#;
+        assert_eq!(decode(&room(), empty), Err(Rejected::BadSeqs));
+        let gap = encode(&room(), &[message(1, "a"), message(3, "b")]);
+        assert_eq!(decode(&room(), &gap), Err(Rejected::BadSeqs));
+        let zero = encode(&room(), &[message(0, "a")]);
+        assert_eq!(decode(&room(), &zero), Err(Rejected::BadSeqs));
+        let control = encode(&room(), &[message(1, "bell\u{7}")]);
+        assert_eq!(decode(&room(), &control), Err(Rejected::BadField));
+        let long = encode(&room(), &[message(1, &"x".repeat(4001))]);
+        assert_eq!(decode(&room(), &long), Err(Rejected::BadField));
+        let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert!(matches!(decode(&room(), &huge), Err(Rejected::TooLarge(_))));
+    }
+
+    #[test]
+    fn channels_name_their_room_and_nothing_else_parses() {
+        assert_eq!(channel(&room()), "palaver:room:general");
+        assert_eq!(room_of("palaver:room:general"), Some(room()));
+        assert_eq!(room_of("palaver:room:Not A Room"), None);
+        assert_eq!(room_of("other:general"), None);
+    }
+
+    #[test]
+    fn a_writer_is_ready_once_it_reached_the_broker_and_stays_ready() {
+        let health = Health {
+            publisher: Some(AtomicBool::new(false)),
+            ..Health::default()
+        };
+        assert!(!health.ready(), "a writer that never reached the broker");
+        health.set_publisher(true);
+        assert!(health.ready() && health.up());
+        health.set_publisher(false);
+        assert!(health.ready(), "writes go on while the broker is away");
+        assert!(!health.up());
+    }
+
+    #[test]
+    fn a_gateway_is_ready_only_while_subscribed() {
+        let health = Health {
+            subscriber: Some(AtomicBool::new(false)),
+            ..Health::default()
+        };
+        assert!(!health.ready());
+        health.set_subscriber(true);
+        assert!(health.ready() && health.up());
+        health.set_subscriber(false);
+        assert!(!health.ready() && !health.up());
+    }
+}
