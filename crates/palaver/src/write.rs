@@ -308,8 +308,12 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_sends_share_transactions_and_get_gapless_seqs() {
+    /// A write path over in-memory SQLite that counts its transactions,
+    /// publishing to a local hub; one transaction in flight at a time.
+    async fn counting_writer(
+        max_messages: usize,
+        window: Duration,
+    ) -> (Arc<Counting>, Arc<Hub>, GroupCommit) {
         let config = Config::from_args(["palaver"]).unwrap();
         let url = "sqlite::memory:".parse().unwrap();
         let store = Arc::new(Counting {
@@ -322,11 +326,17 @@ mod tests {
             Arc::new(LocalBus::new(hub.clone())),
             Arc::new(ReadCache::new(0, 0)),
             BatchLimits {
-                max_messages: 8,
-                window: Duration::from_millis(50),
+                max_messages,
+                window,
                 concurrency: 1,
             },
         );
+        (store, hub, writer)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_sends_share_transactions_and_get_gapless_seqs() {
+        let (store, hub, writer) = counting_writer(8, Duration::from_millis(50)).await;
         let room = RoomName::parse("busy").unwrap();
         let mut live = hub.subscribe(&room);
         // 40 sends, two of them repeating a client id within the burst.
@@ -375,23 +385,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sends_to_many_rooms_in_one_window_share_one_transaction() {
-        let config = Config::from_args(["palaver"]).unwrap();
-        let url = "sqlite::memory:".parse().unwrap();
-        let store = Arc::new(Counting {
-            inner: SqliteStore::connect(&url, &config).await.unwrap(),
-            appends: AtomicUsize::new(0),
-        });
-        let hub = Arc::new(Hub::new(64));
-        let writer = GroupCommit::new(
-            store.clone(),
-            Arc::new(LocalBus::new(hub.clone())),
-            Arc::new(ReadCache::new(0, 0)),
-            BatchLimits {
-                max_messages: 1000,
-                window: Duration::from_millis(500),
-                concurrency: 1,
-            },
-        );
+        let (store, _hub, writer) = counting_writer(1000, Duration::from_millis(500)).await;
         let rooms: Vec<RoomName> = (0..10)
             .map(|r| RoomName::parse(&format!("r{r}")).unwrap())
             .collect();
