@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::bus::{Bus, History, Observer};
 use crate::cache::ReadCache;
 use crate::domain::{now_millis, Message, NewMessage, RoomName};
-use crate::store::{Appended, Entry, MessageStore, StoreError};
+use crate::store::{Appended, Entry, MessageStore, NotifySql, StoreError};
 use crate::telemetry::metrics as m;
 
 /// How many sends may wait for the batcher before senders wait too.
@@ -138,10 +138,13 @@ async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePe
         .map(|p| ((p.room, p.message), p.reply))
         .unzip();
     metrics::histogram!(m::BATCH_SIZE).record(entries.len() as f64);
-    let notify = |created: &[Arc<Message>]| inner.bus.notify_in_transaction(created);
+    let notify = inner.bus.notify_in_transaction().map(|n| NotifySql {
+        channel: n.channel,
+        payloads: n.payloads,
+    });
     let mut result = inner
         .store
-        .append_batch(&entries, now_millis(), &notify)
+        .append_batch(&entries, now_millis(), notify)
         .await;
     for _ in 1..ATTEMPTS {
         match &result {
@@ -149,7 +152,7 @@ async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePe
             Err(e) if e.is_retryable() => {
                 result = inner
                     .store
-                    .append_batch(&entries, now_millis(), &notify)
+                    .append_batch(&entries, now_millis(), notify)
                     .await;
             }
             _ => break,
@@ -268,7 +271,7 @@ mod tests {
             &self,
             batch: &[Entry],
             sent_at: OffsetDateTime,
-            notify: crate::store::Notify<'_>,
+            notify: crate::store::Notify,
         ) -> Result<Vec<Appended>, StoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
             self.inner.append_batch(batch, sent_at, notify).await

@@ -205,6 +205,17 @@ impl Drop for RoomReceiver {
     }
 }
 
+/// A notification the storing statement itself sends: `pg_notify(channel,
+/// payload)` for each row of `payloads`, a SQL `SELECT` over the relation
+/// `announced(room text, first bigint, last bigint)` (the seqs the batch
+/// created, a row per room) with one text column `payload`. The bus says
+/// what the payload is; the store runs it without knowing.
+#[derive(Debug, Clone, Copy)]
+pub struct InStatementNotify {
+    pub channel: &'static str,
+    pub payloads: &'static str,
+}
+
 /// Sets `palaver_bus_up`: whether this process's bus can deliver now.
 pub fn report_up(up: bool) {
     metrics::gauge!(m::BUS_UP).set(if up { 1.0 } else { 0.0 });
@@ -217,13 +228,9 @@ pub fn report_up(up: bool) {
 /// broker bus publishes the committed messages themselves in `committed`; the
 /// PostgreSQL bus notifies inside the transaction instead.
 pub trait Bus: Send + Sync + 'static {
-    /// The `NOTIFY`s (channel, payloads) that must ride in the transaction
-    /// that stores `messages` (ordered by room, then seq), for a bus built on
-    /// the database's own notifications.
-    fn notify_in_transaction(
-        &self,
-        _messages: &[Arc<Message>],
-    ) -> Option<(&'static str, Vec<String>)> {
+    /// The `NOTIFY` that must ride in the statement that stores a batch, for
+    /// a bus built on the database's own notifications.
+    fn notify_in_transaction(&self) -> Option<InStatementNotify> {
         None
     }
     /// Called by the write path after a batch commits, with the messages it

@@ -13,7 +13,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, History, Hub, Observer};
+use super::{Bus, History, Hub, InStatementNotify, Observer};
 use crate::domain::{Message, RoomName};
 use crate::telemetry::metrics as m;
 
@@ -34,38 +34,22 @@ pub struct Announced {
     pub last: i64,
 }
 
-/// PostgreSQL refuses payloads of 8,000 bytes or more.
-const MAX_PAYLOAD: usize = 7_900;
+/// Rooms announced by one payload. PostgreSQL refuses payloads of 8,000
+/// bytes or more; a room is at most 64 bytes of `[a-z0-9_-]` (no escaping)
+/// plus about 80 of keys and two 19-digit seqs, so 50 rooms stay under it.
+pub const ROOMS_PER_PAYLOAD: usize = 50;
 
-impl Notification {
-    /// The payloads announcing `messages` (ordered by room, then seq): one
-    /// unless the rooms do not fit in one payload.
-    pub fn payloads(messages: &[Arc<Message>]) -> Vec<String> {
-        let mut payloads = Vec::new();
-        let mut current = Notification { rooms: Vec::new() };
-        let mut size = 0;
-        for room in messages.chunk_by(|a, b| a.room == b.room) {
-            let announced = Announced {
-                room: room[0].room.as_str().to_owned(),
-                first: room[0].seq,
-                last: room[room.len() - 1].seq,
-            };
-            // Room names are at most 64 bytes of [a-z0-9_-]: no escaping.
-            let cost = announced.room.len() + 64;
-            if size + cost > MAX_PAYLOAD && !current.rooms.is_empty() {
-                payloads.extend(serde_json::to_string(&current).ok());
-                current.rooms.clear();
-                size = 0;
-            }
-            size += cost;
-            current.rooms.push(announced);
-        }
-        if !current.rooms.is_empty() {
-            payloads.extend(serde_json::to_string(&current).ok());
-        }
-        payloads
-    }
-}
+/// The `NOTIFY` payloads of a batch, as SQL the storing statement runs: a
+/// `SELECT` over the relation `announced(room, first, last)` (one row per
+/// room of the batch, the seqs it created) answering one `payload` text
+/// column, a [`Notification`] of at most [`ROOMS_PER_PAYLOAD`] rooms per row.
+/// No rows in, no payload out (`GROUP BY` with nothing to group).
+pub const PAYLOADS_SQL: &str = "\
+SELECT json_build_object('rooms', json_agg(json_build_object('room', room, 'first', first, 'last', last)
+                                           ORDER BY room))::text AS payload
+FROM (SELECT room, first, last, (row_number() OVER (ORDER BY room) - 1) / 50 AS part
+      FROM announced) a
+GROUP BY part";
 
 /// The bus of a PostgreSQL install. Delivery happens in the listener task
 /// ([`listen`]); `committed` does nothing because the storing transaction
@@ -102,12 +86,11 @@ impl NotifyBus {
 }
 
 impl Bus for NotifyBus {
-    fn notify_in_transaction(
-        &self,
-        messages: &[Arc<Message>],
-    ) -> Option<(&'static str, Vec<String>)> {
-        let payloads = Notification::payloads(messages);
-        (!payloads.is_empty()).then_some((CHANNEL, payloads))
+    fn notify_in_transaction(&self) -> Option<InStatementNotify> {
+        Some(InStatementNotify {
+            channel: CHANNEL,
+            payloads: PAYLOADS_SQL,
+        })
     }
 
     fn committed(&self, _messages: &[Arc<Message>]) {}
@@ -229,60 +212,25 @@ async fn deliver(payload: &str, history: &dyn History, hub: &Hub, observer: &dyn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::now_millis;
-
-    fn message(room: &str, seq: i64) -> Arc<Message> {
-        Arc::new(Message {
-            room: RoomName::parse(room).unwrap(),
-            seq,
-            author: "a".into(),
-            author_id: None,
-            text: "t".into(),
-            sent_at: now_millis(),
-            client_id: None,
-            client_ip: "127.0.0.1".into(),
-            frame: Default::default(),
-        })
-    }
 
     #[test]
-    fn one_payload_announces_every_room_of_a_batch() {
-        let batch = [message("a", 3), message("a", 4), message("b", 1)];
-        let payloads = Notification::payloads(&batch);
-        assert_eq!(payloads.len(), 1);
-        let note: Notification = serde_json::from_str(&payloads[0]).unwrap();
-        assert_eq!(
-            note.rooms,
-            vec![
-                Announced {
-                    room: "a".into(),
-                    first: 3,
-                    last: 4
-                },
-                Announced {
-                    room: "b".into(),
-                    first: 1,
-                    last: 1
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn payloads_stay_under_the_postgres_limit_and_lose_no_room() {
-        let batch: Vec<_> = (0..1000)
-            .map(|i| message(&format!("{i:0>64}"), 1))
-            .collect();
-        let payloads = Notification::payloads(&batch);
-        assert!(payloads.len() > 1);
-        let mut rooms = 0;
-        for payload in &payloads {
-            assert!(payload.len() < 8000, "{} bytes", payload.len());
-            rooms += serde_json::from_str::<Notification>(payload)
-                .unwrap()
-                .rooms
-                .len();
-        }
-        assert_eq!(rooms, 1000);
+    fn the_payload_sql_groups_as_many_rooms_as_the_constant_says() {
+        assert!(PAYLOADS_SQL.contains(&format!("/ {ROOMS_PER_PAYLOAD} AS part")));
+        // 50 rooms of the longest name and seq fit under PostgreSQL's limit
+        // (the statement's own output is checked on a real PostgreSQL in
+        // tests/api/notify.rs).
+        let widest = Notification {
+            rooms: (0..ROOMS_PER_PAYLOAD)
+                .map(|_| Announced {
+                    room: "x".repeat(64),
+                    first: i64::MAX,
+                    last: i64::MAX,
+                })
+                .collect(),
+        };
+        // json_build_object writes `"key" : value, ` where serde writes
+        // `"key":value,`: three spaces more per pair.
+        let bytes = serde_json::to_string(&widest).unwrap().len() + ROOMS_PER_PAYLOAD * 4 * 3;
+        assert!(bytes < 7_900, "{bytes} bytes");
     }
 }

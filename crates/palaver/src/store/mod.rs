@@ -183,13 +183,19 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// Builds the notifications to run in the transaction that stores a batch,
-/// from the messages about to be committed: a channel and its payloads
-/// (`None`: no notification). The write path gets it from the bus; the store
-/// runs `pg_notify` with it, in the storing transaction, without knowing what
-/// it says. SQLite has no use for it.
-pub type Notify<'a> =
-    &'a (dyn Fn(&[Arc<Message>]) -> Option<(&'static str, Vec<String>)> + Send + Sync);
+/// A notification the storing statement sends (PostgreSQL): `pg_notify(channel,
+/// payload)` for each row of `payloads`, a `SELECT` over the relation
+/// `announced(room, first, last)` — a row per room of the batch with the
+/// seqs it created — answering one text column `payload`. The write path
+/// gets it from the bus; the store runs it in the statement that stores the
+/// batch, without knowing what it says. SQLite has no use for it.
+#[derive(Debug, Clone, Copy)]
+pub struct NotifySql {
+    pub channel: &'static str,
+    pub payloads: &'static str,
+}
+
+pub type Notify = Option<NotifySql>;
 
 /// One send of a batch: a message for a room.
 pub type Entry = (RoomName, NewMessage);
@@ -201,13 +207,13 @@ pub trait MessageStore: Send + Sync + 'static {
     /// creating rooms that are new. Each message gets the next sequence
     /// number of its room unless its `client_id` is already stored in the room
     /// (or repeats within the batch), in which case the stored message is
-    /// returned. Results are in input order. `notify` runs inside the
-    /// transaction with the created messages, ordered by room and seq.
+    /// returned. Results are in input order. `notify` runs in the same
+    /// transaction, for the messages it created.
     async fn append_batch(
         &self,
         batch: &[Entry],
         sent_at: OffsetDateTime,
-        notify: Notify<'_>,
+        notify: Notify,
     ) -> Result<Vec<Appended>, StoreError>;
 
     /// Stores `batch` in `room` without a notification: for seeding and
@@ -219,7 +225,7 @@ pub trait MessageStore: Send + Sync + 'static {
         sent_at: OffsetDateTime,
     ) -> Result<Vec<Appended>, StoreError> {
         let batch: Vec<Entry> = batch.iter().map(|m| (room.clone(), m.clone())).collect();
-        self.append_batch(&batch, sent_at, &|_| None).await
+        self.append_batch(&batch, sent_at, None).await
     }
 
     /// A page of history, or `None` when the room does not exist.
@@ -376,10 +382,9 @@ fn answer(
     new_seqs: &HashMap<usize, i64>,
     mut stored: HashMap<(String, String), Message>,
     sent_at: OffsetDateTime,
-) -> Result<(Vec<Appended>, Vec<Arc<Message>>), StoreError> {
+) -> Result<Vec<Appended>, StoreError> {
     let mut answers: Vec<Appended> = Vec::with_capacity(batch.len());
     let mut first: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut created = Vec::with_capacity(new_seqs.len());
     for (i, (room, m)) in batch.iter().enumerate() {
         let key = m.client_id.as_ref().map(|id| (room.as_str(), id.as_str()));
         if let Some(&j) = key.as_ref().and_then(|k| first.get(k)) {
@@ -405,7 +410,6 @@ fn answer(
                 client_ip: m.client_ip.clone(),
                 frame: Default::default(),
             });
-            created.push(message.clone());
             Appended {
                 message,
                 created: true,
@@ -421,6 +425,5 @@ fn answer(
         };
         answers.push(appended);
     }
-    created.sort_by(|a, b| (&a.room, a.seq).cmp(&(&b.room, b.seq)));
-    Ok((answers, created))
+    Ok(answers)
 }

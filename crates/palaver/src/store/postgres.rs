@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 use super::accounts::AccountStore;
 use super::{
-    answer, Appended, Cursor, Entry, MessageStore, Notify, Page, PoolStats, RoomSummary, StoreError,
+    answer, Appended, Cursor, Entry, MessageStore, Notify, NotifySql, Page, PoolStats, RoomSummary,
+    StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
 use crate::domain::{Message, RoomName};
@@ -23,6 +24,10 @@ use crate::domain::{Message, RoomName};
 pub struct PgStore {
     pool: PgPool,
     max: u32,
+    /// The append statement with the bus's notification (one bus per
+    /// process, so one text, built once).
+    notifying: std::sync::OnceLock<String>,
+    plain: String,
 }
 
 impl PgStore {
@@ -38,7 +43,16 @@ impl PgStore {
         Ok(Self {
             pool,
             max: config.db_max_connections,
+            notifying: std::sync::OnceLock::new(),
+            plain: append_statement(None),
         })
+    }
+
+    fn statement(&self, notify: Notify) -> &str {
+        match notify {
+            None => &self.plain,
+            Some(n) => self.notifying.get_or_init(|| append_statement(Some(n))),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -65,7 +79,10 @@ impl PgStore {
     super::impl_reads!(pool);
 }
 
-/// Stores a whole batch, any number of rooms, in one statement. Each room's
+/// Stores a whole batch, any number of rooms, in one statement — and, with
+/// its notification, in one round trip: the statement runs in its own
+/// implicit transaction, so there is no `BEGIN` or `COMMIT` to wait for.
+/// Each room's
 /// row is created or locked (in name order, so concurrent batches cannot
 /// deadlock) and bumped by the number of new messages in one upsert, whose
 /// `RETURNING` gives the latest committed `last_seq` even when the statement
@@ -108,12 +125,37 @@ WITH input AS (
 ), inserted AS (
     INSERT INTO messages (room, seq, author, author_id, text, client_id, client_ip, sent_at)
     SELECT room, seq, author, author_id, text, client_id, client_ip, $6 FROM numbered
-)
+)";
+
+/// The answer of [`APPEND_BATCH`].
+const ANSWER: &str = "\
 SELECT ord, seq, NULL::text AS room, NULL::text AS author, NULL::text AS author_id, NULL::text AS text,
        NULL::text AS client_id, NULL::text AS client_ip, NULL::timestamptz AS sent_at
 FROM numbered
 UNION ALL
 SELECT NULL, seq, room, author, author_id, text, client_id, client_ip, sent_at FROM stored";
+
+/// [`APPEND_BATCH`] with the bus's notification in the same statement: the
+/// payloads are computed from the seqs just assigned, and the CTE holding
+/// the `pg_notify` calls (volatile, so materialised and never inlined) is
+/// scanned to the end by a `count(*)` whose branch yields no row.
+fn append_statement(notify: Option<NotifySql>) -> String {
+    match notify {
+        None => format!("{APPEND_BATCH}{ANSWER}"),
+        Some(n) => format!(
+            "{APPEND_BATCH}, announced AS (
+    SELECT room, min(seq) AS first, max(seq) AS last FROM numbered GROUP BY room
+), notified AS (
+    SELECT pg_notify($8, p.payload) AS done FROM ({payloads}) p
+)
+{ANSWER}
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM (SELECT count(*) AS n FROM notified) x WHERE x.n < 0",
+            payloads = n.payloads
+        ),
+    }
+}
 
 /// A row of [`APPEND_BATCH`]'s answer.
 #[derive(sqlx::FromRow)]
@@ -144,20 +186,23 @@ impl MessageStore for PgStore {
         &self,
         batch: &[Entry],
         sent_at: OffsetDateTime,
-        notify: Notify<'_>,
+        notify: Notify,
     ) -> Result<Vec<Appended>, StoreError> {
         let column = |f: fn(&Entry) -> Option<&str>| batch.iter().map(f).collect::<Vec<_>>();
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<BatchRow> = sqlx::query_as(APPEND_BATCH)
+        let statement = self.statement(notify);
+        let query = sqlx::query_as(&statement)
             .bind(column(|(room, _)| Some(room.as_str())))
             .bind(column(|(_, m)| Some(m.author.as_str())))
             .bind(column(|(_, m)| Some(m.text.as_str())))
             .bind(column(|(_, m)| m.client_id.as_ref().map(|c| c.as_str())))
             .bind(column(|(_, m)| Some(m.client_ip.as_str())))
             .bind(sent_at)
-            .bind(column(|(_, m)| m.author_id.as_deref()))
-            .fetch_all(&mut *tx)
-            .await?;
+            .bind(column(|(_, m)| m.author_id.as_deref()));
+        let query = match notify {
+            Some(n) => query.bind(n.channel),
+            None => query,
+        };
+        let rows: Vec<BatchRow> = query.fetch_all(&self.pool).await?;
         let mut new_seqs = HashMap::new();
         let mut stored = HashMap::new();
         for row in rows {
@@ -184,18 +229,7 @@ impl MessageStore for PgStore {
                 }
             }
         }
-        let (answers, created) = answer(batch, &new_seqs, stored, sent_at)?;
-        if let Some((channel, payloads)) = notify(&created) {
-            // Several notifications in one statement: the notify queue's
-            // commit-time lock is still taken once per transaction.
-            sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
-                .bind(channel)
-                .bind(payloads)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(answers)
+        answer(batch, &new_seqs, stored, sent_at)
     }
 
     async fn page(

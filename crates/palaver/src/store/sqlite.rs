@@ -81,7 +81,7 @@ impl MessageStore for SqliteStore {
         &self,
         batch: &[Entry],
         sent_at: OffsetDateTime,
-        _notify: Notify<'_>,
+        _notify: Notify,
     ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.writer.begin().await?;
         let ids: Vec<(&str, &str)> = batch
@@ -169,8 +169,7 @@ impl MessageStore for SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        let (answers, _created) = answer(batch, &new_seqs, stored, sent_at)?;
-        Ok(answers)
+        answer(batch, &new_seqs, stored, sent_at)
     }
 
     async fn page(

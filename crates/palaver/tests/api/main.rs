@@ -12,6 +12,7 @@ mod concurrency;
 mod faults;
 mod health;
 mod limits;
+mod notify;
 mod oidc;
 mod redis_bus;
 mod resilience;
