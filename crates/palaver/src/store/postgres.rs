@@ -190,7 +190,7 @@ impl MessageStore for PgStore {
     ) -> Result<Vec<Appended>, StoreError> {
         let column = |f: fn(&Entry) -> Option<&str>| batch.iter().map(f).collect::<Vec<_>>();
         let statement = self.statement(notify);
-        let query = sqlx::query_as(&statement)
+        let query = sqlx::query_as(statement)
             .bind(column(|(room, _)| Some(room.as_str())))
             .bind(column(|(_, m)| Some(m.author.as_str())))
             .bind(column(|(_, m)| Some(m.text.as_str())))
