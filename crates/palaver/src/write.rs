@@ -3,15 +3,19 @@
 //!
 //! Group commit is keyed by the writer, not the room: one batcher per
 //! process takes the first pending send, then whatever else is queued for
-//! any room (up to the batch size, waiting up to the batch window for more),
-//! and hands the lot to the store as one transaction. Up to `concurrency`
-//! batches commit at once, so the next batch forms while one commits.
-//! A batch is published as soon as it has committed, under one lock, and
-//! only then are its senders answered. Batches into one room commit one
-//! after the other (the room's row lock), so they publish in seq order;
-//! should two ever publish out of order, subscribers and the read cache see
-//! the gap and read the table.
+//! any room (up to the batch size, waiting up to the batch window for more,
+//! and for as long as every transaction slot is taken), and hands the lot to
+//! the store as one transaction. Up to `concurrency` batches commit at once,
+//! so the next batch forms while one commits; a send for a room whose batch
+//! is still committing waits for the next batch after it, so batches never
+//! queue on each other's room locks and a busy room's sends gather into one
+//! batch per commit. A batch is published as soon as it has committed,
+//! under one lock, and only then are its senders answered. Batches into one
+//! room commit one after the other, so they publish in seq order; should
+//! two ever publish out of order (two replicas), subscribers and the read
+//! cache see the gap and read the table.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,7 +83,18 @@ impl GroupCommit {
             cache,
             publish: std::sync::Mutex::new(()),
         });
-        tokio::spawn(run_batcher(inner, limits, rx));
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let batcher = Batcher {
+            inner,
+            limits,
+            rx,
+            busy: HashMap::new(),
+            deferred: VecDeque::new(),
+            done,
+            done_tx,
+            in_flight: 0,
+        };
+        tokio::spawn(batcher.run());
         Self { queue }
     }
 
@@ -104,30 +119,155 @@ impl GroupCommit {
     }
 }
 
-async fn run_batcher(inner: Arc<Inner>, limits: BatchLimits, mut rx: mpsc::Receiver<Pending>) {
-    let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
-    let max = limits.max_messages.max(1);
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+/// Forms batches: sends for rooms with no batch in flight go into the next
+/// batch; sends for a room whose batch is still committing wait aside (in
+/// arrival order) and join the first batch formed after it commits. So a
+/// batch never queues behind another on a room's row lock, and a busy room's
+/// sends gather into one batch per commit rather than being split over the
+/// batches in flight.
+struct Batcher {
+    inner: Arc<Inner>,
+    limits: BatchLimits,
+    rx: mpsc::Receiver<Pending>,
+    /// Rooms with a batch in flight, and how many batches.
+    busy: HashMap<RoomName, usize>,
+    /// Sends for busy rooms, oldest first; at most [`QUEUE`].
+    deferred: VecDeque<Pending>,
+    /// Committed batches hand their rooms back here.
+    done: mpsc::UnboundedReceiver<Vec<RoomName>>,
+    done_tx: mpsc::UnboundedSender<Vec<RoomName>>,
+    in_flight: usize,
+}
+
+impl Batcher {
+    async fn run(mut self) {
+        let permits = Arc::new(Semaphore::new(self.limits.concurrency.max(1)));
+        let max = self.limits.max_messages.max(1);
+        let mut open = true;
+        loop {
+            while let Ok(rooms) = self.done.try_recv() {
+                self.release(rooms);
+            }
+            let mut batch = Vec::with_capacity(max.min(256));
+            self.take_deferred(&mut batch, max);
+            if batch.is_empty() {
+                if !open && self.deferred.is_empty() && self.in_flight == 0 {
+                    return;
+                }
+                let room_to_defer = open && self.deferred.len() < QUEUE;
+                tokio::select! {
+                    received = self.rx.recv(), if room_to_defer => match received {
+                        Some(pending) => self.place(pending, &mut batch),
+                        None => open = false,
+                    },
+                    Some(rooms) = self.done.recv() => self.release(rooms),
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+            }
+            // The batch has its first send: gather more until the window
+            // closes (none when it is zero) and a transaction may start.
+            let deadline = Instant::now() + self.limits.window;
+            let permit = loop {
+                while batch.len() < max && open {
+                    match self.rx.try_recv() {
+                        Ok(pending) => self.place(pending, &mut batch),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                    }
+                }
+                let gathering = batch.len() < max && open && Instant::now() < deadline;
+                let waiting = permits.clone().try_acquire_owned().ok();
+                match waiting {
+                    Some(permit) if !gathering => break permit,
+                    Some(permit) => {
+                        // Free to commit: only the window is left to wait for.
+                        tokio::select! {
+                            received = self.rx.recv() => match received {
+                                Some(pending) => self.place(pending, &mut batch),
+                                None => open = false,
+                            },
+                            _ = tokio::time::sleep_until(deadline) => {}
+                        }
+                        drop(permit);
+                    }
+                    None => {
+                        // Every transaction slot is taken: keep gathering
+                        // while one commits.
+                        let more = batch.len() < max && open && self.deferred.len() < QUEUE;
+                        tokio::select! {
+                            permit = permits.clone().acquire_owned() => match permit {
+                                Ok(permit) if !gathering => break permit,
+                                Ok(permit) => drop(permit),
+                                Err(_) => return,
+                            },
+                            received = self.rx.recv(), if more => match received {
+                                Some(pending) => self.place(pending, &mut batch),
+                                None => open = false,
+                            },
+                            Some(rooms) = self.done.recv() => {
+                                self.release(rooms);
+                                self.take_deferred(&mut batch, max);
+                            }
+                        }
+                    }
+                }
+            };
+            let mut rooms: Vec<RoomName> = batch.iter().map(|p| p.room.clone()).collect();
+            rooms.sort();
+            rooms.dedup();
+            for room in &rooms {
+                *self.busy.entry(room.clone()).or_default() += 1;
+            }
+            self.in_flight += 1;
+            let (inner, done) = (self.inner.clone(), self.done_tx.clone());
+            tokio::spawn(async move {
+                commit(inner, batch, permit).await;
+                let _ = done.send(rooms);
+            });
+        }
+    }
+
+    /// Puts a received send into `batch`, or aside when its room is busy.
+    fn place(&mut self, pending: Pending, batch: &mut Vec<Pending>) {
+        if self.busy.contains_key(&pending.room) {
+            self.deferred.push_back(pending);
+        } else {
+            batch.push(pending);
+        }
+    }
+
+    /// Moves waiting sends whose rooms are no longer busy into `batch`, in
+    /// order. What stays behind is for busy rooms (or did not fit), so a
+    /// later send for a room never overtakes an earlier one.
+    fn take_deferred(&mut self, batch: &mut Vec<Pending>, max: usize) {
+        if self.deferred.is_empty() {
             return;
-        };
-        let Some(first) = rx.recv().await else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(max.min(256));
-        batch.push(first);
-        let deadline = Instant::now() + limits.window;
-        while batch.len() < max {
-            match rx.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) if limits.window.is_zero() => break,
-                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(pending)) => batch.push(pending),
-                    _ => break,
-                },
+        }
+        let mut kept = VecDeque::with_capacity(self.deferred.len());
+        let mut full = false;
+        for pending in self.deferred.drain(..) {
+            full = full || batch.len() >= max;
+            if full || self.busy.contains_key(&pending.room) {
+                kept.push_back(pending);
+            } else {
+                batch.push(pending);
             }
         }
-        tokio::spawn(commit(inner.clone(), batch, permit));
+        self.deferred = kept;
+    }
+
+    fn release(&mut self, rooms: Vec<RoomName>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        for room in rooms {
+            if let Some(count) = self.busy.get_mut(&room) {
+                *count -= 1;
+                if *count == 0 {
+                    self.busy.remove(&room);
+                }
+            }
+        }
     }
 }
 
@@ -259,10 +399,13 @@ mod tests {
     use crate::domain::{Author, ClientId, MessageText};
     use crate::store::{Cursor, Page, PoolStats, RoomSummary, SqliteStore};
 
-    /// A real SQLite store that counts its transactions.
+    /// A real SQLite store that counts its transactions and records the
+    /// rooms of each; with `gate`, each transaction first waits for a permit.
     struct Counting {
         inner: SqliteStore,
         appends: AtomicUsize,
+        batches: std::sync::Mutex<Vec<Vec<String>>>,
+        gate: Option<Semaphore>,
     }
 
     #[async_trait]
@@ -274,6 +417,11 @@ mod tests {
             notify: crate::store::Notify,
         ) -> Result<Vec<Appended>, StoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
+            let rooms = batch.iter().map(|(r, _)| r.as_str().to_owned()).collect();
+            self.batches.lock().unwrap().push(rooms);
+            if let Some(gate) = &self.gate {
+                gate.acquire().await.unwrap().forget();
+            }
             self.inner.append_batch(batch, sent_at, notify).await
         }
         async fn page(&self, r: &RoomName, c: Cursor, l: u32) -> Result<Option<Page>, StoreError> {
@@ -317,11 +465,22 @@ mod tests {
         max_messages: usize,
         window: Duration,
     ) -> (Arc<Counting>, Arc<Hub>, GroupCommit) {
+        gated_writer(max_messages, window, 1, None).await
+    }
+
+    async fn gated_writer(
+        max_messages: usize,
+        window: Duration,
+        concurrency: usize,
+        gate: Option<Semaphore>,
+    ) -> (Arc<Counting>, Arc<Hub>, GroupCommit) {
         let config = Config::from_args(["palaver"]).unwrap();
         let url = "sqlite::memory:".parse().unwrap();
         let store = Arc::new(Counting {
             inner: SqliteStore::connect(&url, &config).await.unwrap(),
             appends: AtomicUsize::new(0),
+            batches: Default::default(),
+            gate,
         });
         let hub = Arc::new(Hub::new(64));
         let writer = GroupCommit::new(
@@ -331,10 +490,61 @@ mod tests {
             BatchLimits {
                 max_messages,
                 window,
-                concurrency: 1,
+                concurrency,
             },
         );
         (store, hub, writer)
+    }
+
+    async fn until_batches(store: &Counting, n: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while store.batches.lock().unwrap().len() < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("batches started");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_for_a_committing_room_wait_for_the_next_batch_other_rooms_do_not() {
+        let (store, _hub, writer) =
+            gated_writer(100, Duration::from_millis(20), 2, Some(Semaphore::new(0))).await;
+        let (busy, other) = (
+            RoomName::parse("busy").unwrap(),
+            RoomName::parse("other").unwrap(),
+        );
+        let send = |room: &RoomName, i: usize| {
+            let (writer, room) = (writer.clone(), room.clone());
+            tokio::spawn(async move { writer.send(&room, new_message(i, None)).await.unwrap() })
+        };
+        let first = send(&busy, 0);
+        until_batches(&store, 1).await;
+        let mut later: Vec<_> = (1..=5).map(|i| send(&busy, i)).collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        later.push(send(&other, 9));
+        // The second slot takes `other` alone: `busy` is still committing.
+        until_batches(&store, 2).await;
+        store.gate.as_ref().unwrap().add_permits(100);
+        let mut seqs = vec![first.await.unwrap().message.seq];
+        for handle in later {
+            let appended = handle.await.unwrap();
+            if appended.message.room == busy {
+                seqs.push(appended.message.seq);
+            }
+        }
+        seqs.sort();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+        let batches = store.batches.lock().unwrap().clone();
+        assert_eq!(
+            batches,
+            vec![
+                vec!["busy".to_owned()],
+                vec!["other".to_owned()],
+                vec!["busy".to_owned(); 5],
+            ],
+            "the busy room's five sends gathered into one batch after its commit"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
