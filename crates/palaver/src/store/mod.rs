@@ -33,13 +33,9 @@ macro_rules! impl_reads {
             limit: u32,
         ) -> Result<Option<$crate::store::Page>, $crate::store::StoreError> {
             use $crate::store::{sql, Cursor};
-            let exists: Option<i64> = sqlx::query_scalar(sql::ROOM_EXISTS)
-                .bind(room.as_str())
-                .fetch_optional(&self.$pool)
-                .await?;
-            if exists.is_none() {
-                return Ok(None);
-            }
+            // One query: the room's row joined with its page, so a room
+            // with no messages in range still answers one (empty) row and
+            // an unknown room none.
             let fetch = i64::from(limit) + 1;
             let query = match cursor {
                 Cursor::Latest => sqlx::query_as(sql::PAGE_LATEST)
@@ -54,8 +50,8 @@ macro_rules! impl_reads {
                     .bind(seq)
                     .bind(fetch),
             };
-            let rows: Vec<$crate::store::MessageRow> = query.fetch_all(&self.$pool).await?;
-            Ok(Some($crate::store::page_from_rows(room, rows, limit)))
+            let rows: Vec<$crate::store::PageRow> = query.fetch_all(&self.$pool).await?;
+            Ok($crate::store::page_from_rows(room, rows, cursor, limit))
         }
 
         async fn read_range(
@@ -308,15 +304,52 @@ impl MessageRow {
     }
 }
 
-/// Builds a page from rows fetched with `limit + 1`: the extra row only says
-/// whether there is more.
-fn page_from_rows(room: &RoomName, mut rows: Vec<MessageRow>, limit: u32) -> Page {
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    Page {
-        messages: rows.into_iter().map(|r| r.into_message(room)).collect(),
-        has_more,
+/// A row of a page query: the room's row, and one of its messages unless
+/// the room has none in range (then every message column is null).
+#[derive(FromRow)]
+struct PageRow {
+    seq: Option<i64>,
+    author: Option<String>,
+    author_id: Option<String>,
+    text: Option<String>,
+    client_id: Option<String>,
+    client_ip: Option<String>,
+    sent_at: Option<OffsetDateTime>,
+}
+
+/// Builds a page from rows fetched with `limit + 1` (the extra row only says
+/// whether there is more), in the cursor's order; `None` when not even the
+/// room's row came back.
+fn page_from_rows(room: &RoomName, rows: Vec<PageRow>, cursor: Cursor, limit: u32) -> Option<Page> {
+    if rows.is_empty() {
+        return None;
     }
+    let mut messages: Vec<Message> = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Message {
+                room: room.clone(),
+                seq: r.seq?,
+                author: r.author?,
+                author_id: r.author_id,
+                text: r.text?,
+                sent_at: r.sent_at?,
+                client_id: r.client_id,
+                client_ip: r.client_ip?,
+                frame: Default::default(),
+            })
+        })
+        .collect();
+    // A join keeps no order of its own.
+    match cursor {
+        Cursor::After(_) => messages.sort_unstable_by_key(|m| m.seq),
+        Cursor::Latest | Cursor::Before(_) => {
+            messages.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq))
+        }
+    }
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    Some(Page { messages, has_more })
 }
 
 /// SQL shared by both implementations (both accept `$n` placeholders).
@@ -331,11 +364,25 @@ pub(crate) mod sql {
     }
     pub const ROOM_EXISTS: &str = "SELECT last_seq FROM rooms WHERE name = $1";
     pub const ROOMS: &str = "SELECT name, last_seq, visibility FROM rooms ORDER BY name";
-    pub const PAGE_LATEST: &str = select_messages!("WHERE room = $1 ORDER BY seq DESC LIMIT $2");
-    pub const PAGE_BEFORE: &str =
-        select_messages!("WHERE room = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3");
-    pub const PAGE_AFTER: &str =
-        select_messages!("WHERE room = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3");
+    /// A page: the room's row left-joined with the page's messages.
+    macro_rules! page {
+        ($filter:literal, $order:literal, $limit:literal) => {
+            concat!(
+                "SELECT m.seq, m.author, m.author_id, m.text, m.client_id, m.client_ip, m.sent_at \
+                 FROM rooms r LEFT JOIN (SELECT seq, author, author_id, text, client_id, client_ip, sent_at \
+                 FROM messages WHERE room = $1 ",
+                $filter,
+                " ORDER BY seq ",
+                $order,
+                " LIMIT ",
+                $limit,
+                ") m ON 1 = 1 WHERE r.name = $1"
+            )
+        };
+    }
+    pub const PAGE_LATEST: &str = page!("", "DESC", "$2");
+    pub const PAGE_BEFORE: &str = page!("AND seq < $2", "DESC", "$3");
+    pub const PAGE_AFTER: &str = page!("AND seq > $2", "ASC", "$3");
     pub const RANGE: &str =
         select_messages!("WHERE room = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq ASC");
 }
