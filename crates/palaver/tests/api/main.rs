@@ -14,6 +14,7 @@ mod health;
 mod limits;
 mod oidc;
 mod redis_bus;
+mod redis_cluster;
 mod resilience;
 mod rooms;
 mod seed;
