@@ -292,6 +292,37 @@ impl RedisCluster {
         panic!("slot {slot} has no owner");
     }
 
+    /// Moves the slot of `channel` to node `to` (it holds no keys, so no
+    /// data migrates): `CLUSTER SETSLOT … NODE` on the new owner first, then
+    /// on the others, as `redis-cli --cluster reshard` finishes a move.
+    pub async fn move_slot(&self, channel: &str, to: usize) {
+        let mut target = self.node(to).await;
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(channel)
+            .query_async(&mut target)
+            .await
+            .expect("CLUSTER KEYSLOT");
+        let id: String = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query_async(&mut target)
+            .await
+            .expect("CLUSTER MYID");
+        let order = std::iter::once(to).chain((0..self.len()).filter(|i| *i != to));
+        for i in order {
+            let mut conn = self.node(i).await;
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(&id)
+                .query_async(&mut conn)
+                .await
+                .expect("CLUSTER SETSLOT NODE");
+        }
+        self.wait_ok();
+    }
+
     /// `PUBSUB SHARDCHANNELS palaver:room:*` on node `i`: the room channels
     /// someone holds a shard subscription to there.
     pub async fn shard_channels(&self, i: usize) -> Vec<String> {

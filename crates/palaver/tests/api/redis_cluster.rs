@@ -215,3 +215,50 @@ async fn a_cluster_shard_killed_and_restarted_while_posting_loses_and_repeats_no
     let sent: Vec<usize> = expected.iter().map(Vec::len).collect();
     assert_nothing_extra(&a, &rooms, &mut subs, &sent).await;
 }
+
+/// A room's slot moved to another shard while its subscribers listen (as
+/// resharding does): the old shard ends the room's shard subscriptions, the
+/// replicas subscribe on the new owner, and every message sent before,
+/// during and after the move arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_whose_slot_moves_to_another_shard_is_followed_there() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let cluster = RedisCluster::start();
+    let bus = cluster.url();
+    let flags = ["--bus", bus.as_str(), "--bus-repair-interval-ms", "200"];
+    let a = spawn_ready(&db.url, &flags, &[]).await;
+    let b = spawn_ready(&db.url, &flags, &[]).await;
+    let room = "moving".to_owned();
+    let from = cluster.owner(&channel(&room)).await;
+    let to = (from + 1) % cluster.len();
+    let mut subs = subscribers(&[&a, &b], &room, 1).await;
+    wait_shard_subscribed(&cluster, std::slice::from_ref(&room), 2).await;
+
+    let mut expected = Vec::new();
+    for i in 0..60 {
+        if i == 20 {
+            cluster.move_slot(&channel(&room), to).await;
+        }
+        let text = format!("v{i}");
+        post(if i % 2 == 0 { &a } else { &b }, &room, &text).await;
+        expected.push(text);
+    }
+    assert_all_delivered(&mut subs, &expected).await;
+    assert_eq!(cluster.owner(&channel(&room)).await, to);
+    wait_until(
+        "the room's shard subscriptions on its new owner",
+        Duration::from_secs(15),
+        || async {
+            cluster.shard_channels(to).await == vec![channel(&room)]
+                && cluster.shard_channels(from).await.is_empty()
+        },
+    )
+    .await;
+    wait_shard_subscribed(&cluster, std::slice::from_ref(&room), 2).await;
+    wait_readyz(&a, 200).await;
+    wait_readyz(&b, 200).await;
+    // The broker, not the table, carries the room again.
+    let repairs = metric(&a, "palaver_bus_repairs_total").await;
+    assert_nothing_extra(&a, std::slice::from_ref(&room), &mut [subs], &[60]).await;
+    assert_eq!(metric(&a, "palaver_bus_repairs_total").await, repairs);
+}
