@@ -47,7 +47,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, History, Hub};
+use super::{Bus, History, Hub, Observer};
 use crate::config::BusUrl;
 use crate::domain::{Author, ClientId, Message, MessageText, RoomName};
 use crate::telemetry::metrics as m;
@@ -234,6 +234,10 @@ struct Health {
     publisher_started: AtomicBool,
     /// `Some` when this process subscribes: connected and subscribed.
     subscriber: Option<AtomicBool>,
+    /// Whether readiness waits for the subscriber (it serves streams); a
+    /// writer that subscribes only for its read cache stays ready without,
+    /// its cache then answers from the table.
+    subscriber_gates: bool,
 }
 
 impl Health {
@@ -244,10 +248,11 @@ impl Health {
     /// what it could not publish.
     fn ready(&self) -> bool {
         let publisher = self.publisher.is_none() || self.publisher_started.load(Ordering::Relaxed);
-        let subscriber = self
-            .subscriber
-            .as_ref()
-            .is_none_or(|s| s.load(Ordering::Relaxed));
+        let subscriber = !self.subscriber_gates
+            || self
+                .subscriber
+                .as_ref()
+                .is_none_or(|s| s.load(Ordering::Relaxed));
         publisher && subscriber
     }
 
@@ -334,25 +339,38 @@ impl RedisBus {
     }
 }
 
-/// Starts the Redis bus for a process: a publisher when it writes
-/// (`publish`), a subscriber feeding `hub` when it serves streams
-/// (`subscribe`). Tasks run on `tasks` until `shutdown`.
+/// What a process does on the Redis bus.
+#[derive(Debug, Clone, Copy)]
+pub struct Sides {
+    /// It writes: publish what commits.
+    pub publish: bool,
+    /// It serves streams: subscribe for the hub (readiness waits for it).
+    pub streams: bool,
+    /// Its read cache is on: subscribe to the rooms it holds.
+    pub cache: bool,
+}
+
+/// Starts the Redis bus for a process: a publisher when it writes, a
+/// subscriber feeding `hub` and `observer` (the read cache) when it serves
+/// streams or caches. Tasks run on `tasks` until `shutdown`.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     url: &BusUrl,
-    publish: bool,
-    subscribe: bool,
+    sides: Sides,
     history: Arc<dyn History>,
     hub: Arc<Hub>,
+    observer: Arc<dyn Observer>,
     repair_every: Duration,
     tasks: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RedisBus, RedisError> {
     let client = redis::Client::open(url.expose())?;
+    let (publish, subscribe) = (sides.publish, sides.streams || sides.cache);
     let health = Arc::new(Health {
         publisher: publish.then(|| AtomicBool::new(false)),
         publisher_started: AtomicBool::new(false),
         subscriber: subscribe.then(|| AtomicBool::new(false)),
+        subscriber_gates: sides.streams,
     });
     super::report_up(false);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -371,6 +389,7 @@ pub fn start(
     if subscribe {
         let subscriber = Subscriber {
             hub,
+            observer,
             history,
             repair_every,
             rooms: HashMap::new(),
@@ -610,11 +629,14 @@ struct RoomState {
     suspect: Option<i64>,
 }
 
-/// The gateway side. `rooms` holds exactly the subscribed rooms; its owner
-/// is this task, its bound the hub's rooms with subscribers (each needs an
-/// open stream, so at most `--max-streams`).
+/// The subscribing side. `rooms` holds exactly the subscribed rooms; its
+/// owner is this task, its bound the hub's rooms with subscribers (each
+/// needs an open stream, so at most `--max-streams`) plus the rooms the read
+/// cache holds (bounded by `--read-cache-bytes`).
 struct Subscriber {
     hub: Arc<Hub>,
+    /// The read cache: fed what arrives, and its rooms are subscribed too.
+    observer: Arc<dyn Observer>,
     history: Arc<dyn History>,
     repair_every: Duration,
     rooms: HashMap<RoomName, RoomState>,
@@ -753,6 +775,8 @@ impl Subscriber {
                 }
             };
             health.set_subscriber(false);
+            // Publishes may be missed from now on: no cache entry is current.
+            self.observer.forget_all();
             match ended {
                 Ended::Shutdown => return,
                 Ended::Refused(error) => {
@@ -810,6 +834,11 @@ impl Subscriber {
                     None => return Ended::Lost(reset()),
                 },
                 _ = self.hub.rooms_changed() => {
+                    if let Err(error) = self.reconcile(&mut sub).await {
+                        return Ended::Lost(error);
+                    }
+                }
+                _ = self.observer.held_changed() => {
                     if let Err(error) = self.reconcile(&mut sub).await {
                         return Ended::Lost(error);
                     }
@@ -885,6 +914,7 @@ impl Subscriber {
                                 redis::from_redis_value_ref::<String>(c).ok()
                             }).and_then(|c| room_of(&c));
                             if let Some(room) = room.filter(|r| self.rooms.contains_key(r)) {
+                                self.observer.forget(&room);
                                 self.unconfirmed.insert(room);
                             }
                         }
@@ -895,6 +925,9 @@ impl Subscriber {
                     }
                 }
                 _ = self.hub.rooms_changed() => {
+                    let _ = self.reconcile(&mut sub).await;
+                }
+                _ = self.observer.held_changed() => {
                     let _ = self.reconcile(&mut sub).await;
                 }
                 _ = check.tick() => {
@@ -921,6 +954,7 @@ impl Subscriber {
                 degraded = true;
                 // Whatever that node carried may have been missed.
                 self.unconfirmed.extend(self.rooms.keys().cloned());
+                self.observer.forget_all();
             }
             health.set_subscriber(ready(self, degraded));
         }
@@ -957,11 +991,20 @@ impl Subscriber {
         self.check_rooms(confirmed, true).await;
     }
 
-    /// Subscribes to rooms that gained local subscribers and unsubscribes
-    /// from rooms that lost them.
+    /// Subscribes to rooms that gained local subscribers or entered the read
+    /// cache, unsubscribes from rooms that have neither any more, and tells
+    /// the cache the heads of its rooms whose subscription holds.
     async fn reconcile(&mut self, sub: &mut Subscription) -> Result<(), RedisError> {
-        let active = self.hub.active_rooms();
-        let wanted: HashSet<&RoomName> = active.iter().collect();
+        let mut active = self.hub.active_rooms();
+        let held = self.observer.held();
+        let mut wanted: HashSet<&RoomName> = active.iter().collect();
+        let cached: Vec<RoomName> = held
+            .iter()
+            .filter(|(room, _)| !wanted.contains(room))
+            .map(|(room, _)| room.clone())
+            .collect();
+        active.extend(cached);
+        wanted = active.iter().collect();
         let gone: Vec<RoomName> = self
             .rooms
             .keys()
@@ -981,7 +1024,27 @@ impl Subscriber {
             .filter(|room| !self.rooms.contains_key(*room))
             .cloned()
             .collect();
-        self.subscribe(sub, &new, true).await
+        self.subscribe(sub, &new, true).await?;
+        let new: HashSet<RoomName> = new.into_iter().collect();
+        // Cached rooms subscribed before they were cached (or refilled
+        // since): their heads now, read after the subscription held.
+        let waiting: Vec<RoomName> = held
+            .into_iter()
+            .filter(|(room, waits)| {
+                *waits && self.rooms.contains_key(room) && !self.unconfirmed.contains(room)
+            })
+            .map(|(room, _)| room)
+            .filter(|room| !new.contains(room))
+            .collect();
+        for chunk in waiting.chunks(SUBSCRIBE_CHUNK) {
+            if let Some(heads) = self.heads(chunk).await {
+                for room in chunk {
+                    let head = heads.get(room).copied().unwrap_or(0);
+                    self.observer.subscribed(room, head);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Subscribes to `rooms`. For rooms new to this process, the heads are
@@ -1013,6 +1076,9 @@ impl Subscriber {
                 let delivered = heads
                     .as_ref()
                     .map_or(0, |h| h.get(room).copied().unwrap_or(0));
+                if heads.is_some() && !self.unconfirmed.contains(room) {
+                    self.observer.subscribed(room, delivered);
+                }
                 self.rooms.insert(
                     room.clone(),
                     RoomState {
@@ -1098,6 +1164,7 @@ impl Subscriber {
         let from = state.delivered + 1;
         if upto - from >= REPAIR_MAX_ROWS {
             self.hub.resync(room);
+            self.observer.forget(room);
             self.mark(room, upto);
             return;
         }
@@ -1105,10 +1172,12 @@ impl Subscriber {
             Ok(Ok(rows)) => {
                 let rows: Vec<Arc<Message>> = rows.into_iter().map(Arc::new).collect();
                 self.hub.publish(room, &rows);
+                self.observer.committed(&rows);
             }
             _ => {
                 tracing::warn!(room = %room, "bus: cannot read missed rows; subscribers re-read");
                 self.hub.resync(room);
+                self.observer.forget(room);
             }
         }
         self.mark(room, upto);
@@ -1155,6 +1224,7 @@ impl Subscriber {
             .map(Arc::new)
             .collect();
         self.hub.publish(&room, &fresh);
+        self.observer.committed(&fresh);
         self.mark(&room, last);
     }
 }
@@ -1247,6 +1317,7 @@ mod tests {
     fn a_gateway_is_ready_only_while_subscribed() {
         let health = Health {
             subscriber: Some(AtomicBool::new(false)),
+            subscriber_gates: true,
             ..Health::default()
         };
         assert!(!health.ready());
@@ -1254,5 +1325,19 @@ mod tests {
         assert!(health.ready() && health.up());
         health.set_subscriber(false);
         assert!(!health.ready() && !health.up());
+    }
+
+    #[test]
+    fn a_writer_subscribed_for_its_cache_stays_ready_without_the_subscription() {
+        let health = Health {
+            publisher: Some(AtomicBool::new(false)),
+            subscriber: Some(AtomicBool::new(false)),
+            ..Health::default()
+        };
+        health.set_publisher(true);
+        assert!(health.ready(), "the cache answers from the table meanwhile");
+        assert!(!health.up());
+        health.set_subscriber(true);
+        assert!(health.up());
     }
 }
