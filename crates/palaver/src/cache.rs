@@ -13,6 +13,14 @@
 //! enter the cache: the write path applies a batch after its commit
 //! returned.
 //!
+//! Gated entries (a broker bus, which hears only the rooms it subscribes
+//! to): a room the cache holds is subscribed too, and its entry is served
+//! only once the bus confirms the subscription and reports the room's head
+//! read after it ([`ReadCache::subscribed`]); an entry that holds that head
+//! is live, one behind it becomes live once the bus brings it there (or a
+//! later fill replaces it). What the bus missed (a gap, a reconnect) drops
+//! entries as above.
+//!
 //! Bounds: an entry holds at most `per_room` messages (older pages come
 //! from the table), and all entries together at most `max_bytes` (an
 //! estimate of their heap size, memoised page bodies included); at the
@@ -45,6 +53,11 @@ struct Entry {
     has_older: bool,
     bytes: usize,
     bodies: Vec<(BodyKey, Bytes)>,
+    /// Whether the entry may be served (always, unless the cache is gated).
+    live: bool,
+    /// Gated: the head the bus read after subscribing, which the entry
+    /// must reach to become live.
+    live_at: Option<i64>,
 }
 
 impl Entry {
@@ -54,6 +67,13 @@ impl Entry {
 
     fn weight(&self) -> usize {
         self.bytes + self.bodies.iter().map(|(_, b)| b.len()).sum::<usize>() + 128
+    }
+
+    /// Becomes live once it holds the head it waits for.
+    fn catch_up(&mut self) {
+        if !self.live && self.live_at.is_some_and(|head| self.last_seq() >= head) {
+            self.live = true;
+        }
     }
 }
 
@@ -77,6 +97,11 @@ pub struct ReadCache {
     hasher: std::collections::hash_map::RandomState,
     per_room: usize,
     shard_bytes: usize,
+    /// Whether entries wait for [`ReadCache::subscribed`] before they are
+    /// served.
+    gated: bool,
+    /// Woken when a room is added or dropped (a broker bus follows them).
+    changed: tokio::sync::Notify,
 }
 
 /// A fill ticket: the shard generation seen before reading the table.
@@ -100,6 +125,17 @@ impl ReadCache {
             hasher: Default::default(),
             per_room,
             shard_bytes: max_bytes / SHARDS,
+            gated: false,
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Like [`ReadCache::new`], for a process on a broker bus: an entry is
+    /// served only once its room's subscription is confirmed and current.
+    pub fn gated(per_room: usize, max_bytes: usize) -> Self {
+        Self {
+            gated: true,
+            ..Self::new(per_room, max_bytes)
         }
     }
 
@@ -131,7 +167,7 @@ impl ReadCache {
         let mut shard = self.shard(room);
         let shard = &mut *shard;
         let hit = shard.rooms.get_mut(room).and_then(|entry| {
-            if entry.messages.len() < limit && entry.has_older {
+            if !entry.live || (entry.messages.len() < limit && entry.has_older) {
                 return None;
             }
             if let Some((_, body)) = entry.bodies.iter().find(|(k, _)| *k == (key, limit)) {
@@ -190,18 +226,65 @@ impl ReadCache {
             .rev()
             .map(|m| Arc::new(m.clone()))
             .collect();
-        let entry = Entry {
+        // A replaced entry passes on its liveness: no write or subscription
+        // change reached the shard since the ticket, so the room was as
+        // live before the table was read as it is now.
+        let (live, live_at) = shard
+            .rooms
+            .peek(room)
+            .map_or((!self.gated, None), |old| (old.live, old.live_at));
+        let mut entry = Entry {
             bytes: messages.iter().map(|m| message_bytes(m)).sum(),
             has_older: has_older || newest.len() > take,
             messages,
             bodies: Vec::new(),
+            live,
+            live_at,
         };
+        entry.catch_up();
         let shard = &mut *shard;
         shard.bytes += entry.weight();
-        if let Some(old) = shard.rooms.insert(room.clone(), entry) {
-            shard.bytes -= old.weight();
+        match shard.rooms.insert(room.clone(), entry) {
+            Some(old) => shard.bytes -= old.weight(),
+            None => self.changed.notify_one(),
         }
         self.evict(shard);
+    }
+
+    /// Gated: `room`'s subscription is confirmed and `head` is its newest
+    /// seq read after that. An entry holding `head` turns live; one behind
+    /// it turns live once the bus brings it there. Fills that read the table
+    /// before now are not kept.
+    pub fn subscribed(&self, room: &RoomName, head: i64) {
+        let mut shard = self.shard(room);
+        shard.generation += 1;
+        if let Some(entry) = shard.rooms.peek_mut(room) {
+            entry.live_at = Some(head);
+            entry.catch_up();
+        }
+    }
+
+    /// Gated: the rooms held, each with whether it still waits for
+    /// [`ReadCache::subscribed`]; the set a broker bus subscribes to besides
+    /// its streams' rooms (bounded with the cache).
+    pub fn rooms(&self) -> Vec<(RoomName, bool)> {
+        let mut rooms = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            rooms.extend(
+                shard
+                    .rooms
+                    .iter()
+                    .map(|(room, e)| (room.clone(), !e.live && e.live_at.is_none())),
+            );
+        }
+        rooms
+    }
+
+    /// Completes once a room was added or dropped since the last call (one
+    /// waiter: the broker bus).
+    pub async fn rooms_changed(&self) {
+        self.changed.notified().await
     }
 
     /// Applies committed messages (ordered by room, then seq): an entry they
@@ -234,8 +317,10 @@ impl ReadCache {
             if !contiguous {
                 shard.bytes -= before;
                 shard.rooms.remove(room);
+                self.changed.notify_one();
                 continue;
             }
+            entry.catch_up();
             while entry.messages.len() > self.per_room {
                 if let Some(old) = entry.messages.pop_front() {
                     entry.bytes -= message_bytes(&old);
@@ -261,6 +346,7 @@ impl ReadCache {
         shard.generation += 1;
         if let Some(old) = shard.rooms.remove(room) {
             shard.bytes -= old.weight();
+            self.changed.notify_one();
         }
     }
 
@@ -272,6 +358,7 @@ impl ReadCache {
             shard.rooms.clear();
             shard.bytes = 0;
         }
+        self.changed.notify_one();
     }
 
     /// Rooms held and their estimated bytes.
@@ -287,6 +374,7 @@ impl ReadCache {
             match shard.rooms.remove_lru() {
                 Some((_, old)) => {
                     shard.bytes -= old.weight();
+                    self.changed.notify_one();
                     metrics::counter!(m::CACHE_EVICTIONS).increment(1);
                 }
                 None => {
@@ -381,6 +469,60 @@ mod tests {
         cache.committed(&[Arc::new(message(&room, 4, "x"))]);
         cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
         assert!(seqs(&cache, &room, 3).is_none(), "stale fill refused");
+    }
+
+    #[test]
+    fn a_gated_entry_is_served_only_once_subscribed_and_current() {
+        let cache = ReadCache::gated(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        assert!(
+            seqs(&cache, &room, 3).is_none(),
+            "not served before subscribed"
+        );
+        assert_eq!(
+            cache.rooms(),
+            vec![(room.clone(), true)],
+            "waits for the bus"
+        );
+        // Subscribed, but seq 4 was committed before: not served until the
+        // bus brings the entry to the head.
+        cache.subscribed(&room, 4);
+        assert_eq!(cache.rooms(), vec![(room.clone(), false)]);
+        assert!(seqs(&cache, &room, 3).is_none(), "behind the head");
+        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        assert_eq!(seqs(&cache, &room, 3), Some((vec![4, 3, 2], true)));
+        // A refill of a live room stays live.
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=4), false);
+        assert_eq!(seqs(&cache, &room, 3), Some((vec![4, 3, 2], true)));
+        // Dropped (a reconnect): a new fill waits for the bus again.
+        cache.clear();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=4), false);
+        assert!(seqs(&cache, &room, 3).is_none());
+    }
+
+    #[test]
+    fn a_gated_fill_that_read_the_table_before_the_subscription_is_not_kept() {
+        let cache = ReadCache::gated(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=2), false);
+        // A second read starts, then the subscription is confirmed (head 2),
+        // then the read's fill arrives: it may predate the subscription.
+        let late = cache.ticket(&room);
+        cache.subscribed(&room, 2);
+        cache.fill(&room, late, &newest_first(&room, 1..=2), false);
+        assert_eq!(seqs(&cache, &room, 2), Some((vec![2, 1], false)));
+        // A skipped-ahead batch (a publish lost) drops the live entry.
+        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        assert!(seqs(&cache, &room, 1).is_none());
+        assert!(
+            cache.rooms().is_empty(),
+            "the room left the subscription set"
+        );
     }
 
     #[test]

@@ -98,16 +98,15 @@ impl AppState {
         let hub = Arc::new(Hub::new(config.stream_buffer as usize));
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        // The read cache stays coherent only where this process hears every
-        // other replica's commits: the PostgreSQL bus announces every room to
-        // every listener, a Redis-bus process hears only the rooms it
-        // subscribes to, so with a broker the cache is off.
-        let cache_messages = if config.redis_bus().is_some() {
-            0
+        // On the Redis bus a process hears only the rooms it subscribes to:
+        // its cache subscribes to the rooms it holds and serves an entry only
+        // once that subscription is confirmed and current.
+        let cache_messages = config.read_cache_messages as usize;
+        let cache = Arc::new(if config.redis_bus().is_some() {
+            ReadCache::gated(cache_messages, config.read_cache_bytes)
         } else {
-            config.read_cache_messages as usize
-        };
-        let cache = Arc::new(ReadCache::new(cache_messages, config.read_cache_bytes));
+            ReadCache::new(cache_messages, config.read_cache_bytes)
+        });
         let bus: Arc<dyn Bus> = match (store.postgres(), config.redis_bus()) {
             (None, None) if config.bus.is_none() => Arc::new(LocalBus::new(hub.clone())),
             (None, _) => anyhow::bail!(
@@ -122,10 +121,14 @@ impl AppState {
             (Some(_), Some(url)) => Arc::new(
                 bus::redis::start(
                     url,
-                    roles.api,
-                    roles.gateway,
+                    bus::redis::Sides {
+                        publish: roles.api,
+                        streams: roles.gateway,
+                        cache: roles.api && cache_messages > 0,
+                    },
                     Arc::new(StoredHistory(store.clone())),
                     hub.clone(),
+                    cache.clone(),
                     Duration::from_millis(config.bus_repair_interval_ms),
                     &tasks,
                     shutdown.clone(),

@@ -72,7 +72,15 @@ pub mod metrics {
 /// Installs the global log subscriber. Safe to call more than once (later
 /// calls do nothing), which tests rely on.
 pub fn init_logging(format: Option<LogFormat>, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The Redis cluster client warns on every failed attempt to reach a node
+    // that is down (many a second); the bus logs the loss and the recovery
+    // once. A filter that names redis itself decides instead.
+    if !filter.to_string().contains("redis") {
+        if let Ok(quiet) = "redis::cluster_handling=error".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Pretty
     } else {

@@ -384,6 +384,18 @@ impl Observer for ReadCache {
     fn forget_all(&self) {
         self.clear();
     }
+
+    fn held(&self) -> Vec<(RoomName, bool)> {
+        self.rooms()
+    }
+
+    fn held_changed(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.rooms_changed())
+    }
+
+    fn subscribed(&self, room: &RoomName, head: i64) {
+        ReadCache::subscribed(self, room, head);
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@
 //!
 //! - [`redis`] (Redis/Valkey pub/sub, `--bus redis://…`): the writer
 //!   publishes the committed messages themselves, gateways subscribe to the
-//!   rooms they serve and deliver without a database read, and repair from
-//!   the table what the broker missed.
+//!   rooms they serve (and those their read cache holds) and deliver without
+//!   a database read, and repair from the table what the broker missed.
 
 pub mod postgres;
 pub mod redis;
@@ -275,6 +275,21 @@ pub trait Observer: Send + Sync + 'static {
     fn forget(&self, room: &RoomName);
     /// Anything may have changed (the bus reconnected).
     fn forget_all(&self);
+
+    /// For a bus that hears only the rooms it subscribes to: the rooms the
+    /// observer holds, each with whether it waits for
+    /// [`Observer::subscribed`]. The bus subscribes to them besides the
+    /// rooms with local subscribers.
+    fn held(&self) -> Vec<(RoomName, bool)> {
+        Vec::new()
+    }
+    /// Completes once [`Observer::held`] gained or lost a room.
+    fn held_changed(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
+    /// `room`'s subscription is confirmed, and `head` is its newest seq read
+    /// after that: what the observer holds of it up to `head` is current.
+    fn subscribed(&self, _room: &RoomName, _head: i64) {}
 }
 
 /// In-process fan-out for a single process (SQLite).

@@ -163,3 +163,79 @@ async fn a_message_whose_commit_fails_is_never_served() {
         assert_eq!(got, table(&pool, "p", None).await);
     }
 }
+
+/// The read cache on the Redis bus: each replica's cache subscribes to the
+/// rooms it holds, so pages read on one replica follow sends on the other
+/// (within the bus delay), are served from the cache, and are always a
+/// committed snapshot — also across a broker restart, which drops every
+/// entry until the subscriptions hold again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_pages_on_the_redis_bus_follow_the_other_replica_and_match_the_table() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let mut redis = crate::broker::RedisServer::start();
+    let bus = redis.url();
+    let flags = ["--bus", bus.as_str(), "--bus-repair-interval-ms", "200"];
+    let a = crate::broker::spawn_ready(&db.url, &flags, &[]).await;
+    let b = crate::broker::spawn_ready(&db.url, &flags, &[]).await;
+    let client = a.client.clone();
+    let rooms = ["r1", "r2", "r3"];
+    let hits = |server: &ServerProcess| {
+        let client = client.clone();
+        let base = server.url("");
+        async move {
+            let page = metrics(&client, &base).await;
+            metric_sum(&page, "palaver_read_cache_hits_total").unwrap_or(0.0)
+        }
+    };
+
+    for round in 0..60 {
+        if round == 30 {
+            redis.restart();
+        }
+        let room = rooms[round % rooms.len()];
+        let (writer, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        for server in [&a, &b] {
+            let r = client
+                .get(server.url(&format!("/api/v1/rooms/{room}/messages?limit={LIMIT}")))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status() == 200 || r.status() == 404);
+        }
+        let text = format!("round {round}");
+        let r = client
+            .post(writer.url(&format!("/api/v1/rooms/{room}/messages")))
+            .json(&message("ada", &text, None))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let sent: Value = r.json().await.unwrap();
+        let seq = sent["seq"].as_i64().unwrap();
+
+        let mine = page(&client, writer, room).await;
+        assert_eq!(mine.first(), Some(&(seq, text.clone())), "read-your-writes");
+        assert_eq!(mine, table(&pool, room, None).await);
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let theirs = page(&client, other, room).await;
+            assert_committed_snapshot(&pool, room, &theirs).await;
+            if theirs.first().map(|(s, _)| *s) == Some(seq) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "room {room}: seq {seq} not on the other replica after 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    // Both replicas served pages from their caches, not only from the table.
+    for server in [&a, &b] {
+        let hits = hits(server).await;
+        assert!(hits > 30.0, "{hits} cache hits on port {}", server.port);
+    }
+}

@@ -15,6 +15,7 @@ mod limits;
 mod notify;
 mod oidc;
 mod redis_bus;
+mod redis_cluster;
 mod resilience;
 mod rooms;
 mod seed;

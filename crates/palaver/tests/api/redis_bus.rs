@@ -17,7 +17,7 @@ use crate::helpers::{
 };
 
 /// Posts `text` to `room` on `server` and asserts 201.
-async fn post(server: &ServerProcess, room: &str, text: &str) {
+pub(crate) async fn post(server: &ServerProcess, room: &str, text: &str) {
     // The server's own client: signed in as the default user.
     let response = server
         .client
@@ -35,7 +35,7 @@ async fn post(server: &ServerProcess, room: &str, text: &str) {
 }
 
 /// `n` WebSocket subscribers of `room` on each server, caught up.
-async fn subscribers(servers: &[&ServerProcess], room: &str, n: usize) -> Vec<Ws> {
+pub(crate) async fn subscribers(servers: &[&ServerProcess], room: &str, n: usize) -> Vec<Ws> {
     let mut out = Vec::new();
     for server in servers {
         for _ in 0..n {
@@ -77,7 +77,7 @@ async fn wait_subscribed(redis: &RedisServer, room: &str, n: i64) {
 }
 
 /// Every subscriber reads exactly `expected` (seq 1.. in order, each once).
-async fn assert_all_delivered(subscribers: &mut [Ws], expected: &[String]) {
+pub(crate) async fn assert_all_delivered(subscribers: &mut [Ws], expected: &[String]) {
     for (i, ws) in subscribers.iter_mut().enumerate() {
         let got = read_messages(ws, expected.len()).await;
         let seqs: Vec<i64> = got.iter().map(|(seq, _)| *seq).collect();

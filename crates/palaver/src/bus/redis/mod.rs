@@ -20,28 +20,39 @@
 //!   subscriber within two intervals (2 s by default). After a reconnect the
 //!   same check runs at once for every room.
 //!
+//! - **Cluster mode** ([`cluster`]): when the endpoint says
+//!   `cluster_enabled:1` (asked on every connect), the same publisher and
+//!   subscriber use sharded pub/sub — `SPUBLISH`, and `SSUBSCRIBE` on the
+//!   shard owning each room's slot — through redis-rs's cluster client.
+//!   A lost node turns its rooms unconfirmed and the process unready; the
+//!   heads check serves them meanwhile, and once their subscriptions are
+//!   confirmed again they are checked against the table at once.
+//!
 //! Payloads are versioned JSON ([`PAYLOAD_VERSION`]); anything else on a
 //! channel — another version, another application, a room that does not
 //! match its channel, a malformed or out-of-bounds message — is ignored and
 //! counted in `palaver_bus_payloads_rejected_total`, never delivered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, RedisError};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, PushInfo, RedisError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, History, Hub};
+use super::{Bus, History, Hub, Observer};
 use crate::config::BusUrl;
 use crate::domain::{Author, ClientId, Message, MessageText, RoomName};
 use crate::telemetry::metrics as m;
+
+mod cluster;
 
 /// Channel names are this prefix and the room name (`[a-z0-9_-]`, so no
 /// `{…}` hash tag can sneak in).
@@ -223,6 +234,10 @@ struct Health {
     publisher_started: AtomicBool,
     /// `Some` when this process subscribes: connected and subscribed.
     subscriber: Option<AtomicBool>,
+    /// Whether readiness waits for the subscriber (it serves streams); a
+    /// writer that subscribes only for its read cache stays ready without,
+    /// its cache then answers from the table.
+    subscriber_gates: bool,
 }
 
 impl Health {
@@ -233,10 +248,11 @@ impl Health {
     /// what it could not publish.
     fn ready(&self) -> bool {
         let publisher = self.publisher.is_none() || self.publisher_started.load(Ordering::Relaxed);
-        let subscriber = self
-            .subscriber
-            .as_ref()
-            .is_none_or(|s| s.load(Ordering::Relaxed));
+        let subscriber = !self.subscriber_gates
+            || self
+                .subscriber
+                .as_ref()
+                .is_none_or(|s| s.load(Ordering::Relaxed));
         publisher && subscriber
     }
 
@@ -246,6 +262,12 @@ impl Health {
             .into_iter()
             .flatten()
             .all(|up| up.load(Ordering::Relaxed))
+    }
+
+    fn publisher_up(&self) -> bool {
+        self.publisher
+            .as_ref()
+            .is_some_and(|p| p.load(Ordering::Relaxed))
     }
 
     fn set_publisher(&self, up: bool) {
@@ -317,25 +339,38 @@ impl RedisBus {
     }
 }
 
-/// Starts the Redis bus for a process: a publisher when it writes
-/// (`publish`), a subscriber feeding `hub` when it serves streams
-/// (`subscribe`). Tasks run on `tasks` until `shutdown`.
+/// What a process does on the Redis bus.
+#[derive(Debug, Clone, Copy)]
+pub struct Sides {
+    /// It writes: publish what commits.
+    pub publish: bool,
+    /// It serves streams: subscribe for the hub (readiness waits for it).
+    pub streams: bool,
+    /// Its read cache is on: subscribe to the rooms it holds.
+    pub cache: bool,
+}
+
+/// Starts the Redis bus for a process: a publisher when it writes, a
+/// subscriber feeding `hub` and `observer` (the read cache) when it serves
+/// streams or caches. Tasks run on `tasks` until `shutdown`.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     url: &BusUrl,
-    publish: bool,
-    subscribe: bool,
+    sides: Sides,
     history: Arc<dyn History>,
     hub: Arc<Hub>,
+    observer: Arc<dyn Observer>,
     repair_every: Duration,
     tasks: &tokio_util::task::TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RedisBus, RedisError> {
     let client = redis::Client::open(url.expose())?;
+    let (publish, subscribe) = (sides.publish, sides.streams || sides.cache);
     let health = Arc::new(Health {
         publisher: publish.then(|| AtomicBool::new(false)),
         publisher_started: AtomicBool::new(false),
         subscriber: subscribe.then(|| AtomicBool::new(false)),
+        subscriber_gates: sides.streams,
     });
     super::report_up(false);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -343,6 +378,7 @@ pub fn start(
         let (tx, rx) = mpsc::unbounded_channel();
         tasks.spawn(run_publisher(
             client.clone(),
+            url.expose().to_owned(),
             rx,
             queued_bytes.clone(),
             health.clone(),
@@ -353,11 +389,15 @@ pub fn start(
     if subscribe {
         let subscriber = Subscriber {
             hub,
+            observer,
             history,
             repair_every,
             rooms: HashMap::new(),
+            unconfirmed: HashSet::new(),
+            overflowed: Arc::new(AtomicBool::new(false)),
+            subscribed_once: false,
         };
-        tasks.spawn(subscriber.run(client, health.clone(), shutdown));
+        tasks.spawn(subscriber.run(client, url.expose().to_owned(), health.clone(), shutdown));
     }
     Ok(RedisBus {
         queue,
@@ -395,7 +435,25 @@ async fn backoff_or_stop(backoff: &mut Duration, shutdown: &CancellationToken) -
 // ---------------------------------------------------------------------------
 // Publisher
 
-async fn connect_publisher(client: &redis::Client) -> Result<MultiplexedConnection, RedisError> {
+/// The publishing connection: one node, or the cluster's primaries.
+enum Publishing {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Publishing {
+    async fn ping(&mut self) -> Result<(), RedisError> {
+        match self {
+            Publishing::Single(conn) => redis::cmd("PING").query_async::<()>(conn).await,
+            Publishing::Cluster(conn) => cluster::ping_primaries(conn).await,
+        }
+    }
+}
+
+/// Connects, and asks the server whether it is a cluster (see [`cluster`]).
+async fn connect_single(
+    client: &redis::Client,
+) -> Result<(MultiplexedConnection, bool), RedisError> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -404,7 +462,20 @@ async fn connect_publisher(client: &redis::Client) -> Result<MultiplexedConnecti
         .await?;
     // The handshake authenticates; a PING proves the connection serves.
     redis::cmd("PING").query_async::<()>(&mut conn).await?;
-    Ok(conn)
+    let cluster = cluster::enabled(&mut conn).await?;
+    Ok((conn, cluster))
+}
+
+async fn connect_publisher(client: &redis::Client, url: &str) -> Result<Publishing, RedisError> {
+    match connect_single(client).await? {
+        (conn, false) => Ok(Publishing::Single(conn)),
+        (_, true) => {
+            // Not every primary need answer: batches for a shard that is
+            // down fail alone, and the subscribers repair them.
+            let (conn, _) = cluster::connect(url, None).await?;
+            Ok(Publishing::Cluster(conn))
+        }
+    }
 }
 
 /// Test-only fault hook (debug builds): a batch holding a message whose text
@@ -419,6 +490,7 @@ fn hold_marker() -> Option<String> {
 
 async fn run_publisher(
     client: redis::Client,
+    url: String,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     health: Arc<Health>,
@@ -431,7 +503,7 @@ async fn run_publisher(
     loop {
         let connected = tokio::select! {
             _ = shutdown.cancelled() => return,
-            connected = connect_publisher(&client) => connected,
+            connected = connect_publisher(&client, &url) => connected,
         };
         let mut conn = match connected {
             Ok(conn) => conn,
@@ -445,7 +517,8 @@ async fn run_publisher(
         };
         backoff = Duration::from_millis(100);
         health.set_publisher(true);
-        tracing::info!("bus: publishing to the Redis broker");
+        let clustered = matches!(conn, Publishing::Cluster(_));
+        tracing::info!(cluster = clustered, "bus: publishing to the Redis broker");
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
@@ -479,38 +552,65 @@ async fn run_publisher(
                     }
                     send_pipeline(&mut conn, &mut batch, &queued_bytes).await
                 }
-                _ = ping.tick() => redis::cmd("PING").query_async::<()>(&mut conn).await,
+                _ = ping.tick() => conn.ping().await,
             };
-            if let Err(error) = alive {
-                health.set_publisher(false);
-                metrics::counter!(m::BUS_RECONNECTS).increment(1);
-                tracing::warn!(%error, "bus: lost the Redis publishing connection; reconnecting");
-                break;
+            match alive {
+                Ok(()) => {
+                    if clustered && !health.publisher_up() {
+                        tracing::info!("bus: every Redis cluster node takes publishes again");
+                    }
+                    health.set_publisher(true);
+                }
+                // The cluster client repairs its node connections itself:
+                // a shard that is down fails its own batches only.
+                Err(error) if clustered => {
+                    if health.publisher_up() {
+                        tracing::warn!(%error, "bus: a Redis cluster node does not take publishes");
+                        metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                    }
+                    health.set_publisher(false);
+                }
+                Err(error) => {
+                    health.set_publisher(false);
+                    metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                    tracing::warn!(%error, "bus: lost the Redis publishing connection; reconnecting");
+                    break;
+                }
             }
         }
     }
 }
 
-/// One `PUBLISH` per queued batch, sent as one pipeline. A failed pipeline's
-/// batches are not retried: the subscribers repair them from the table.
+/// One `PUBLISH` (`SPUBLISH` on a cluster) per queued batch, sent as one
+/// pipeline (per slot on a cluster). Failed batches are not retried: the
+/// subscribers repair them from the table.
 async fn send_pipeline(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Publishing,
     batch: &mut Vec<Outgoing>,
     queued_bytes: &AtomicUsize,
 ) -> Result<(), RedisError> {
-    let mut pipe = redis::pipe();
-    let mut bytes = 0;
-    for outgoing in batch.iter() {
-        bytes += outgoing.payload.len();
-        pipe.cmd("PUBLISH")
-            .arg(&outgoing.channel)
-            .arg(&outgoing.payload)
-            .ignore();
-    }
-    let result = pipe.query_async::<()>(conn).await;
-    if result.is_err() {
-        metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(batch.len() as u64);
-    }
+    let bytes: usize = batch.iter().map(|o| o.payload.len()).sum();
+    let result = match conn {
+        Publishing::Single(conn) => {
+            let mut pipe = redis::pipe();
+            for outgoing in batch.iter() {
+                pipe.cmd("PUBLISH")
+                    .arg(&outgoing.channel)
+                    .arg(&outgoing.payload)
+                    .ignore();
+            }
+            let result = pipe.query_async::<()>(conn).await;
+            if result.is_err() {
+                metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(batch.len() as u64);
+            }
+            result
+        }
+        Publishing::Cluster(conn) => {
+            let (failed, error) = cluster::publish(conn, batch).await;
+            metrics::counter!(m::BUS_PUBLISHES_DROPPED).increment(failed as u64);
+            error.map_or(Ok(()), Err)
+        }
+    };
     queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     batch.clear();
     result
@@ -529,30 +629,104 @@ struct RoomState {
     suspect: Option<i64>,
 }
 
-/// The gateway side. `rooms` holds exactly the subscribed rooms; its owner
-/// is this task, its bound the hub's rooms with subscribers (each needs an
-/// open stream, so at most `--max-streams`).
+/// The subscribing side. `rooms` holds exactly the subscribed rooms; its
+/// owner is this task, its bound the hub's rooms with subscribers (each
+/// needs an open stream, so at most `--max-streams`) plus the rooms the read
+/// cache holds (bounded by `--read-cache-bytes`).
 struct Subscriber {
     hub: Arc<Hub>,
+    /// The read cache: fed what arrives, and its rooms are subscribed too.
+    observer: Arc<dyn Observer>,
     history: Arc<dyn History>,
     repair_every: Duration,
     rooms: HashMap<RoomName, RoomState>,
+    /// Cluster mode: the rooms of `rooms` whose subscription is not
+    /// confirmed (their shard is down, or a node was lost since). The heads
+    /// check serves them meanwhile; once confirmed they are checked at once.
+    unconfirmed: HashSet<RoomName>,
+    /// Set by the cluster client when a push frame had to be dropped.
+    overflowed: Arc<AtomicBool>,
+    /// Whether a subscription ever held (a later one repairs at once).
+    subscribed_once: bool,
+}
+
+/// The subscribing side of a broker connection.
+enum Subscription {
+    /// `SUBSCRIBE` on one node's pub/sub connection.
+    Single(PubSubSink),
+    /// `SSUBSCRIBE`, routed by slot, on the cluster client.
+    Cluster(ClusterConnection),
+}
+
+impl Subscription {
+    /// Subscribes to `channels`; returns those whose subscription was not
+    /// confirmed (a cluster shard that is down). A single node confirms
+    /// them all or fails.
+    async fn subscribe(&mut self, channels: &[String]) -> Result<HashSet<String>, RedisError> {
+        match self {
+            Subscription::Single(sink) => timed(sink.subscribe(channels))
+                .await
+                .map(|()| HashSet::new()),
+            Subscription::Cluster(conn) => Ok(cluster::ssubscribe(conn, channels).await),
+        }
+    }
+
+    async fn unsubscribe(&mut self, channels: &[String]) -> Result<(), RedisError> {
+        match self {
+            Subscription::Single(sink) => timed(sink.unsubscribe(channels)).await,
+            Subscription::Cluster(conn) => {
+                cluster::sunsubscribe(conn, channels).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), RedisError> {
+        match self {
+            Subscription::Single(sink) => timed(sink.ping::<redis::Value>()).await.map(drop),
+            Subscription::Cluster(conn) => cluster::ping_primaries(conn).await,
+        }
+    }
+}
+
+/// A fresh subscribing connection.
+enum Connected {
+    Single(PubSubSink, PubSubStream),
+    Cluster(ClusterConnection, mpsc::Receiver<PushInfo>),
+}
+
+/// How a session on one connection ended.
+enum Ended {
+    Shutdown,
+    /// The subscriptions could not be set up: retry after a backoff.
+    Refused(RedisError),
+    /// A working connection was lost: reconnect at once.
+    Lost(RedisError),
 }
 
 async fn connect_subscriber(
     client: &redis::Client,
-) -> Result<(PubSubSink, PubSubStream), RedisError> {
+    url: &str,
+    overflowed: &Arc<AtomicBool>,
+) -> Result<Connected, RedisError> {
+    if connect_single(client).await?.1 {
+        let (conn, pushes) = cluster::connect(url, Some(overflowed.clone())).await?;
+        let pushes = pushes.ok_or_else(|| {
+            RedisError::from(std::io::Error::other(
+                "cluster client without a push channel",
+            ))
+        })?;
+        return Ok(Connected::Cluster(conn, pushes));
+    }
     let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
     let (mut sink, stream) = pubsub.split();
-    tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<redis::Value>())
-        .await
-        .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
-    Ok((sink, stream))
+    timed(sink.ping::<redis::Value>()).await?;
+    Ok(Connected::Single(sink, stream))
 }
 
-/// Runs a sink command with the response timeout.
+/// Runs a command with the response timeout.
 async fn timed<T>(
     command: impl std::future::Future<Output = Result<T, RedisError>>,
 ) -> Result<T, RedisError> {
@@ -561,22 +735,26 @@ async fn timed<T>(
         .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
 }
 
+fn reset() -> RedisError {
+    std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()
+}
+
 impl Subscriber {
     async fn run(
         mut self,
         client: redis::Client,
+        url: String,
         health: Arc<Health>,
         shutdown: CancellationToken,
     ) {
         let mut backoff = Duration::from_millis(100);
-        let mut first = true;
         loop {
             let connected = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                connected = connect_subscriber(&client) => connected,
+                connected = connect_subscriber(&client, &url, &self.overflowed) => connected,
             };
-            let (mut sink, mut stream) = match connected {
-                Ok(pair) => pair,
+            let connected = match connected {
+                Ok(connected) => connected,
                 Err(error) => {
                     tracing::error!(%error, hint = hint(&error), retry_in = ?backoff, "bus: cannot reach the Redis broker to subscribe");
                     // While the broker is away, the table is polled between
@@ -588,75 +766,245 @@ impl Subscriber {
                     continue;
                 }
             };
-            backoff = Duration::from_millis(100);
-            // Everything subscribed before is subscribed again; what was
-            // published meanwhile is read back by the check below.
-            let previous: Vec<RoomName> = self.rooms.keys().cloned().collect();
-            let resubscribed = self.subscribe(&mut sink, &previous, false).await;
-            let subscribed = match resubscribed {
-                Ok(()) => self.reconcile(&mut sink).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = subscribed {
-                tracing::warn!(%error, "bus: cannot subscribe; reconnecting");
-                metrics::counter!(m::BUS_RECONNECTS).increment(1);
-                if !backoff_or_stop(&mut backoff, &shutdown).await {
-                    return;
+            let ended = match connected {
+                Connected::Single(sink, stream) => {
+                    self.single(sink, stream, &health, &shutdown).await
                 }
-                continue;
-            }
-            if !first {
-                // Repair now rather than at the next interval.
-                self.check_heads(true).await;
-            }
-            first = false;
-            health.set_subscriber(true);
-            tracing::info!(
-                rooms = self.rooms.len(),
-                "bus: subscribed on the Redis broker"
-            );
-
-            let mut check = tokio::time::interval(self.repair_every);
-            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut ping = tokio::time::interval(PING_EVERY);
-            check.tick().await;
-            ping.tick().await;
-            let lost: RedisError = loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    received = stream.next() => match received {
-                        Some(message) => self.deliver(&message).await,
-                        None => break std::io::Error::from(std::io::ErrorKind::ConnectionReset).into(),
-                    },
-                    _ = self.hub.rooms_changed() => {
-                        if let Err(error) = self.reconcile(&mut sink).await {
-                            break error;
-                        }
-                    }
-                    _ = check.tick() => {
-                        if let Err(error) = self.reconcile(&mut sink).await {
-                            break error;
-                        }
-                        self.check_heads(false).await;
-                    }
-                    _ = ping.tick() => {
-                        if let Err(error) = timed(sink.ping::<redis::Value>()).await {
-                            break error;
-                        }
-                    }
+                Connected::Cluster(conn, pushes) => {
+                    self.cluster(conn, pushes, &health, &shutdown).await
                 }
             };
             health.set_subscriber(false);
-            metrics::counter!(m::BUS_RECONNECTS).increment(1);
-            tracing::warn!(error = %lost, "bus: lost the Redis subscribing connection; reconnecting");
+            // Publishes may be missed from now on: no cache entry is current.
+            self.observer.forget_all();
+            match ended {
+                Ended::Shutdown => return,
+                Ended::Refused(error) => {
+                    tracing::warn!(%error, "bus: cannot subscribe; reconnecting");
+                    metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                    if !backoff_or_stop(&mut backoff, &shutdown).await {
+                        return;
+                    }
+                }
+                Ended::Lost(error) => {
+                    backoff = Duration::from_millis(100);
+                    metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                    tracing::warn!(%error, "bus: lost the Redis subscribing connection; reconnecting");
+                }
+            }
         }
     }
 
-    /// Subscribes to rooms that gained local subscribers and unsubscribes
-    /// from rooms that lost them.
-    async fn reconcile(&mut self, sink: &mut PubSubSink) -> Result<(), RedisError> {
-        let active = self.hub.active_rooms();
-        let wanted: std::collections::HashSet<&RoomName> = active.iter().collect();
+    /// A session on one node: `SUBSCRIBE` on its pub/sub connection.
+    async fn single(
+        &mut self,
+        sink: PubSubSink,
+        mut stream: PubSubStream,
+        health: &Health,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        let mut sub = Subscription::Single(sink);
+        // Everything subscribed before is subscribed again; what was
+        // published meanwhile is read back by the check below.
+        let previous: Vec<RoomName> = self.rooms.keys().cloned().collect();
+        let subscribed = match self.subscribe(&mut sub, &previous, false).await {
+            Ok(()) => self.reconcile(&mut sub).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = subscribed {
+            return Ended::Refused(error);
+        }
+        if self.subscribed_once {
+            // Repair now rather than at the next interval.
+            self.check_heads(true).await;
+        }
+        self.subscribed_once = true;
+        health.set_subscriber(true);
+        tracing::info!(
+            rooms = self.rooms.len(),
+            "bus: subscribed on the Redis broker"
+        );
+
+        let (mut check, mut ping) = self.intervals().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ended::Shutdown,
+                received = stream.next() => match received {
+                    Some(message) => self.deliver(&message).await,
+                    None => return Ended::Lost(reset()),
+                },
+                _ = self.hub.rooms_changed() => {
+                    if let Err(error) = self.reconcile(&mut sub).await {
+                        return Ended::Lost(error);
+                    }
+                }
+                _ = self.observer.held_changed() => {
+                    if let Err(error) = self.reconcile(&mut sub).await {
+                        return Ended::Lost(error);
+                    }
+                }
+                _ = check.tick() => {
+                    if let Err(error) = self.reconcile(&mut sub).await {
+                        return Ended::Lost(error);
+                    }
+                    self.check_heads(false).await;
+                }
+                _ = ping.tick() => {
+                    if let Err(error) = sub.ping().await {
+                        return Ended::Lost(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A session on a cluster: `SSUBSCRIBE` per room on the shard owning its
+    /// slot. A node that is lost does not end the session (the cluster
+    /// client reconnects to it): its rooms turn unconfirmed, the process
+    /// unready, and the heads check serves them until the node confirms
+    /// their subscriptions again.
+    async fn cluster(
+        &mut self,
+        conn: ClusterConnection,
+        mut pushes: mpsc::Receiver<PushInfo>,
+        health: &Health,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        let mut sub = Subscription::Cluster(conn);
+        self.overflowed.store(false, Ordering::Relaxed);
+        self.unconfirmed.extend(self.rooms.keys().cloned());
+        let mut degraded = sub.ping().await.is_err();
+        if !degraded {
+            self.confirm(&mut sub).await;
+        }
+        if let Err(error) = self.reconcile(&mut sub).await {
+            return Ended::Refused(error);
+        }
+        self.subscribed_once = true;
+        let ready = |this: &Self, degraded: bool| !degraded && this.unconfirmed.is_empty();
+        health.set_subscriber(ready(self, degraded));
+        tracing::info!(
+            rooms = self.rooms.len(),
+            unconfirmed = self.unconfirmed.len(),
+            "bus: subscribed on the Redis cluster (sharded pub/sub)"
+        );
+
+        let (mut check, mut ping) = self.intervals().await;
+        loop {
+            let mut lost = None;
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ended::Shutdown,
+                push = pushes.recv() => {
+                    let Some(push) = push else {
+                        return Ended::Lost(reset());
+                    };
+                    match push.kind {
+                        redis::PushKind::SMessage => {
+                            if let Some(message) = redis::Msg::from_push_info(push) {
+                                self.deliver(&message).await;
+                            }
+                        }
+                        redis::PushKind::Disconnection => lost = Some("a node's connection dropped"),
+                        // The server ends shard subscriptions whose slot
+                        // moved to another shard: subscribe there again.
+                        // (Our own SUNSUBSCRIBEs are confirmed after the
+                        // room left `rooms`.)
+                        redis::PushKind::SUnsubscribe => {
+                            let room = push.data.first().and_then(|c| {
+                                redis::from_redis_value_ref::<String>(c).ok()
+                            }).and_then(|c| room_of(&c));
+                            if let Some(room) = room.filter(|r| self.rooms.contains_key(r)) {
+                                self.observer.forget(&room);
+                                self.unconfirmed.insert(room);
+                            }
+                        }
+                        _ => {}
+                    }
+                    if self.overflowed.swap(false, Ordering::Relaxed) {
+                        lost = Some("the subscriber fell behind the broker's pushes");
+                    }
+                }
+                _ = self.hub.rooms_changed() => {
+                    let _ = self.reconcile(&mut sub).await;
+                }
+                _ = self.observer.held_changed() => {
+                    let _ = self.reconcile(&mut sub).await;
+                }
+                _ = check.tick() => {
+                    if degraded || !self.unconfirmed.is_empty() {
+                        degraded = sub.ping().await.is_err();
+                        if !degraded {
+                            self.confirm(&mut sub).await;
+                        }
+                    }
+                    let _ = self.reconcile(&mut sub).await;
+                    self.check_heads(false).await;
+                }
+                _ = ping.tick() => {
+                    if sub.ping().await.is_err() {
+                        lost = Some("a primary does not answer PING");
+                    }
+                }
+            }
+            if let Some(why) = lost {
+                if !degraded {
+                    tracing::warn!(why, "bus: a Redis cluster node was lost; its rooms are served from the table until it is back");
+                    metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                }
+                degraded = true;
+                // Whatever that node carried may have been missed.
+                self.unconfirmed.extend(self.rooms.keys().cloned());
+                self.observer.forget_all();
+            }
+            health.set_subscriber(ready(self, degraded));
+        }
+    }
+
+    /// The repair and ping intervals, their first (immediate) ticks taken.
+    async fn intervals(&self) -> (tokio::time::Interval, tokio::time::Interval) {
+        let mut check = tokio::time::interval(self.repair_every);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ping = tokio::time::interval(PING_EVERY);
+        check.tick().await;
+        ping.tick().await;
+        (check, ping)
+    }
+
+    /// Subscribes the unconfirmed rooms again; those confirmed now are
+    /// checked against the table at once, for what was missed meanwhile.
+    async fn confirm(&mut self, sub: &mut Subscription) {
+        let rooms: Vec<RoomName> = self.unconfirmed.iter().cloned().collect();
+        if rooms.is_empty() || self.subscribe(sub, &rooms, false).await.is_err() {
+            return;
+        }
+        let confirmed: Vec<RoomName> = rooms
+            .into_iter()
+            .filter(|room| !self.unconfirmed.contains(room))
+            .collect();
+        if !confirmed.is_empty() {
+            tracing::info!(
+                rooms = confirmed.len(),
+                left = self.unconfirmed.len(),
+                "bus: cluster subscriptions confirmed again"
+            );
+        }
+        self.check_rooms(confirmed, true).await;
+    }
+
+    /// Subscribes to rooms that gained local subscribers or entered the read
+    /// cache, unsubscribes from rooms that have neither any more, and tells
+    /// the cache the heads of its rooms whose subscription holds.
+    async fn reconcile(&mut self, sub: &mut Subscription) -> Result<(), RedisError> {
+        let mut active = self.hub.active_rooms();
+        let held = self.observer.held();
+        let mut wanted: HashSet<&RoomName> = active.iter().collect();
+        let cached: Vec<RoomName> = held
+            .iter()
+            .filter(|(room, _)| !wanted.contains(room))
+            .map(|(room, _)| room.clone())
+            .collect();
+        active.extend(cached);
+        wanted = active.iter().collect();
         let gone: Vec<RoomName> = self
             .rooms
             .keys()
@@ -665,9 +1013,10 @@ impl Subscriber {
             .collect();
         for chunk in gone.chunks(SUBSCRIBE_CHUNK) {
             let channels: Vec<String> = chunk.iter().map(channel).collect();
-            timed(sink.unsubscribe(&channels)).await?;
+            sub.unsubscribe(&channels).await?;
             for room in chunk {
                 self.rooms.remove(room);
+                self.unconfirmed.remove(room);
             }
         }
         let new: Vec<RoomName> = active
@@ -675,22 +1024,50 @@ impl Subscriber {
             .filter(|room| !self.rooms.contains_key(*room))
             .cloned()
             .collect();
-        self.subscribe(sink, &new, true).await
+        self.subscribe(sub, &new, true).await?;
+        let new: HashSet<RoomName> = new.into_iter().collect();
+        // Cached rooms subscribed before they were cached (or refilled
+        // since): their heads now, read after the subscription held.
+        let waiting: Vec<RoomName> = held
+            .into_iter()
+            .filter(|(room, waits)| {
+                *waits && self.rooms.contains_key(room) && !self.unconfirmed.contains(room)
+            })
+            .map(|(room, _)| room)
+            .filter(|room| !new.contains(room))
+            .collect();
+        for chunk in waiting.chunks(SUBSCRIBE_CHUNK) {
+            if let Some(heads) = self.heads(chunk).await {
+                for room in chunk {
+                    let head = heads.get(room).copied().unwrap_or(0);
+                    self.observer.subscribed(room, head);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Subscribes to `rooms`. For rooms new to this process, the heads are
     /// read after the subscription holds, and their subscribers told to
     /// re-read the table: whatever was committed before the broker sent us
-    /// the room's publishes is in the table by then.
+    /// the room's publishes is in the table by then. A room whose cluster
+    /// shard did not confirm is kept as unconfirmed.
     async fn subscribe(
         &mut self,
-        sink: &mut PubSubSink,
+        sub: &mut Subscription,
         rooms: &[RoomName],
         new: bool,
     ) -> Result<(), RedisError> {
         for chunk in rooms.chunks(SUBSCRIBE_CHUNK) {
             let channels: Vec<String> = chunk.iter().map(channel).collect();
-            timed(sink.subscribe(&channels)).await?;
+            let failed = sub.subscribe(&channels).await?;
+            for (room, channel) in chunk.iter().zip(&channels) {
+                if failed.contains(channel) {
+                    self.unconfirmed.insert(room.clone());
+                } else {
+                    self.unconfirmed.remove(room);
+                }
+            }
             if !new {
                 continue;
             }
@@ -699,6 +1076,9 @@ impl Subscriber {
                 let delivered = heads
                     .as_ref()
                     .map_or(0, |h| h.get(room).copied().unwrap_or(0));
+                if heads.is_some() && !self.unconfirmed.contains(room) {
+                    self.observer.subscribed(room, delivered);
+                }
                 self.rooms.insert(
                     room.clone(),
                     RoomState {
@@ -728,15 +1108,20 @@ impl Subscriber {
         }
     }
 
-    /// Compares every subscribed room's head with what was delivered and
-    /// reads back what a publish missed: at once after a reconnect
-    /// (`now`), otherwise once the same shortfall is seen at two checks in
-    /// a row (a publish in flight is not a loss).
+    /// [`Subscriber::check_rooms`] for every subscribed room.
     async fn check_heads(&mut self, now: bool) {
-        if self.rooms.is_empty() {
+        let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
+        self.check_rooms(rooms, now).await;
+    }
+
+    /// Compares `rooms`' heads with what was delivered and reads back what
+    /// a publish missed: at once after a reconnect (`now`), otherwise once
+    /// the same shortfall is seen at two checks in a row (a publish in
+    /// flight is not a loss).
+    async fn check_rooms(&mut self, rooms: Vec<RoomName>, now: bool) {
+        if rooms.is_empty() {
             return;
         }
-        let rooms: Vec<RoomName> = self.rooms.keys().cloned().collect();
         let Some(heads) = self.heads(&rooms).await else {
             return;
         };
@@ -779,6 +1164,7 @@ impl Subscriber {
         let from = state.delivered + 1;
         if upto - from >= REPAIR_MAX_ROWS {
             self.hub.resync(room);
+            self.observer.forget(room);
             self.mark(room, upto);
             return;
         }
@@ -786,10 +1172,12 @@ impl Subscriber {
             Ok(Ok(rows)) => {
                 let rows: Vec<Arc<Message>> = rows.into_iter().map(Arc::new).collect();
                 self.hub.publish(room, &rows);
+                self.observer.committed(&rows);
             }
             _ => {
                 tracing::warn!(room = %room, "bus: cannot read missed rows; subscribers re-read");
                 self.hub.resync(room);
+                self.observer.forget(room);
             }
         }
         self.mark(room, upto);
@@ -836,6 +1224,7 @@ impl Subscriber {
             .map(Arc::new)
             .collect();
         self.hub.publish(&room, &fresh);
+        self.observer.committed(&fresh);
         self.mark(&room, last);
     }
 }
@@ -928,6 +1317,7 @@ mod tests {
     fn a_gateway_is_ready_only_while_subscribed() {
         let health = Health {
             subscriber: Some(AtomicBool::new(false)),
+            subscriber_gates: true,
             ..Health::default()
         };
         assert!(!health.ready());
@@ -935,5 +1325,19 @@ mod tests {
         assert!(health.ready() && health.up());
         health.set_subscriber(false);
         assert!(!health.ready() && !health.up());
+    }
+
+    #[test]
+    fn a_writer_subscribed_for_its_cache_stays_ready_without_the_subscription() {
+        let health = Health {
+            publisher: Some(AtomicBool::new(false)),
+            subscriber: Some(AtomicBool::new(false)),
+            ..Health::default()
+        };
+        health.set_publisher(true);
+        assert!(health.ready(), "the cache answers from the table meanwhile");
+        assert!(!health.up());
+        health.set_subscriber(true);
+        assert!(health.up());
     }
 }
