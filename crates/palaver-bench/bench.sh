@@ -13,10 +13,11 @@
 # - bus: bench-bus.sh, the PostgreSQL against the Redis bus; not in the
 #   default list, it starts its own PostgreSQL and redis-server.
 # - bigread: page reads of a room of $BIGREAD_MESSAGES messages (default
-#   10,000,000) against a room of 1,000, on PostgreSQL (wrk -t1 -c32, signed
-#   in): the newest page with the read cache on and off, and older pages
-#   from the middle of each room (read-before.lua). Not in the default list:
-#   filling 10 million rows (bigread-fill.sql) takes minutes and ~3 GB.
+#   10,000,000) against a room of 1,000 beside it and a room of 1,000 alone in
+#   its database, on PostgreSQL (wrk -t1 -c32, signed in): the newest page
+#   with the read cache on and off, and older pages from the middle of each
+#   room (read-before.lua). Not in the default list: filling 10 million rows
+#   (bigread-fill.sql) takes minutes (~130 s here) and ~2 GB of disk.
 #     ONLY=bigread crates/palaver-bench/bench.sh
 #     ONLY=bigread BIGREAD_MESSAGES=100000 RUNS=1 DURATION=5 crates/palaver-bench/bench.sh
 # Raw results (one JSON or text file per run) go to $OUT; summarize.py turns
@@ -287,13 +288,22 @@ if want pgbench; then
 fi
 
 # Page reads at BIGREAD_MESSAGES stored messages against the same reads at
-# 1,000 (PostgreSQL): both rooms are filled in SQL on one database, then
-# read in turn by the same server.
+# 1,000 (PostgreSQL), filled in SQL. Database palaver_bench holds room `big`
+# (BIGREAD_MESSAGES) and room `small` (1,000) side by side; palaver_bench_1k
+# holds only a room `small` of 1,000 (target `alone`: the reads at 1,000
+# stored messages, index and table that small too). Runs alternate the order
+# of the targets, so a machine getting busier does not favour one of them.
 if want bigread; then
   small_n=1000
   start_server postgres # a fresh palaver_bench database, migrated
   stop_pid "$pid"
   bigdb="postgres://postgres@127.0.0.1:$pg_port/palaver_bench"
+  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS palaver_bench_1k WITH (FORCE)" -c "CREATE DATABASE palaver_bench_1k"
+  smalldb="postgres://postgres@127.0.0.1:$pg_port/palaver_bench_1k"
+  serve "$smalldb" # migrations
+  stop_pid "$pid"
+  psql -q "$smalldb" -v big=0 -v small="$small_n" -f "$ROOT/crates/palaver-bench/bigread-fill.sql"
+  psql -q "$smalldb" -c "VACUUM ANALYZE rooms, messages"
   echo "bigread: filling room big ($BIGREAD_MESSAGES messages) and small ($small_n)" >&2
   t0="$(date +%s.%N)"
   psql -q "$bigdb" -v big="$BIGREAD_MESSAGES" -v small="$small_n" \
@@ -318,30 +328,47 @@ PY
   cat "$OUT/bigread-generate.json" >&2
   # A few `before` seqs around the middle of a room of $1 messages.
   middle_seqs() { python3 -c 'import sys; n = int(sys.argv[1]); print(",".join(str(n // 2 + k * max(n // 100, 1)) for k in range(-4, 4)))' "$1"; }
-  for cache in on off; do
-    if [ "$cache" = on ]; then serve "$bigdb"; else serve "$bigdb" --read-cache-messages 0; fi
+  # Reads room $4 (of $5 messages) as target $3 in run $2 with the read
+  # cache $1, from the server at $base signed in with $cookie.
+  bigread_measure() {
+    local cache="$1" run="$2" target="$3" room="$4" n="$5"
+    echo "bigread: $target ($room), newest page, read cache $cache, run $run" >&2
+    wrk -t1 -c32 -d"${DURATION}s" --latency -H "Cookie: $cookie" \
+      "$base/api/v1/rooms/$room/messages?limit=50" >"$OUT/bigread-newest-cache$cache-$target-$run.txt"
+    if [ "$cache" = off ]; then
+      echo "bigread: $target ($room), middle pages, run $run" >&2
+      ROOM="$room" BEFORE_SEQS="$(middle_seqs "$n")" wrk -t1 -c32 -d"${DURATION}s" --latency \
+        -H "Cookie: $cookie" -s "$ROOT/crates/palaver-bench/read-before.lua" "$base" \
+        >"$OUT/bigread-middle-$target-$run.txt"
+    fi
+  }
+  # Serves database $1 with the read cache $2, signs in, checks that room $3's
+  # newest page is full.
+  bigread_serve() {
+    if [ "$2" = on ]; then serve "$1"; else serve "$1" --read-cache-messages 0; fi
     cookie="$(session_cookie)"
-    for room in small big; do
-      curl -fsS -H "Cookie: $cookie" "$base/api/v1/rooms/$room/messages?limit=50" |
-        python3 -c 'import json, sys; p = json.load(sys.stdin); print(sys.argv[1], len(p["messages"]), p["messages"][0]["seq"], p["has_more"])' "$room" \
-        >>"$OUT/bigread-check.txt"
-    done
+    curl -fsS -H "Cookie: $cookie" "$base/api/v1/rooms/$3/messages?limit=50" |
+      python3 -c 'import json, sys; p = json.load(sys.stdin); print(sys.argv[1], "messages", len(p["messages"]), "newest", p["messages"][0]["seq"], "has_more", p["has_more"])' "$1 $3" \
+      >>"$OUT/bigread-check.txt"
+  }
+  for cache in on off; do
     for run in $(seq 1 "$RUNS"); do
-      for room in small big; do
-        echo "bigread: newest page of $room, read cache $cache, run $run" >&2
-        wrk -t1 -c32 -d"${DURATION}s" --latency -H "Cookie: $cookie" \
-          "$base/api/v1/rooms/$room/messages?limit=50" >"$OUT/bigread-newest-cache$cache-$room-$run.txt"
-        if [ "$cache" = off ]; then
-          n="$small_n"
-          [ "$room" = big ] && n="$BIGREAD_MESSAGES"
-          echo "bigread: middle pages of $room, run $run" >&2
-          ROOM="$room" BEFORE_SEQS="$(middle_seqs "$n")" wrk -t1 -c32 -d"${DURATION}s" --latency \
-            -H "Cookie: $cookie" -s "$ROOT/crates/palaver-bench/read-before.lua" "$base" \
-            >"$OUT/bigread-middle-$room-$run.txt"
+      if ((run % 2)); then dbs="both alone" rooms="small big"; else dbs="alone both" rooms="big small"; fi
+      for db in $dbs; do
+        if [ "$db" = alone ]; then
+          bigread_serve "$smalldb" "$cache" small
+          bigread_measure "$cache" "$run" alone small "$small_n"
+        else
+          bigread_serve "$bigdb" "$cache" big
+          for room in $rooms; do
+            n="$small_n"
+            [ "$room" = big ] && n="$BIGREAD_MESSAGES"
+            bigread_measure "$cache" "$run" "$room" "$room" "$n"
+          done
         fi
+        stop_pid "$pid"
       done
     done
-    stop_pid "$pid"
   done
 fi
 
