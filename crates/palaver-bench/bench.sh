@@ -6,9 +6,20 @@
 #   crates/palaver-bench/bench.sh                     # everything (~25 min)
 #   ONLY=send,pgbench RUNS=5 crates/palaver-bench/bench.sh
 #
-# Scenarios (ONLY, comma list): send pgbench read fanout startup bus
-# (bus: bench-bus.sh, the PostgreSQL against the Redis bus; not in the default
-# list, it starts its own PostgreSQL and redis-server).
+# Scenarios (ONLY, comma list): send pgbench read fanout startup put bus bigread
+# - put: the seed send, `PUT /chat` (wrk -t2 -c16, put-chat.lua), on SQLite
+#   and PostgreSQL; the messages room `general` gained are compared with the
+#   201s wrk counted.
+# - bus: bench-bus.sh, the PostgreSQL against the Redis bus; not in the
+#   default list, it starts its own PostgreSQL and redis-server.
+# - bigread: page reads of a room of $BIGREAD_MESSAGES messages (default
+#   10,000,000) against a room of 1,000 beside it and a room of 1,000 alone in
+#   its database, on PostgreSQL (wrk -t1 -c32, signed in): the newest page
+#   with the read cache on and off, and older pages from the middle of each
+#   room (read-before.lua). Not in the default list: filling 10 million rows
+#   (bigread-fill.sql) takes minutes (~130 s here) and ~2 GB of disk.
+#     ONLY=bigread crates/palaver-bench/bench.sh
+#     ONLY=bigread BIGREAD_MESSAGES=100000 RUNS=1 DURATION=5 crates/palaver-bench/bench.sh
 # Raw results (one JSON or text file per run) go to $OUT; summarize.py turns
 # them into the tables of BENCHMARKS.md. Traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -21,7 +32,8 @@ CLIENTS="${CLIENTS:-32}"
 SUBSCRIBERS="${SUBSCRIBERS:-10000}"
 FANOUT_RATE="${FANOUT_RATE:-100}"
 FANOUT_DURATION="${FANOUT_DURATION:-20}"
-ONLY="${ONLY:-send,pgbench,read,fanout,startup}"
+ONLY="${ONLY:-send,pgbench,read,fanout,startup,put}"
+BIGREAD_MESSAGES="${BIGREAD_MESSAGES:-10000000}"
 OUT="${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
@@ -32,8 +44,8 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 PALAVER="$TARGET_DIR/release/palaver"
 BENCH="$TARGET_DIR/release/palaver-bench"
 ulimit -n "$(ulimit -Hn)"
-if want read && ! command -v wrk >/dev/null; then
-  echo "wrk is needed for the read figures: apt-get install -y --no-install-recommends wrk" >&2
+if { want read || want put || want bigread; } && ! command -v wrk >/dev/null; then
+  echo "wrk is needed for the read, put and bigread figures: apt-get install -y --no-install-recommends wrk" >&2
   exit 1
 fi
 
@@ -77,12 +89,12 @@ PG_ADMIN="postgres://postgres@127.0.0.1:$pg_port/postgres"
 psql -qAt "$PG_ADMIN" -c "SHOW fsync; SHOW synchronous_commit; SHOW wal_sync_method; SHOW shared_buffers; SELECT version();" \
   >"$OUT/postgres-settings.txt"
 
-# Starts a release server over backend $1 with extra flags; sets $base, $pid.
+# Starts a release server over a fresh database of backend $1 with extra
+# flags; sets $base, $pid.
 start_server() {
   local backend="$1"
   shift
-  local port url
-  port="$(free_port)"
+  local url
   case "$backend" in
     sqlite)
       rm -f "$work"/sqlite.db*
@@ -93,6 +105,16 @@ start_server() {
       url="postgres://postgres@127.0.0.1:$pg_port/palaver_bench"
       ;;
   esac
+  serve "$url" "$@"
+}
+
+# Starts a release server over the database at URL $1 as it is, with extra
+# flags; sets $base, $pid.
+serve() {
+  local url="$1"
+  shift
+  local port
+  port="$(free_port)"
   "$PALAVER" serve --listen "127.0.0.1:$port" --database-url "$url" \
     --rate-limit 0 --stream-open-rate 0 --max-streams-per-ip 0 --log warn --log-format json "$@" >"$work/server.log" 2>&1 &
   pid=$!
@@ -104,6 +126,31 @@ start_server() {
   done
   cat "$work/server.log" >&2
   return 1
+}
+
+# Prints a `palaver_session=…` cookie of the bench user on the server at
+# $base, registering the user first when it does not exist yet.
+session_cookie() {
+  local user='"username":"palaver-bench","password":"palaver-bench-password"'
+  local path cookie=""
+  for path in register login; do
+    cookie="$(curl -sS -o /dev/null -D - -H 'Content-Type: application/json' \
+      -d "{$user,\"display_name\":\"bench\"}" "$base/api/v1/auth/$path" |
+      tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: *\(palaver_session=[^;]*\).*/\1/p')"
+    [ -n "$cookie" ] && break
+  done
+  if [ -z "$cookie" ]; then
+    echo "no session cookie from $base/api/v1/auth/{register,login}" >&2
+    return 1
+  fi
+  echo "$cookie"
+}
+
+# Prints `last_seq` of room $1 as `GET /api/v1/rooms` (read from the
+# rooms table) reports it, signed in with cookie $2.
+room_last_seq() {
+  curl -fsS -H "Cookie: $2" "$base/api/v1/rooms" |
+    python3 -c 'import json, sys; print(next(r["last_seq"] for r in json.load(sys.stdin)["rooms"] if r["name"] == sys.argv[1]))' "$1"
 }
 
 machine() {
@@ -141,15 +188,17 @@ for backend in sqlite postgres; do
   if want read; then
     start_server "$backend"
     "$BENCH" read --base-url "$base" --prefill 1000 --duration 1 --warmup 0 >/dev/null
+    # v1 reads need a signed-in user (without one they are 401s).
+    cookie="$(session_cookie)"
     for run in $(seq 1 "$RUNS"); do
       echo "read: $backend, run $run" >&2
       wrk -t1 -c"$CLIENTS" -d"${DURATION}s" --latency "$base/chat?size=50" \
         >"$OUT/read-chat-$backend-$run.txt"
-      wrk -t1 -c"$CLIENTS" -d"${DURATION}s" --latency "$base/api/v1/rooms/general/messages?limit=50" \
+      wrk -t1 -c"$CLIENTS" -d"${DURATION}s" --latency -H "Cookie: $cookie" "$base/api/v1/rooms/general/messages?limit=50" \
         >"$OUT/read-v1-$backend-$run.txt"
     done
     curl -fsS "$base/chat?size=50" | wc -c >"$OUT/read-chat-bytes-$backend.txt"
-    curl -fsS "$base/api/v1/rooms/general/messages?limit=50" | wc -c >"$OUT/read-v1-bytes-$backend.txt"
+    curl -fsS -H "Cookie: $cookie" "$base/api/v1/rooms/general/messages?limit=50" | wc -c >"$OUT/read-v1-bytes-$backend.txt"
     stop_pid "$pid"
     if [ "$backend" = sqlite ]; then
       # The HTTP ceiling: a minimal axum handler returning a fixed body the
@@ -166,6 +215,32 @@ for backend in sqlite postgres; do
       done
       stop_pid "$ceiling"
     fi
+  fi
+
+  # The seed send under the issue's load: 16 connections, 2 wrk threads.
+  # The figure counts only what was stored: the messages room `general`
+  # gained during the measured run are compared with wrk's 201s.
+  if want put; then
+    for run in $(seq 1 "$RUNS"); do
+      start_server "$backend"
+      echo "put: $backend, run $run" >&2
+      cookie="$(session_cookie)"
+      put=(wrk -t2 -c16 -s "$ROOT/crates/palaver-bench/put-chat.lua")
+      "${put[@]}" -d2s "$base/chat" >/dev/null # warm-up, not counted
+      sleep 0.5
+      curl -fsS "$base/metrics" | grep -E '^palaver_group_commit_batch_size_(sum|count)' \
+        >"$OUT/put-$backend-$run.batch-before.txt" || true
+      before="$(room_last_seq general "$cookie")"
+      "${put[@]}" -d"${DURATION}s" --latency "$base/chat" >"$OUT/put-$backend-$run.txt"
+      # Requests wrk abandoned at its end may still commit: let them land.
+      sleep 0.5
+      after="$(room_last_seq general "$cookie")"
+      curl -fsS "$base/metrics" | grep -E '^palaver_group_commit_batch_size_(sum|count)' \
+        >"$OUT/put-$backend-$run.batch.txt" || true
+      printf '{"connections": 16, "last_seq_before": %s, "last_seq_after": %s}\n' "$before" "$after" \
+        >"$OUT/put-$backend-$run.stored.json"
+      stop_pid "$pid"
+    done
   fi
 
   if want fanout; then
@@ -209,6 +284,91 @@ if want pgbench; then
     echo "pgbench: run $run" >&2
     pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" -f "$work/insert.sql" \
       "postgres://postgres@127.0.0.1:$pg_port/pgbench_insert" >"$OUT/pgbench-$run.txt" 2>&1
+  done
+fi
+
+# Page reads at BIGREAD_MESSAGES stored messages against the same reads at
+# 1,000 (PostgreSQL), filled in SQL. Database palaver_bench holds room `big`
+# (BIGREAD_MESSAGES) and room `small` (1,000) side by side; palaver_bench_1k
+# holds only a room `small` of 1,000 (target `alone`: the reads at 1,000
+# stored messages, index and table that small too). Runs alternate the order
+# of the targets, so a machine getting busier does not favour one of them.
+if want bigread; then
+  small_n=1000
+  start_server postgres # a fresh palaver_bench database, migrated
+  stop_pid "$pid"
+  bigdb="postgres://postgres@127.0.0.1:$pg_port/palaver_bench"
+  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS palaver_bench_1k WITH (FORCE)" -c "CREATE DATABASE palaver_bench_1k"
+  smalldb="postgres://postgres@127.0.0.1:$pg_port/palaver_bench_1k"
+  serve "$smalldb" # migrations
+  stop_pid "$pid"
+  psql -q "$smalldb" -v big=0 -v small="$small_n" -f "$ROOT/crates/palaver-bench/bigread-fill.sql"
+  psql -q "$smalldb" -c "VACUUM ANALYZE rooms, messages"
+  echo "bigread: filling room big ($BIGREAD_MESSAGES messages) and small ($small_n)" >&2
+  t0="$(date +%s.%N)"
+  psql -q "$bigdb" -v big="$BIGREAD_MESSAGES" -v small="$small_n" \
+    -f "$ROOT/crates/palaver-bench/bigread-fill.sql"
+  t1="$(date +%s.%N)"
+  psql -q "$bigdb" -c "VACUUM ANALYZE rooms, messages"
+  t2="$(date +%s.%N)"
+  python3 - "$t0" "$t1" "$t2" "$BIGREAD_MESSAGES" "$small_n" \
+    "$(psql -qAt "$bigdb" -c "SELECT pg_total_relation_size('messages')")" \
+    "$(psql -qAt "$bigdb" -c "SELECT name || '=' || last_seq FROM rooms WHERE name IN ('big', 'small') ORDER BY name" | paste -sd,)" \
+    "$(psql -qAt "$bigdb" -c "SELECT room || '=' || count(*) || '/' || max(seq) FROM messages WHERE room IN ('big', 'small') GROUP BY room ORDER BY room" | paste -sd,)" \
+    >"$OUT/bigread-generate.json" <<'PY'
+import json, sys
+t0, t1, t2 = map(float, sys.argv[1:4])
+print(json.dumps({
+    "big_messages": int(sys.argv[4]), "small_messages": int(sys.argv[5]),
+    "insert_s": round(t1 - t0, 1), "vacuum_analyze_s": round(t2 - t1, 1),
+    "messages_table_bytes": int(sys.argv[6]),
+    "rooms_last_seq": sys.argv[7], "messages_count_max_seq": sys.argv[8],
+}))
+PY
+  cat "$OUT/bigread-generate.json" >&2
+  # A few `before` seqs around the middle of a room of $1 messages.
+  middle_seqs() { python3 -c 'import sys; n = int(sys.argv[1]); print(",".join(str(n // 2 + k * max(n // 100, 1)) for k in range(-4, 4)))' "$1"; }
+  # Reads room $4 (of $5 messages) as target $3 in run $2 with the read
+  # cache $1, from the server at $base signed in with $cookie.
+  bigread_measure() {
+    local cache="$1" run="$2" target="$3" room="$4" n="$5"
+    echo "bigread: $target ($room), newest page, read cache $cache, run $run" >&2
+    wrk -t1 -c32 -d"${DURATION}s" --latency -H "Cookie: $cookie" \
+      "$base/api/v1/rooms/$room/messages?limit=50" >"$OUT/bigread-newest-cache$cache-$target-$run.txt"
+    if [ "$cache" = off ]; then
+      echo "bigread: $target ($room), middle pages, run $run" >&2
+      ROOM="$room" BEFORE_SEQS="$(middle_seqs "$n")" wrk -t1 -c32 -d"${DURATION}s" --latency \
+        -H "Cookie: $cookie" -s "$ROOT/crates/palaver-bench/read-before.lua" "$base" \
+        >"$OUT/bigread-middle-$target-$run.txt"
+    fi
+  }
+  # Serves database $1 with the read cache $2, signs in, checks that room $3's
+  # newest page is full.
+  bigread_serve() {
+    if [ "$2" = on ]; then serve "$1"; else serve "$1" --read-cache-messages 0; fi
+    cookie="$(session_cookie)"
+    curl -fsS -H "Cookie: $cookie" "$base/api/v1/rooms/$3/messages?limit=50" |
+      python3 -c 'import json, sys; p = json.load(sys.stdin); print(sys.argv[1], "messages", len(p["messages"]), "newest", p["messages"][0]["seq"], "has_more", p["has_more"])' "$1 $3" \
+      >>"$OUT/bigread-check.txt"
+  }
+  for cache in on off; do
+    for run in $(seq 1 "$RUNS"); do
+      if ((run % 2)); then dbs="both alone" rooms="small big"; else dbs="alone both" rooms="big small"; fi
+      for db in $dbs; do
+        if [ "$db" = alone ]; then
+          bigread_serve "$smalldb" "$cache" small
+          bigread_measure "$cache" "$run" alone small "$small_n"
+        else
+          bigread_serve "$bigdb" "$cache" big
+          for room in $rooms; do
+            n="$small_n"
+            [ "$room" = big ] && n="$BIGREAD_MESSAGES"
+            bigread_measure "$cache" "$run" "$room" "$room" "$n"
+          done
+        fi
+        stop_pid "$pid"
+      done
+    done
   done
 fi
 

@@ -36,6 +36,8 @@ def wrk(path):
     for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
         pct[int(p)] = float(v) * unit[u]
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    requests = re.search(r"(\d+) requests in", text)
+    timeouts = re.search(r"Socket errors:.*timeout (\d+)", text)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: (.*)", text)
     return {
@@ -45,7 +47,31 @@ def wrk(path):
         "p99": pct.get(99),
         "errors": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1).strip() if errors else "",
+        "requests": int(requests.group(1)) if requests else None,
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
+
+
+def runs_of(prefix):
+    """The files `<prefix>-<run>.txt`, in run order (not `<prefix>-<run>.batch.txt`)."""
+    found = []
+    for f in glob.glob(os.path.join(out, f"{prefix}-*.txt")):
+        m = re.fullmatch(re.escape(prefix) + r"-(\d+)\.txt", os.path.basename(f))
+        if m:
+            found.append((int(m.group(1)), f))
+    return [f for _, f in sorted(found)]
+
+
+def sum_count(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    total = re.search(r"_sum\S* ([\d.e+]+)", text)
+    count = re.search(r"_count\S* ([\d.e+]+)", text)
+    if not total or not count:
+        return None
+    return float(total.group(1)), float(count.group(1))
 
 
 runs = None
@@ -121,6 +147,75 @@ if files:
         f"| {fmt(med([r['p50'] for r in rs]), 2)} | {fmt(med([r['p90'] for r in rs]), 2)} "
         f"| {fmt(med([r['p99'] for r in rs]), 2)} | {sum(r['errors'] for r in rs)} |"
     )
+
+put = {b: runs_of(f"put-{b}") for b in ["sqlite", "postgres"]}
+if any(put.values()):
+    print("\n## Seed sends: `PUT /chat` (wrk -t2 -c16, 64-character message)\n")
+    print("| backend | req/s | p50 ms | p99 ms | non-2xx | mean batch | stored / 201s |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+for backend, files in put.items():
+    if not files:
+        continue
+    rs, batches, stored, acked, ok = [], [], 0, 0, True
+    for f in files:
+        r = wrk(f)
+        rs.append(r)
+        stem = f[: -len(".txt")]
+        before, after = sum_count(stem + ".batch-before.txt"), sum_count(stem + ".batch.txt")
+        if before and after and after[1] > before[1]:
+            batches.append((after[0] - before[0]) / (after[1] - before[1]))
+        seqs = json.load(open(stem + ".stored.json"))
+        run_stored = seqs["last_seq_after"] - seqs["last_seq_before"]
+        run_acked = (r["requests"] or 0) - r["errors"]
+        # wrk abandons the requests in flight when its time is up (at most
+        # one per connection) and those that timed out: they may be stored.
+        ok = ok and 0 <= run_stored - run_acked <= seqs["connections"] + r["timeouts"]
+        stored, acked = stored + run_stored, acked + run_acked
+    print(
+        f"| {backend} | {fmt(med([r['rps'] for r in rs]), 0)} "
+        f"| {fmt(med([r['p50'] for r in rs]), 2)} | {fmt(med([r['p99'] for r in rs]), 2)} "
+        f"| {sum(r['errors'] for r in rs)} | {fmt(med(batches), 1)} "
+        f"| {stored:,} / {acked:,} ({'match' if ok else 'MISMATCH'}) |"
+    )
+
+gen_path = os.path.join(out, "bigread-generate.json")
+if os.path.exists(gen_path):
+    gen = json.load(open(gen_path))
+    big, small = gen["big_messages"], gen["small_messages"]
+    print(f"\n## Page reads at {big:,} stored messages (PostgreSQL, wrk -t1 -c32, signed in)\n")
+    print(
+        f"Rooms filled in SQL (`bigread-fill.sql`): {big + small:,} messages in {gen['insert_s']:,} s, "
+        f"then `VACUUM ANALYZE` in {gen['vacuum_analyze_s']:,} s; messages table "
+        f"{gen['messages_table_bytes'] / 2**30:,.2f} GiB; last_seq {gen['rooms_last_seq']}, "
+        f"rows/max seq {gen['messages_count_max_seq']}.\n"
+    )
+    print(
+        f"`alone`: a room of {small:,} in a database of {small:,} messages; `beside`: a room of {small:,} "
+        f"in the database that also holds the room of {big:,} (same table and index); ratios are "
+        f"req/s of the {small:,}-message read over req/s of the {big:,}-message read (target <= 1.2).\n"
+    )
+    print(
+        f"| read | alone req/s | beside req/s | {big:,} req/s | alone / big | beside / big "
+        "| p50 ms alone / beside / big | p99 ms alone / beside / big | non-2xx |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|---|---:|")
+    targets = ["alone", "small", "big"]
+    for name, label in [
+        ("newest-cacheon", "newest page `?limit=50`, read cache on"),
+        ("newest-cacheoff", "newest page `?limit=50`, read cache off (database)"),
+        ("middle", "middle pages `?before=<8 seqs around N/2>&limit=50`"),
+    ]:
+        by = {t: [wrk(f) for f in runs_of(f"bigread-{name}-{t}")] for t in targets}
+        if not by["big"]:
+            continue
+        rps = {t: med([r["rps"] for r in by[t]]) for t in targets}
+        ratio = lambda t: fmt(rps[t] / rps["big"], 2) if rps[t] and rps["big"] else "-"
+        pct = lambda p: " / ".join(fmt(med([r[p] for r in by[t]]), 2) for t in targets)
+        print(
+            f"| {label} | {fmt(rps['alone'], 0)} | {fmt(rps['small'], 0)} | {fmt(rps['big'], 0)} "
+            f"| {ratio('alone')} | {ratio('small')} | {pct('p50')} | {pct('p99')} "
+            f"| {sum(r['errors'] for rs in by.values() for r in rs)} |"
+        )
 
 print("\n## Fan-out\n")
 print(

@@ -127,8 +127,8 @@ pub struct Config {
     #[arg(long, env = "PALAVER_MAX_BODY_BYTES", default_value_t = 16 * 1024, global = true)]
     pub max_body_bytes: usize,
 
-    /// Sends allowed per client IP per second (sustained); 0 turns rate
-    /// limiting off. Default: 20.
+    /// Sends allowed per second (sustained), per user when signed in, per
+    /// client IP otherwise; 0 turns rate limiting off. Default: 20.
     #[arg(long, env = "PALAVER_RATE_LIMIT", default_value_t = 20, global = true)]
     pub rate_limit: u32,
 
@@ -158,8 +158,9 @@ pub struct Config {
     )]
     pub max_streams: u32,
 
-    /// Most concurrent streams one client may hold (by IP address; IPv6 by
-    /// its /64); more get 429. 0 turns the cap off. Default: 100.
+    /// Most concurrent streams one client may hold: per user when signed in,
+    /// per client IP otherwise (IPv6 by its /64); more get 429. 0 turns the
+    /// cap off. Default: 100.
     #[arg(
         long,
         env = "PALAVER_MAX_STREAMS_PER_IP",
@@ -168,8 +169,9 @@ pub struct Config {
     )]
     pub max_streams_per_ip: u32,
 
-    /// Streams one client may open per second (sustained); faster opens get
-    /// 429 with Retry-After. 0 turns the rate off. Default: 5.
+    /// Streams one client may open per second (sustained), per user when
+    /// signed in, per client IP otherwise; faster opens get 429 with
+    /// Retry-After. 0 turns the rate off. Default: 5.
     #[arg(
         long,
         env = "PALAVER_STREAM_OPEN_RATE",
@@ -178,8 +180,8 @@ pub struct Config {
     )]
     pub stream_open_rate: u32,
 
-    /// Streams one client may open in a burst above the sustained rate.
-    /// Default: 50.
+    /// Streams one client (user when signed in, else IP) may open in a burst
+    /// above the sustained rate. Default: 50.
     #[arg(
         long,
         env = "PALAVER_STREAM_OPEN_BURST",

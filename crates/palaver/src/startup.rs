@@ -79,8 +79,8 @@ pub struct AppState {
     /// Accounts, sessions and room access.
     pub auth: Arc<Auth>,
     pub trusted_proxies: Arc<[IpNet]>,
-    /// Admission of streams: the effective cap, per client IP and per
-    /// second.
+    /// Admission of streams: the effective cap, and per client (the user
+    /// when signed in, else the IP) a concurrent cap and an open rate.
     pub stream_limits: Arc<StreamLimits>,
     /// Fires when the process starts draining; every stream listens.
     pub shutdown: CancellationToken,

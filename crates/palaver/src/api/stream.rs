@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::extract::{ClientIp, Path, Query};
 use crate::auth::extract::CurrentUser;
 use crate::domain::RoomName;
-use crate::stream::limits::Refusal;
+use crate::stream::limits::{ClientKey, Refusal};
 use crate::stream::{sse, ws, CloseReason, StreamGuard, Subscription};
 use crate::telemetry::metrics as m;
 use crate::AppState;
@@ -111,7 +111,7 @@ impl ResumeAfter {
         (status = 401, description = "Not signed in", body = crate::api::error::ErrorBody),
         (status = 403, description = "Suspended, or a cookie-authenticated WebSocket upgrade from another site", body = crate::api::error::ErrorBody),
         (status = 404, description = "A private room you are not in", body = crate::api::error::ErrorBody),
-        (status = 429, description = "This client opens streams too fast or has as many open as it may (see Retry-After)", body = crate::api::error::ErrorBody),
+        (status = 429, description = "This user opens streams too fast or has as many open as it may (see Retry-After)", body = crate::api::error::ErrorBody),
         (status = 503, description = "Too many streams, shutting down, or database unavailable", body = crate::api::error::ErrorBody),
     )
 )]
@@ -142,7 +142,10 @@ pub async fn stream(
     if state.shutdown.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
-    let permit = state.stream_limits.admit(ip).map_err(|refusal| {
+    // Limited as the signed-in user (every v1 stream has one), so users
+    // behind one address each get their own allowance.
+    let client = ClientKey::of(Some(&current.user.id), ip);
+    let permit = state.stream_limits.admit(client).map_err(|refusal| {
         let (label, error) = match refusal {
             Refusal::OpeningTooFast { retry_after } => (
                 "opening_too_fast",

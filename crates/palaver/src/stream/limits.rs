@@ -1,10 +1,12 @@
 //! Admission of new streams: a cap per process, a cap of concurrent streams
 //! per client, and a rate of stream opens per client.
 //!
-//! Both per-client maps are keyed by the client's address (IPv6 by its /64,
-//! the block one subscriber usually holds, so that rotating through a
-//! prefix does not multiply the allowance), and both have an owner and a
-//! bound:
+//! A client is the signed-in user when there is one (DESIGN §5a: limits are
+//! per user when signed in), else its address (IPv6 by its /64, the block
+//! one subscriber usually holds, so that rotating through a prefix does not
+//! multiply the allowance). Users behind one NAT thus each get their own
+//! allowance, and one user's sessions and devices share theirs. Both
+//! per-client maps have an owner and a bound:
 //! - the concurrent count: an entry exists only while that client has an
 //!   open stream; the [`StreamPermit`] of its last stream removes it, so the
 //!   map never holds more entries than there are open streams;
@@ -25,22 +27,38 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::identity::UserId;
+
 /// Most clients whose stream-open rate is tracked at once.
 pub const MAX_TRACKED_CLIENTS: usize = 65_536;
 
-/// What a client is limited as: an IPv4 address, or an IPv6 /64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
+/// What a client is limited as: a signed-in user, or (for a caller without
+/// one) an IPv4 address or an IPv6 /64.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    User(UserId),
+    Ip(IpAddr),
+}
+
+impl ClientKey {
+    /// The key of a caller: its user when signed in, else its address.
+    pub fn of(user: Option<&UserId>, ip: IpAddr) -> Self {
+        match user {
+            Some(id) => ClientKey::User(id.clone()),
+            None => ClientKey::from(ip),
+        }
+    }
+}
 
 impl From<IpAddr> for ClientKey {
     fn from(ip: IpAddr) -> Self {
         match ip {
-            IpAddr::V4(v4) => ClientKey(IpAddr::V4(v4)),
+            IpAddr::V4(v4) => ClientKey::Ip(IpAddr::V4(v4)),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey(IpAddr::V4(v4)),
+                Some(v4) => ClientKey::Ip(IpAddr::V4(v4)),
                 None => {
                     let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    ClientKey(IpAddr::V6(Ipv6Addr::from(prefix)))
+                    ClientKey::Ip(IpAddr::V6(Ipv6Addr::from(prefix)))
                 }
             },
         }
@@ -94,10 +112,11 @@ impl StreamLimits {
         self.cap
     }
 
-    /// Admits one more stream from `ip`, or says why not. The permit frees
-    /// its slots when dropped.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<StreamPermit, Refusal> {
-        let key = ClientKey::from(ip);
+    /// Admits one more stream from `client` (a user, or an address: see
+    /// [`ClientKey::of`]), or says why not. The permit frees its slots when
+    /// dropped.
+    pub fn admit(self: &Arc<Self>, client: impl Into<ClientKey>) -> Result<StreamPermit, Refusal> {
+        let key = client.into();
         if let Some(opens) = &self.opens {
             if opens.len() >= MAX_TRACKED_CLIENTS {
                 opens.retain_recent();
@@ -120,7 +139,7 @@ impl StreamLimits {
             .map_err(|_| Refusal::TooManyStreams)?;
         if let Some(most) = self.per_client {
             let mut open = self.lock_open();
-            let count = open.entry(key).or_insert(0);
+            let count = open.entry(key.clone()).or_insert(0);
             if *count >= most {
                 return Err(Refusal::TooManyForClient);
             }
@@ -150,12 +169,12 @@ impl StreamLimits {
         }
     }
 
-    fn release(&self, key: ClientKey) {
+    fn release(&self, key: &ClientKey) {
         let mut open = self.lock_open();
-        if let Some(count) = open.get_mut(&key) {
+        if let Some(count) = open.get_mut(key) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&key);
+                open.remove(key);
             }
         }
         if open.capacity() > 1024 && open.capacity() > 4 * open.len() {
@@ -180,7 +199,7 @@ pub struct StreamPermit {
 impl Drop for StreamPermit {
     fn drop(&mut self) {
         if let Some((limits, key)) = self.client.take() {
-            limits.release(key);
+            limits.release(&key);
         }
     }
 }
@@ -287,6 +306,80 @@ mod tests {
         assert_eq!(
             limits.admit(ip("::ffff:192.0.2.7")).err(),
             Some(Refusal::TooManyForClient)
+        );
+    }
+
+    fn user(id: &str) -> UserId {
+        UserId::from_stored(id.to_owned())
+    }
+
+    #[test]
+    fn a_signed_in_caller_is_limited_as_its_user_and_an_anonymous_one_by_address() {
+        let ada = user("ada-id");
+        assert_eq!(
+            ClientKey::of(Some(&ada), ip("192.0.2.1")),
+            ClientKey::User(ada.clone())
+        );
+        assert_eq!(
+            ClientKey::of(Some(&ada), ip("192.0.2.1")),
+            ClientKey::of(Some(&ada), ip("198.51.100.9")),
+            "the address does not matter once signed in"
+        );
+        assert_eq!(
+            ClientKey::of(None, ip("2001:db8:1:2::1")),
+            ClientKey::from(ip("2001:db8:1:2::ffff"))
+        );
+    }
+
+    #[test]
+    fn users_behind_one_address_each_get_their_own_cap() {
+        let limits = limits(100, 2, None);
+        let (ada, bob) = (user("ada-id"), user("bob-id"));
+        let nat = ip("192.0.2.1");
+        let _a1 = limits.admit(ClientKey::of(Some(&ada), nat)).unwrap();
+        let _a2 = limits.admit(ClientKey::of(Some(&ada), nat)).unwrap();
+        assert_eq!(
+            limits.admit(ClientKey::of(Some(&ada), nat)).err(),
+            Some(Refusal::TooManyForClient)
+        );
+        let _b1 = limits.admit(ClientKey::of(Some(&bob), nat)).unwrap();
+        let _b2 = limits.admit(ClientKey::of(Some(&bob), nat)).unwrap();
+        let _anonymous = limits
+            .admit(ClientKey::of(None, nat))
+            .expect("the address's own allowance is untouched by its users");
+        assert_eq!(limits.clients_with_streams(), 3);
+    }
+
+    #[test]
+    fn one_user_from_several_addresses_shares_one_cap_and_one_rate() {
+        let capped = limits(100, 2, None);
+        let ada = user("ada-id");
+        let _a1 = capped
+            .admit(ClientKey::of(Some(&ada), ip("192.0.2.1")))
+            .unwrap();
+        let _a2 = capped
+            .admit(ClientKey::of(Some(&ada), ip("198.51.100.1")))
+            .unwrap();
+        assert_eq!(
+            capped
+                .admit(ClientKey::of(Some(&ada), ip("203.0.113.1")))
+                .err(),
+            Some(Refusal::TooManyForClient)
+        );
+
+        let rated = limits(100, 0, Some(per_second(1, 2)));
+        for last in ["192.0.2.1", "198.51.100.1"] {
+            drop(rated.admit(ClientKey::of(Some(&ada), ip(last))).unwrap());
+        }
+        assert!(matches!(
+            rated.admit(ClientKey::of(Some(&ada), ip("203.0.113.1"))),
+            Err(Refusal::OpeningTooFast { .. })
+        ));
+        assert!(
+            rated
+                .admit(ClientKey::of(Some(&user("bob-id")), ip("192.0.2.1")))
+                .is_ok(),
+            "another user on the same address is not affected"
         );
     }
 

@@ -728,7 +728,21 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts a server, waits for `/readyz` and signs in the default user.
     pub async fn start(database_url: &str, extra: &[&str]) -> Self {
+        let mut server = Self::spawn(database_url, extra);
+        server.wait_ready().await;
+        let base = server.url("");
+        server.cookie = default_cookie(&base, server.port, database_url).await;
+        if let Some(cookie) = &server.cookie {
+            server.client = client_with_cookie(cookie);
+        }
+        server
+    }
+
+    /// Starts a server and returns at once: no request has reached it yet
+    /// (for tests that must not call `/readyz`, or wait on it their way).
+    pub fn spawn(database_url: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_palaver"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -753,19 +767,12 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn palaver");
-        let mut server = ServerProcess {
+        ServerProcess {
             child,
             port,
             client: reqwest::Client::new(),
             cookie: None,
-        };
-        server.wait_ready().await;
-        let base = server.url("");
-        server.cookie = default_cookie(&base, port, database_url).await;
-        if let Some(cookie) = &server.cookie {
-            server.client = client_with_cookie(cookie);
         }
-        server
     }
 
     pub fn url(&self, path: &str) -> String {

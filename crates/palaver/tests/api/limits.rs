@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::fault_helpers::{metric_sum, metrics, open_sockets, rss_kib, wait_until};
 use crate::helpers::{
-    close_ws, connect_ws, free_port, message, read_until_caught_up, spawn_app_with, Backend,
-    ServerProcess, TestDb,
+    client_with_cookie, close_ws, connect_ws, free_port, message, read_until_caught_up,
+    refused_status, sign_up, spawn_app_with, try_connect_ws, Backend, ServerProcess, TestDb,
+    DEFAULT_USER,
 };
 
 fn base(server: &ServerProcess) -> String {
@@ -160,6 +161,81 @@ async fn per_client_stream_limits_answer_429_with_retry_after() {
     }
     assert_eq!(&statuses[..3], &[200, 200, 200], "the burst: {statuses:?}");
     assert!(statuses[3..].contains(&429), "then refused: {statuses:?}");
+}
+
+/// Stream limits count the signed-in user, not the address (DESIGN §5a):
+/// two users on the same 127.0.0.1 each get their own concurrent cap and
+/// their own open rate, while one user's two sessions share one cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_limits_count_each_signed_in_user_not_their_shared_address() {
+    let app = spawn_app_with(Backend::Sqlite, &["--max-streams-per-ip", "2"]).await;
+    let url = app.ws_url("/api/v1/rooms/shared/stream");
+    let first_session = app.cookie.clone().expect("the default user's session");
+    // Signing in again as the same user opens a second session.
+    let second_session = sign_up(&app.address, DEFAULT_USER, DEFAULT_USER).await;
+    assert_ne!(first_session, second_session);
+    let ada = sign_up(&app.address, "ada", "Ada").await;
+
+    let _t1 = try_connect_ws(&url, Some(&first_session), None)
+        .await
+        .expect("the user's first stream");
+    let _t2 = try_connect_ws(&url, Some(&second_session), None)
+        .await
+        .expect("the user's second stream, from another session");
+    for session in [&first_session, &second_session] {
+        let refused = try_connect_ws(&url, Some(session), None).await.err();
+        assert_eq!(
+            refused_status(&refused),
+            Some(429),
+            "the user is at its cap whichever session asks"
+        );
+    }
+    let _a1 = try_connect_ws(&url, Some(&ada), None)
+        .await
+        .expect("another user from the same address has a cap of its own");
+    let _a2 = try_connect_ws(&url, Some(&ada), None)
+        .await
+        .expect("another user's second stream");
+    let refused = try_connect_ws(&url, Some(&ada), None).await.err();
+    assert_eq!(refused_status(&refused), Some(429), "and reaches it");
+
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &["--stream-open-rate", "1", "--stream-open-burst", "2"],
+    )
+    .await;
+    let ada = sign_up(&app.address, "ada", "Ada").await;
+    let open = |client: reqwest::Client| {
+        let url = app.url("/api/v1/rooms/rated/stream");
+        async move {
+            client
+                .get(url)
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .expect("a stream request is answered")
+                .status()
+                .as_u16()
+        }
+    };
+    let mut tester = Vec::new();
+    for _ in 0..3 {
+        tester.push(open(app.client.clone()).await);
+    }
+    assert_eq!(
+        tester,
+        [200, 200, 429],
+        "the default user's burst, then refused"
+    );
+    let mut other = Vec::new();
+    for _ in 0..2 {
+        other.push(open(client_with_cookie(&ada)).await);
+    }
+    assert_eq!(
+        other,
+        [200, 200],
+        "another user from the same address opens at its own rate"
+    );
 }
 
 /// Under `ulimit -n 200` (soft and hard, so it cannot be raised) and
@@ -393,5 +469,84 @@ async fn a_stalled_sse_reader_is_closed_by_the_write_timeout() {
     assert!(
         ended.is_ok(),
         "the server still holds the stalled connection"
+    );
+}
+
+/// A request slower than `--request-timeout` is answered 408 in the JSON
+/// error shape. The timeout wraps the whole handler, body extraction
+/// included, so a body that stops arriving (a `Content-Length` promising
+/// more than is ever sent) holds the request until it fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_request_timeout_answers_408_with_the_json_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(Backend::Sqlite, &["--request-timeout", "1"]).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connect");
+    let partial = r#"{"message":"#;
+    let head = format!(
+        "PUT /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: 64\r\nConnection: close\r\n\r\n{partial}"
+    );
+    let started = std::time::Instant::now();
+    socket.write_all(head.as_bytes()).await.expect("send head");
+
+    // Read the answer: its head, then as many body bytes as it announces
+    // (or up to EOF), within 10 s.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = |answer: &[u8]| {
+        let text = String::from_utf8_lossy(answer);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        head.lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .is_some_and(|length| body.len() >= length)
+    };
+    while !complete(&answer) {
+        match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no answer within 10 s of a stalled body"),
+        }
+    }
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a complete answer head, got {text:?}"));
+    assert!(
+        head.starts_with("HTTP/1.1 408"),
+        "expected 408 after the request timeout, got {head:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "answered after {elapsed:?}: before the 1 s timeout could fire"
+    );
+    assert!(
+        head.lines().any(|l| l
+            .to_ascii_lowercase()
+            .starts_with("content-type: application/json")),
+        "the 408 is JSON: {head}"
+    );
+    let body: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("the 408 body is the JSON error ({e}): {body:?}"));
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "the error says why: {body}"
+    );
+    let (status, stored) = app.get_json("/chat?size=10").await;
+    assert_eq!(
+        (status, stored),
+        (200, serde_json::json!([])),
+        "nothing stored"
     );
 }

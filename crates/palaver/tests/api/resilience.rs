@@ -118,3 +118,49 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_0() {
         assert_eq!(code, Some(0), "{backend:?}: exit code");
     }
 }
+
+/// `palaver_db_up` follows the database with nothing calling `/readyz`
+/// (the start-up probe pings every few seconds): 1 while PostgreSQL runs,
+/// 0 within 15 s of it stopping, 1 again within 15 s of it coming back.
+/// A process of its own, since tests in one binary share one metrics
+/// registry; it is never asked `/readyz`, only `/healthz` and `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_up_follows_the_database_without_any_readiness_call() {
+    use crate::fault_helpers::{metric_sum, metrics, wait_until};
+    let (db, cluster) = TestDb::private_postgres().await;
+    let server = ServerProcess::spawn(&db.url, &[]);
+    let base = server.url("");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    wait_until("the server is alive", Duration::from_secs(30), || async {
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let db_up = || async { metric_sum(&metrics(&client, &base).await, "palaver_db_up") };
+
+    wait_until("palaver_db_up 1", Duration::from_secs(15), || async {
+        db_up().await == Some(1.0)
+    })
+    .await;
+    cluster.stop();
+    wait_until(
+        "palaver_db_up 0 after PostgreSQL stopped",
+        Duration::from_secs(15),
+        || async { db_up().await == Some(0.0) },
+    )
+    .await;
+    cluster.start();
+    wait_until(
+        "palaver_db_up 1 after PostgreSQL came back",
+        Duration::from_secs(15),
+        || async { db_up().await == Some(1.0) },
+    )
+    .await;
+    drop(server);
+}
