@@ -132,7 +132,8 @@ pub struct Config {
     #[arg(long, env = "PALAVER_RATE_LIMIT", default_value_t = 20, global = true)]
     pub rate_limit: u32,
 
-    /// Sends a client IP may make in a burst above the sustained rate.
+    /// Sends a client (user when signed in, else IP) may make in a burst
+    /// above the sustained rate.
     /// Default: 100.
     #[arg(
         long,
