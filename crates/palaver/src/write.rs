@@ -468,6 +468,9 @@ mod tests {
             text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
             client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
             client_ip: "127.0.0.1".into(),
+            reply_to: None,
+            mentions: Vec::new(),
+            files: Vec::new(),
         }
     }
 

@@ -74,6 +74,9 @@ async fn send(
         text: MessageText::parse(&text, state.limits.max_message_chars)?,
         client_id: None,
         client_ip: ip.to_string(),
+        reply_to: None,
+        mentions: Vec::new(),
+        files: Vec::new(),
     };
     state.writer.send(&RoomName::general(), message).await?;
     Ok((StatusCode::CREATED, "Message sent").into_response())

@@ -137,6 +137,9 @@ async fn send_message(
         text: MessageText::parse(&body.text, state.limits.max_message_chars)?,
         client_id: body.client_id.as_deref().map(ClientId::parse).transpose()?,
         client_ip: ip.to_string(),
+        reply_to: None,
+        mentions: Vec::new(),
+        files: Vec::new(),
     };
     let appended = state.writer.send(&room, message).await?;
     let mut response = (StatusCode::CREATED, axum::Json(&*appended.message)).into_response();

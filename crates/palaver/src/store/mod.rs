@@ -299,6 +299,12 @@ impl MessageRow {
             sent_at: self.sent_at,
             client_id: self.client_id,
             client_ip: self.client_ip,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            files: Vec::new(),
             frame: Default::default(),
         }
     }
@@ -336,6 +342,12 @@ fn page_from_rows(room: &RoomName, rows: Vec<PageRow>, cursor: Cursor, limit: u3
                 sent_at: r.sent_at?,
                 client_id: r.client_id,
                 client_ip: r.client_ip?,
+                edited_at: None,
+                deleted: false,
+                reply_to: None,
+                reactions: Vec::new(),
+                mentions: Vec::new(),
+                files: Vec::new(),
                 frame: Default::default(),
             })
         })
@@ -455,6 +467,12 @@ fn answer(
                 sent_at,
                 client_id: m.client_id.as_ref().map(|c| c.as_str().to_owned()),
                 client_ip: m.client_ip.clone(),
+                edited_at: None,
+                deleted: false,
+                reply_to: None,
+                reactions: Vec::new(),
+                mentions: Vec::new(),
+                files: Vec::new(),
                 frame: Default::default(),
             });
             Appended {

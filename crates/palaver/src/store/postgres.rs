@@ -223,6 +223,12 @@ impl MessageStore for PgStore {
                         sent_at: row.sent_at.unwrap_or(sent_at),
                         client_id: Some(client_id.clone()),
                         client_ip: row.client_ip.unwrap_or_default(),
+                        edited_at: None,
+                        deleted: false,
+                        reply_to: None,
+                        reactions: Vec::new(),
+                        mentions: Vec::new(),
+                        files: Vec::new(),
                         frame: Default::default(),
                     };
                     stored.insert((room, client_id), message);

@@ -190,6 +190,12 @@ mod tests {
             sent_at: now_millis(),
             client_id: Some("c-1".into()),
             client_ip: "127.0.0.1".into(),
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            files: Vec::new(),
             frame: Default::default(),
         }
     }

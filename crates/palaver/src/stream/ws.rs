@@ -178,6 +178,9 @@ mod tests {
                 text: MessageText::parse(&format!("m{i}"), 4000).unwrap(),
                 client_id: None,
                 client_ip: "127.0.0.1".into(),
+                reply_to: None,
+                mentions: Vec::new(),
+                files: Vec::new(),
             })
             .collect();
         if !batch.is_empty() {
@@ -231,6 +234,9 @@ mod tests {
                     text: MessageText::parse("live", 4000).unwrap(),
                     client_id: None,
                     client_ip: "127.0.0.1".into(),
+                    reply_to: None,
+                    mentions: Vec::new(),
+                    files: Vec::new(),
                 }],
                 now_millis(),
             )
@@ -276,6 +282,12 @@ mod tests {
                     sent_at: now_millis(),
                     client_id: None,
                     client_ip: "127.0.0.1".into(),
+                    edited_at: None,
+                    deleted: false,
+                    reply_to: None,
+                    reactions: Vec::new(),
+                    mentions: Vec::new(),
+                    files: Vec::new(),
                     frame: Default::default(),
                 })
             })

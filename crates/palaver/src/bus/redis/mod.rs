@@ -216,6 +216,12 @@ pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<Message>, Rejected> {
                 sent_at,
                 client_id: m.client_id,
                 client_ip: m.client_ip,
+                edited_at: None,
+                deleted: false,
+                reply_to: None,
+                reactions: Vec::new(),
+                mentions: Vec::new(),
+                files: Vec::new(),
                 frame: Default::default(),
             })
         })
@@ -1253,6 +1259,12 @@ mod tests {
             sent_at: now_millis(),
             client_id: (seq % 2 == 0).then(|| format!("c{seq}")),
             client_ip: "10.0.0.1".into(),
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            files: Vec::new(),
             frame: Default::default(),
         })
     }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
 use utoipa::ToSchema;
 
@@ -176,6 +176,13 @@ pub struct NewMessage {
     pub text: MessageText,
     pub client_id: Option<ClientId>,
     pub client_ip: String,
+    /// The message this one answers (a message of the same room, not
+    /// deleted: the API checks it before the send is queued).
+    pub reply_to: Option<i64>,
+    /// User ids the text mentions, resolved before the send is queued.
+    pub mentions: Vec<String>,
+    /// Files attached to the message (§5d).
+    pub files: Vec<FileRef>,
 }
 
 /// A stored message, as every API and stream returns it.
@@ -201,6 +208,20 @@ pub struct Message {
     pub sent_at: OffsetDateTime,
     /// The idempotency key the sender gave, if any.
     pub client_id: Option<String>,
+    /// When the text was last edited; null when never.
+    #[serde(serialize_with = "serialize_optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<OffsetDateTime>,
+    /// A deleted message stays as a tombstone with an empty text.
+    pub deleted: bool,
+    /// The seq of the message this one answers.
+    pub reply_to: Option<i64>,
+    /// Reactions, one entry per emoji, in the order they were first given.
+    pub reactions: Vec<Reaction>,
+    /// User ids the text mentions.
+    pub mentions: Vec<String>,
+    /// Attached files.
+    pub files: Vec<FileRef>,
     /// Client address; kept for moderation, never sent on the v1 API.
     #[serde(skip)]
     pub client_ip: String,
@@ -208,6 +229,112 @@ pub struct Message {
     /// subscriber it is delivered to.
     #[serde(skip)]
     pub frame: FrameCache,
+}
+
+/// One emoji's reactions on a message. `count` and `me` are what clients
+/// see; `users` (who reacted) stays on the server, so that `me` can be set
+/// for each reader ([`Message::seen_by`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Reaction {
+    #[schema(example = "👍")]
+    pub emoji: String,
+    pub count: u32,
+    /// Whether the reader is among those who reacted.
+    pub me: bool,
+    #[serde(skip)]
+    pub users: Vec<String>,
+}
+
+/// An attached file, as messages carry it (DESIGN §5d).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileRef {
+    pub id: String,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    /// Pixel size of an image, so that a client can reserve its space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+impl Message {
+    /// The message as `user` sees it: `me` set on each reaction. Borrows
+    /// when there is nothing to set.
+    pub fn seen_by(self: &Arc<Self>, user: Option<&str>) -> Arc<Self> {
+        let Some(user) = user else {
+            return self.clone();
+        };
+        if !self
+            .reactions
+            .iter()
+            .any(|r| r.users.iter().any(|u| u == user))
+        {
+            return self.clone();
+        }
+        let mut seen = Message::clone(self);
+        seen.frame = FrameCache::default();
+        for reaction in &mut seen.reactions {
+            reaction.me = reaction.users.iter().any(|u| u == user);
+        }
+        Arc::new(seen)
+    }
+
+    /// Applies a later event of this message's room to it; an event for
+    /// another message, or one applied already, changes nothing. Applying
+    /// the same event twice gives the same message as applying it once.
+    pub fn apply(&mut self, event: &RoomEvent) -> bool {
+        match event {
+            RoomEvent::Edit(edit) if edit.target == self.seq && !self.deleted => {
+                self.text = edit.text.clone();
+                self.edited_at = Some(edit.edited_at);
+                self.mentions = edit.mentions.clone();
+            }
+            RoomEvent::Delete(delete) if delete.target == self.seq => {
+                self.deleted = true;
+                self.text.clear();
+                self.mentions.clear();
+                self.files.clear();
+                self.reactions.clear();
+            }
+            RoomEvent::Reaction(r) if r.target == self.seq && !self.deleted => {
+                let at = self.reactions.iter().position(|x| x.emoji == r.emoji);
+                match (at, r.on) {
+                    (Some(i), true) => {
+                        let entry = &mut self.reactions[i];
+                        if entry.users.contains(&r.user_id) {
+                            return false;
+                        }
+                        entry.users.push(r.user_id.clone());
+                        entry.count = entry.users.len() as u32;
+                    }
+                    (None, true) => self.reactions.push(Reaction {
+                        emoji: r.emoji.clone(),
+                        count: 1,
+                        me: false,
+                        users: vec![r.user_id.clone()],
+                    }),
+                    (Some(i), false) => {
+                        let entry = &mut self.reactions[i];
+                        let before = entry.users.len();
+                        entry.users.retain(|u| u != &r.user_id);
+                        if entry.users.len() == before {
+                            return false;
+                        }
+                        entry.count = entry.users.len() as u32;
+                        if entry.users.is_empty() {
+                            self.reactions.remove(i);
+                        }
+                    }
+                    (None, false) => return false,
+                }
+            }
+            _ => return false,
+        }
+        self.frame = FrameCache::default();
+        true
+    }
 }
 
 /// A lazily filled, shareable encoding of a message. It is not part of the
@@ -250,6 +377,16 @@ fn serialize_timestamp<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok
     s.serialize_str(&format_timestamp(*at))
 }
 
+fn serialize_optional_timestamp<S: Serializer>(
+    at: &Option<OffsetDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&format_timestamp(*at)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Now, truncated to milliseconds so that what is stored and what is
 /// returned are the same instant.
 pub fn now_millis() -> OffsetDateTime {
@@ -258,6 +395,9 @@ pub fn now_millis() -> OffsetDateTime {
     now.replace_nanosecond(nanos - nanos % 1_000_000)
         .unwrap_or(now)
 }
+
+mod event;
+pub use event::{Change, DeleteEvent, EditEvent, Emoji, ReactionEvent, RoomEvent};
 
 #[cfg(test)]
 mod tests {
