@@ -230,6 +230,98 @@ async fn a_message_whose_writer_died_before_publishing_arrives_within_the_bound(
     assert!(metric(&g1, "palaver_bus_repairs_total").await > repairs_before);
 }
 
+/// An edit whose writer is SIGKILLed between its commit and its publish
+/// (the fault hook holds the payload carrying the edit's text) reaches the
+/// gateways' subscribers within the repair bound, as a message would; the
+/// reactions and deletion after it, from a live writer, follow in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_whose_writer_died_before_publishing_arrives_within_the_bound() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let redis = RedisServer::start();
+    let bus = redis.url();
+    let interval_ms = 500;
+    let interval = interval_ms.to_string();
+    let mut writer = spawn_ready(
+        &db.url,
+        &["--role", "api", "--bus", &bus],
+        &[("PALAVER_FAULT_HOLD_PUBLISH", "doomed edit")],
+    )
+    .await;
+    let gateway_flags = [
+        "--role",
+        "gateway",
+        "--bus",
+        bus.as_str(),
+        "--bus-repair-interval-ms",
+        interval.as_str(),
+    ];
+    let g1 = spawn_ready(&db.url, &gateway_flags, &[]).await;
+    let g2 = spawn_ready(&db.url, &gateway_flags, &[]).await;
+    let mut subs = subscribers(&[&g1, &g2], "edits", 1).await;
+    wait_subscribed(&redis, "edits", 2).await;
+
+    post(&writer, "edits", "first").await;
+    for ws in subs.iter_mut() {
+        assert_eq!(read_messages(ws, 1).await, vec![(1, "first".to_owned())]);
+    }
+    let edited = writer
+        .client
+        .patch(writer.url("/api/v1/rooms/edits/messages/1"))
+        .json(&serde_json::json!({"text": "doomed edit"}))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(edited.status(), 200);
+    let committed = Instant::now();
+    writer.child.kill().expect("SIGKILL the writer");
+    let _ = writer.child.wait();
+    for ws in subs.iter_mut() {
+        let frame = crate::helpers::next_frame(ws).await;
+        assert_eq!(
+            (
+                frame["type"].as_str(),
+                frame["seq"].as_i64(),
+                frame["text"].as_str()
+            ),
+            (Some("edit"), Some(2), Some("doomed edit"))
+        );
+    }
+    let took = committed.elapsed();
+    let bound = Duration::from_millis(2 * interval_ms) + Duration::from_secs(2);
+    assert!(took < bound, "delivered after {took:?}, bound {bound:?}");
+
+    // A live writer's reaction and deletion follow, once each, in order.
+    let live = ServerProcess::start(&db.url, &["--role", "api", "--bus", &bus]).await;
+    let react = live
+        .client
+        .put(live.url("/api/v1/rooms/edits/messages/1/reactions/%F0%9F%91%8D"))
+        .send()
+        .await
+        .expect("react");
+    assert_eq!(react.status(), 204);
+    let delete = live
+        .client
+        .delete(live.url("/api/v1/rooms/edits/messages/1"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(delete.status(), 204);
+    for ws in subs.iter_mut() {
+        let kinds = [
+            crate::helpers::next_frame(ws).await,
+            crate::helpers::next_frame(ws).await,
+        ]
+        .map(|f| (f["type"].as_str().map(str::to_owned), f["seq"].as_i64()));
+        assert_eq!(
+            kinds,
+            [
+                (Some("reaction".to_owned()), Some(3)),
+                (Some("delete".to_owned()), Some(4))
+            ]
+        );
+    }
+}
+
 /// Payloads that are not ours on a room's channel are ignored and counted;
 /// the subscriber's next frame is the next real message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
