@@ -197,6 +197,9 @@ pub enum Visibility {
     Public,
     /// Its members only; to anyone else it does not exist.
     Private,
+    /// A direct room (§5d): private, with members fixed at creation. Stored
+    /// as `private` with a `direct_key`; never chosen when creating a room.
+    Direct,
 }
 
 impl Visibility {
@@ -204,6 +207,7 @@ impl Visibility {
         match self {
             Visibility::Public => "public",
             Visibility::Private => "private",
+            Visibility::Direct => "direct",
         }
     }
 

@@ -97,6 +97,11 @@ pub struct SendMessage {
         pattern = "^[!-~]+$"
     )]
     pub client_id: Option<String>,
+    /// Uploads to attach (at most 10): each an upload of yours to this room,
+    /// made within 24 hours and not attached yet (400 `invalid_file`
+    /// otherwise).
+    #[schema(max_items = 10)]
+    pub files: Option<Vec<String>>,
 }
 
 /// Send a message to a room (created on its first message).
@@ -130,6 +135,10 @@ async fn send_message(
     let room = RoomName::parse(&room)?;
     visible(&state, &room, &current).await?;
     let user = &current.user;
+    let files = match body.files.as_deref() {
+        Some(ids) if !ids.is_empty() => state.files.claim(&room, &user.id, ids).await?,
+        _ => Vec::new(),
+    };
     let message = NewMessage {
         author: Author::parse(&user.display_name)
             .or_else(|_| Author::parse(user.username.as_str()))?,
@@ -139,9 +148,15 @@ async fn send_message(
         client_ip: ip.to_string(),
         reply_to: None,
         mentions: Vec::new(),
-        files: Vec::new(),
+        files: files.clone(),
     };
     let appended = state.writer.send(&room, message).await?;
+    if appended.created {
+        state
+            .files
+            .attached(&room, appended.message.seq, &files)
+            .await?;
+    }
     let mut response = (StatusCode::CREATED, axum::Json(&*appended.message)).into_response();
     if !appended.created {
         response
