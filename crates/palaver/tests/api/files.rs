@@ -341,3 +341,109 @@ both_backends!(
     files_are_stored_served_and_checked_on_the_local_store,
     files_are_stored_on_s3_and_an_s3_outage_is_a_503_for_files_only,
 );
+
+/// The sweep, driven directly: an upload never attached for 24 h and the
+/// file of a deleted message are erased (bytes and row); an attached file,
+/// a fresh upload and a stale upload a stored message names are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_erases_stale_uploads_and_the_files_of_deleted_messages() {
+    use palaver::domain::{Author, MessageText, NewMessage, RoomName};
+    use palaver::files::{FileName, Files};
+    use palaver::identity::UserId;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/palaver.db", dir.path().display());
+    let config =
+        palaver::config::Config::from_args(["palaver", "--database-url", &url]).expect("config");
+    let store = palaver::store::connect(&config).await.expect("store");
+    let files_dir = dir.path().join("files");
+    let files = Files::new(
+        &format!("file://{}", files_dir.display()),
+        1 << 20,
+        4,
+        store.clone().search().expect("rows"),
+    )
+    .expect("files");
+    let room = RoomName::parse("general").expect("room");
+    let user = UserId::generate();
+    let mut rows = Vec::new();
+    for name in [
+        "stale.txt",
+        "attached.txt",
+        "deleted.txt",
+        "fresh.txt",
+        "named.txt",
+    ] {
+        let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+            b"some bytes",
+        ))]);
+        let name = FileName::parse(name).expect("name");
+        rows.push(
+            files
+                .upload(&room, &user, name, None, body)
+                .await
+                .expect("upload"),
+        );
+    }
+    let message = |text: &str| NewMessage {
+        author: Author::parse("Ada").expect("author"),
+        author_id: Some(user.as_str().to_owned()),
+        text: MessageText::parse(text, 4000).expect("text"),
+        client_id: None,
+        client_ip: "127.0.0.1".into(),
+        reply_to: None,
+        mentions: Vec::new(),
+        files: Vec::new(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .append(
+            &room,
+            &[message("keeps a file"), message("loses a file")],
+            now,
+        )
+        .await
+        .expect("append");
+    files
+        .attached(&room, 1, &[rows[1].to_ref()])
+        .await
+        .expect("attach");
+    files
+        .attached(&room, 2, &[rows[2].to_ref()])
+        .await
+        .expect("attach");
+
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+    for (sql, id) in [
+        ("UPDATE files SET created_at = 0 WHERE id = $1", &rows[0].id),
+        ("UPDATE files SET created_at = 0 WHERE id = $1", &rows[4].id),
+        // A send that stored its message but died before recording the seq.
+        (
+            "UPDATE messages SET files = '[{\"id\":\"' || $1 || '\"}]' WHERE room = 'general' AND seq = 1",
+            &rows[4].id,
+        ),
+    ] {
+        sqlx::query(sql).bind(id).execute(&pool).await.expect("update");
+    }
+    sqlx::query("UPDATE messages SET deleted = TRUE, text = '' WHERE room = 'general' AND seq = 2")
+        .execute(&pool)
+        .await
+        .expect("delete");
+
+    assert_eq!(files.sweep_once().await.expect("sweep"), 2);
+    let mut kept = Vec::new();
+    for row in &rows {
+        if files.row(&row.id).await.expect("row").is_some() {
+            kept.push(row.name.clone());
+        }
+    }
+    assert_eq!(kept, ["attached.txt", "fresh.txt", "named.txt"]);
+    let on_disk = std::fs::read_dir(&files_dir).expect("dir").count();
+    assert_eq!(on_disk, 3);
+    assert_eq!(files.sweep_once().await.expect("sweep"), 0);
+
+    // Erasing a message's files at once (after its delete commits).
+    files.erase_message_files(&room, 1).await.expect("erase");
+    assert!(files.row(&rows[1].id).await.expect("row").is_none());
+    assert_eq!(std::fs::read_dir(&files_dir).expect("dir").count(), 2);
+}
