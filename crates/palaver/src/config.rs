@@ -334,6 +334,31 @@ pub struct Config {
     /// access tokens, `client_id`); required with --oidc-issuer.
     #[arg(long, env = "PALAVER_OIDC_AUDIENCE", global = true)]
     pub oidc_audience: Option<String>,
+
+    /// Where uploaded files are kept: `file://<directory>` (relative to the
+    /// working directory unless absolute) or `s3://<bucket>/<prefix>`, which
+    /// takes `AWS_REGION`, `AWS_ENDPOINT_URL` (any S3-compatible endpoint)
+    /// and credentials from the environment or the pod's identity.
+    /// Default: file://data/files.
+    #[arg(
+        long,
+        env = "PALAVER_FILE_STORE",
+        default_value = "file://data/files",
+        global = true
+    )]
+    pub file_store: String,
+
+    /// Largest uploaded file, in bytes (the upload route's own limit, not
+    /// --max-body-bytes); larger uploads get 413. Default: 26214400 (25 MiB).
+    #[arg(long, env = "PALAVER_MAX_FILE_BYTES", default_value_t = 25 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_file_bytes: u64,
+
+    /// Uploads this process streams at once; one more gets 429 with
+    /// Retry-After. Default: 8.
+    #[arg(long, env = "PALAVER_MAX_CONCURRENT_UPLOADS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub max_concurrent_uploads: u32,
 }
 
 /// `--registration`.
@@ -396,6 +421,9 @@ impl fmt::Debug for Config {
             seed_api,
             oidc_issuer,
             oidc_audience,
+            file_store,
+            max_file_bytes,
+            max_concurrent_uploads,
         } = self;
         f.debug_struct("Config")
             .field("listen", listen)
@@ -434,6 +462,9 @@ impl fmt::Debug for Config {
             .field("seed_api", seed_api)
             .field("oidc_issuer", oidc_issuer)
             .field("oidc_audience", oidc_audience)
+            .field("file_store", file_store)
+            .field("max_file_bytes", max_file_bytes)
+            .field("max_concurrent_uploads", max_concurrent_uploads)
             .finish()
     }
 }

@@ -197,7 +197,8 @@ pub enum Visibility {
     Public,
     /// Its members only; to anyone else it does not exist.
     Private,
-    /// A direct room: private, with members fixed when it was created.
+    /// A direct room (§5d): private, with members fixed at creation. Stored
+    /// as `private` with a `direct_key`; never chosen when creating a room.
     Direct,
 }
 

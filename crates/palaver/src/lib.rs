@@ -14,6 +14,8 @@
 //!   without gap or duplicate;
 //! - [`identity`]: usernames, passwords, roles, users, room visibility;
 //! - [`auth`]: sessions, passwords, room access and the signed-in user;
+//! - [`files`]: uploaded files: the file store (disk or S3), type sniffing,
+//!   attachment and erasure;
 //! - [`api`]: the HTTP routes and the one error type;
 //! - [`web`]: the embedded UI;
 //! - [`telemetry`]: logs and metrics;
@@ -26,6 +28,7 @@ pub mod bus;
 pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod identity;
 pub mod startup;
 pub mod store;

@@ -88,6 +88,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Stream tasks, awaited (up to the grace period) before exit.
     pub tasks: TaskTracker,
+    /// Uploaded files (§5d): the file store and the upload bounds.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl AppState {
@@ -224,7 +226,20 @@ impl AppState {
             stream_limits.clone(),
             shutdown.clone(),
         ));
+        let files = Arc::new(crate::files::Files::new(
+            &config.file_store,
+            config.max_file_bytes,
+            config.max_concurrent_uploads,
+            store
+                .clone()
+                .search()
+                .expect("SQLite and PostgreSQL stores hold file rows"),
+        )?);
+        if roles.api {
+            tasks.spawn(files.clone().sweep(shutdown.clone()));
+        }
         Ok(AppState {
+            files,
             store,
             writer,
             cache,

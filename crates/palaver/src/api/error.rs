@@ -44,6 +44,8 @@ pub enum ApiError {
     BusUnavailable,
     #[error("the identity provider's keys cannot be fetched")]
     OidcUnavailable,
+    #[error("file store unavailable")]
+    FileStoreUnavailable(String),
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("request timed out")]
@@ -113,6 +115,7 @@ impl ApiError {
             | ApiError::Unavailable(_)
             | ApiError::BusUnavailable
             | ApiError::OidcUnavailable
+            | ApiError::FileStoreUnavailable(_)
             | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,6 +138,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::BusUnavailable => "bus_unavailable",
             ApiError::OidcUnavailable => "oidc_unavailable",
+            ApiError::FileStoreUnavailable(_) => "file_store_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal",
@@ -186,6 +190,9 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %cause, "database unavailable");
             }
             ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::FileStoreUnavailable(cause) => {
+                tracing::error!(error = %cause, "file store unavailable");
+            }
             _ => {}
         }
         let status = self.status();

@@ -54,7 +54,7 @@ pub struct RoomBody {
     request_body = CreateRoom,
     responses(
         (status = 201, description = "Created", body = RoomBody),
-        (status = 400, description = "Invalid name or visibility, or malformed JSON", body = ErrorBody),
+        (status = 400, description = "Invalid name or visibility (`direct` rooms are opened with POST /api/v1/dms), or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Suspended, or a cross-site cookie request", body = ErrorBody),
         (status = 409, description = "A room of that name exists (private rooms included)", body = ErrorBody),
@@ -68,6 +68,12 @@ async fn create_room(
 ) -> Result<(StatusCode, axum::Json<RoomBody>), ApiError> {
     let room = RoomName::parse(&body.name)?;
     let visibility = body.visibility.unwrap_or(Visibility::Public);
+    if visibility == Visibility::Direct {
+        return Err(ApiError::bad_request(
+            "invalid_visibility",
+            "direct rooms are opened with POST /api/v1/dms",
+        ));
+    }
     match state
         .auth
         .create_room(&room, visibility, &current.user)
@@ -102,6 +108,22 @@ async fn managed_room(
         RoomAccess::Hidden(info) if current.user.role == Role::Admin => Ok((room, info)),
         RoomAccess::Hidden(_) | RoomAccess::Missing => Err(missing()),
     }
+}
+
+/// A direct room's members are fixed (§5d): 409 for every member call
+/// that would change them.
+async fn not_direct(state: &AppState, room: &RoomName) -> Result<(), ApiError> {
+    let direct = match state.store.clone().search() {
+        Some(directory) => directory.is_direct(room).await?.unwrap_or(false),
+        None => false,
+    };
+    if direct {
+        return Err(ApiError::conflict(
+            "direct_room",
+            "a direct room's members are fixed",
+        ));
+    }
+    Ok(())
 }
 
 fn may_manage(current: &CurrentUser, info: &RoomInfo) -> Result<(), ApiError> {
@@ -165,6 +187,7 @@ async fn target(state: &AppState, username: &str) -> Result<User, ApiError> {
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner or an admin, or a cross-site cookie request", body = ErrorBody),
         (status = 404, description = "No such room (or a private room you are not in), or no such user", body = ErrorBody),
+        (status = 409, description = "A direct room (its members are fixed)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -174,6 +197,7 @@ async fn add_member(
     Path((room, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (room, info) = managed_room(&state, &room, &current).await?;
+    not_direct(&state, &room).await?;
     may_manage(&current, &info)?;
     let user = target(&state, &username).await?;
     state.auth.add_member(&room, &user.id).await?;
@@ -195,7 +219,7 @@ async fn add_member(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner or an admin, or a cross-site cookie request", body = ErrorBody),
         (status = 404, description = "No such room (or a private room you are not in), or no such user", body = ErrorBody),
-        (status = 409, description = "The owner cannot be removed", body = ErrorBody),
+        (status = 409, description = "The owner cannot be removed, or a direct room (its members are fixed)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -205,6 +229,7 @@ async fn remove_member(
     Path((room, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (room, info) = managed_room(&state, &room, &current).await?;
+    not_direct(&state, &room).await?;
     may_manage(&current, &info)?;
     let user = target(&state, &username).await?;
     if info.owner_id.as_ref() == Some(&user.id) {

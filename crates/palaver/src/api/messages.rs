@@ -252,6 +252,15 @@ async fn delete_message(
         },
     )
     .await?;
+    // The text is gone with the commit; the files' bytes follow at once,
+    // off the request (the sweep erases what this misses, e.g. with the
+    // file store down, within its interval).
+    let files = state.files.clone();
+    tokio::spawn(async move {
+        if let Err(error) = files.erase_message_files(&room, seq).await {
+            tracing::warn!(%error, room = %room, seq, "could not erase a deleted message's files yet");
+        }
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 

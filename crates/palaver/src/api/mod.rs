@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod chat;
+pub mod dms;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod members;
 pub mod messages;
@@ -11,7 +13,9 @@ pub mod multiplex;
 pub mod openapi;
 pub mod pages;
 pub mod params;
+pub mod people;
 pub mod rooms;
+pub mod search;
 pub mod stream;
 pub mod users;
 
@@ -37,6 +41,10 @@ pub fn routes(roles: Roles, settings: Settings) -> Router<AppState> {
             .merge(messages::router())
             .merge(auth::router(settings.local_accounts))
             .merge(users::router())
+            .merge(people::router())
+            .merge(dms::router())
+            .merge(search::router())
+            .merge(files::router())
             .route("/api/v1/openapi.json", get(openapi::document));
     }
     if roles.gateway {

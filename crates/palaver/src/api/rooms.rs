@@ -101,6 +101,11 @@ pub struct SendMessage {
     /// not deleted.
     #[schema(minimum = 1)]
     pub reply_to: Option<i64>,
+    /// Uploads to attach (at most 10): each an upload of yours to this room,
+    /// made within 24 hours and not attached yet (400 `invalid_file`
+    /// otherwise).
+    #[schema(max_items = 10)]
+    pub files: Option<Vec<String>>,
 }
 
 /// Send a message to a room (created on its first message).
@@ -151,6 +156,10 @@ async fn send_message(
         }
     }
     let mentions = super::messages::resolve_mentions(&state, &room, text.as_str()).await?;
+    let files = match body.files.as_deref() {
+        Some(ids) if !ids.is_empty() => state.files.claim(&room, &user.id, ids).await?,
+        _ => Vec::new(),
+    };
     let message = NewMessage {
         author: Author::parse(&user.display_name)
             .or_else(|_| Author::parse(user.username.as_str()))?,
@@ -160,9 +169,15 @@ async fn send_message(
         client_ip: ip.to_string(),
         reply_to: body.reply_to,
         mentions,
-        files: Vec::new(),
+        files: files.clone(),
     };
     let appended = state.writer.send(&room, message).await?;
+    if appended.created {
+        state
+            .files
+            .attached(&room, appended.message.seq, &files)
+            .await?;
+    }
     let mut response = (StatusCode::CREATED, axum::Json(&*appended.message)).into_response();
     if !appended.created {
         response

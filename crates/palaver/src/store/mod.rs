@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod events;
 mod postgres;
+pub mod search;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};
@@ -324,6 +325,12 @@ pub trait MessageStore: Send + Sync + 'static {
     /// The same database's users, sessions and room membership (`None` only
     /// for test doubles).
     fn accounts(self: Arc<Self>) -> Option<Arc<dyn accounts::AccountStore>> {
+        None
+    }
+
+    /// The same database's people, direct rooms, search and file rows
+    /// (DESIGN §5d; `None` only for test doubles).
+    fn search(self: Arc<Self>) -> Option<Arc<dyn search::SearchStore>> {
         None
     }
 

@@ -314,6 +314,7 @@ const MENTIONABLE: &str = "SELECT u.id FROM users u \
 
 // Registrations take the table lock so that the first-account-is-admin rule
 // holds under concurrent sign-ups (they are rare; sign-ins do not lock).
+super::search::impl_search!(PgStore, pool, pool, super::search::pg_search);
 super::accounts::impl_accounts!(
     PgStore,
     pool,
@@ -436,6 +437,12 @@ impl MessageStore for PgStore {
     }
 
     fn accounts(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn AccountStore>> {
+        Some(self)
+    }
+
+    fn search(
+        self: std::sync::Arc<Self>,
+    ) -> Option<std::sync::Arc<dyn super::search::SearchStore>> {
         Some(self)
     }
 

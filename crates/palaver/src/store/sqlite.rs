@@ -74,6 +74,7 @@ impl SqliteStore {
 }
 
 super::accounts::impl_accounts!(SqliteStore, writer, readers, None::<&str>);
+super::search::impl_search!(SqliteStore, writer, readers, super::search::sqlite_search);
 
 #[async_trait]
 impl MessageStore for SqliteStore {
@@ -165,6 +166,12 @@ impl MessageStore for SqliteStore {
     }
 
     fn accounts(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn AccountStore>> {
+        Some(self)
+    }
+
+    fn search(
+        self: std::sync::Arc<Self>,
+    ) -> Option<std::sync::Arc<dyn super::search::SearchStore>> {
         Some(self)
     }
 
