@@ -19,4 +19,5 @@ mod redis_cluster;
 mod resilience;
 mod rooms;
 mod seed;
+mod signin;
 mod streams;
