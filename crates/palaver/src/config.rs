@@ -313,6 +313,32 @@ pub struct Config {
     #[arg(long, env = "PALAVER_REGISTRATION", value_enum, default_value_t = Registration::Open, global = true)]
     pub registration: Registration,
 
+    /// Failed sign-ins (wrong username or password) one client address
+    /// (IPv6 by its /64) may make in a minute; sign-ins still being checked
+    /// count too. Past it, sign-ins from the address get 429 with
+    /// Retry-After until the minute ends. Correct sign-ins are not counted,
+    /// so any number of people behind one address sign in. 0 turns the
+    /// per-address limit off (the per-username one stays). Default: 20.
+    #[arg(
+        long,
+        env = "PALAVER_LOGIN_FAILURES_PER_IP",
+        default_value_t = 20,
+        global = true
+    )]
+    pub login_failures_per_ip: u32,
+
+    /// Accounts one client address (IPv6 by its /64) may register in a
+    /// burst; past it, register answers 429 with Retry-After. Default: 10.
+    #[arg(long, env = "PALAVER_REGISTRATIONS_PER_IP_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub registrations_per_ip_burst: u32,
+
+    /// Accounts one client address may register per hour once its burst is
+    /// spent. Default: 5.
+    #[arg(long, env = "PALAVER_REGISTRATIONS_PER_IP_PER_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+    pub registrations_per_ip_per_hour: u32,
+
     /// Local accounts (username and password, with register, login and
     /// logout): `on`, or `off` to sign in through OIDC only. Default: on.
     #[arg(long, env = "PALAVER_LOCAL_ACCOUNTS", value_enum, default_value_t = Switch::On, global = true)]
@@ -417,6 +443,9 @@ impl fmt::Debug for Config {
             bus,
             bus_repair_interval_ms,
             registration,
+            login_failures_per_ip,
+            registrations_per_ip_burst,
+            registrations_per_ip_per_hour,
             local_accounts,
             seed_api,
             oidc_issuer,
@@ -458,6 +487,12 @@ impl fmt::Debug for Config {
             .field("bus", bus)
             .field("bus_repair_interval_ms", bus_repair_interval_ms)
             .field("registration", registration)
+            .field("login_failures_per_ip", login_failures_per_ip)
+            .field("registrations_per_ip_burst", registrations_per_ip_burst)
+            .field(
+                "registrations_per_ip_per_hour",
+                registrations_per_ip_per_hour,
+            )
             .field("local_accounts", local_accounts)
             .field("seed_api", seed_api)
             .field("oidc_issuer", oidc_issuer)

@@ -197,6 +197,11 @@ impl AppState {
                 registration_open: config.registration == Registration::Open,
                 local_accounts: config.local_accounts.is_on(),
                 seed_api: config.seed_api.is_on(),
+                limits: crate::auth::throttle::Limits {
+                    login_failures_per_ip: config.login_failures_per_ip,
+                    registrations_per_ip_burst: config.registrations_per_ip_burst,
+                    registrations_per_ip_per_hour: config.registrations_per_ip_per_hour,
+                },
             },
             match (&config.oidc_issuer, &config.oidc_audience) {
                 (Some(issuer), Some(audience)) => {

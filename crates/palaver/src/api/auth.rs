@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json};
 use crate::auth::extract::{Credential, CurrentUser, Https, SameSiteOnly};
-use crate::auth::{session, SignedIn};
+use crate::auth::{session, AuthError, SignedIn};
 use crate::identity::{DisplayName, Password, User, Username};
 use crate::AppState;
 
@@ -77,7 +77,7 @@ pub struct Register {
         (status = 403, description = "Registration is closed, or the request comes from another site", body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
         (status = 415, description = "Content type is not application/json", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address (a burst of `--registrations-per-ip-burst`, then `--registrations-per-ip-per-hour`); see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -100,7 +100,7 @@ async fn register(
     let display_name =
         DisplayName::parse(body.display_name.as_deref().unwrap_or(username.as_str()))?;
     auth.throttle
-        .attempt(ip, None)
+        .register(ip)
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let user = auth
         .create_local_user(username, display_name.as_str().to_owned(), &password, None)
@@ -129,7 +129,7 @@ pub struct Login {
         (status = 401, description = "Wrong username or password (the same answer for an unknown user)", body = ErrorBody),
         (status = 403, description = "The account is suspended, or the request comes from another site", body = ErrorBody),
         (status = 415, description = "Content type is not application/json", body = ErrorBody),
-        (status = 429, description = "Too many attempts for this username or from this address; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this username, or too many failed sign-ins from this address (`--login-failures-per-ip` a minute); see Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -142,16 +142,23 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let auth = &state.auth;
     let key = Username::parse(&body.username).ok();
-    auth.throttle
-        .attempt(ip, key.as_ref())
+    let attempt = auth
+        .throttle
+        .sign_in(ip, key.as_ref())
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     if body.password.len() > 4 * Password::MAX_CHARS {
-        return Err(ApiError::unauthorized(
-            "bad_credentials",
-            "wrong username or password",
-        ));
+        attempt.failed();
+        return Err(AuthError::BadCredentials.into());
     }
-    let user = auth.check_password(&body.username, &body.password).await?;
+    // Only failures count against the address (credential stuffing).
+    let user = match auth.check_password(&body.username, &body.password).await {
+        Err(AuthError::BadCredentials) => {
+            attempt.failed();
+            return Err(AuthError::BadCredentials.into());
+        }
+        checked => checked?,
+    };
+    drop(attempt);
     let signed_in = auth.start_session(user).await?;
     Ok(with_session(StatusCode::OK, signed_in, https))
 }

@@ -41,6 +41,8 @@ pub struct Settings {
     pub registration_open: bool,
     pub local_accounts: bool,
     pub seed_api: bool,
+    /// Per-address sign-in and registration limits.
+    pub limits: throttle::Limits,
 }
 
 /// Why an account operation failed, in the API's terms.
@@ -108,7 +110,7 @@ impl Auth {
             passwords: Passwords::default(),
             sessions: SessionCache::default(),
             access: AccessCache::default(),
-            throttle: LoginThrottle::default(),
+            throttle: LoginThrottle::new(settings.limits),
             settings,
             transport,
             feed: broadcast::channel(FEED_CAPACITY).0,

@@ -24,4 +24,5 @@ mod resilience;
 mod rooms;
 mod search;
 mod seed;
+mod signin;
 mod streams;
