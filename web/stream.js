@@ -6,13 +6,13 @@ import { streamUrl } from "./api.js";
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15_000;
-/** Consecutive failures after which the state reads "offline". */
-const OFFLINE_AFTER = 5;
 
 /**
  * States: `connecting` (first attempt), `connected` (replay done, live),
- * `reconnecting` (a retry is scheduled or running), `offline` (the browser is
- * offline, or the server has been unreachable for a while; still retrying).
+ * `reconnecting` (the server is away: a retry is scheduled or running),
+ * `offline` (the browser itself says it is offline; retried when it is back).
+ * A server that cannot be reached is not "offline": the person's network may
+ * be fine.
  */
 export class RoomStream {
   #room;
@@ -20,6 +20,7 @@ export class RoomStream {
   #prepare;
   #onMessage;
   #onState;
+  #onRoomsChanged;
   #ws = null;
   #timer = null;
   #attempt = 0;
@@ -36,13 +37,15 @@ export class RoomStream {
    *   connect (loading history); retried with the same backoff until it succeeds
    * @param {(message: object) => void} handlers.onMessage
    * @param {(state: string) => void} handlers.onState
+   * @param {() => void} [handlers.onRoomsChanged] the rooms you may see changed
    */
-  constructor(room, { since, prepare, onMessage, onState }) {
+  constructor(room, { since, prepare, onMessage, onState, onRoomsChanged }) {
     this.#room = room;
     this.#since = since;
     this.#prepare = prepare ?? null;
     this.#onMessage = onMessage;
     this.#onState = onState;
+    this.#onRoomsChanged = onRoomsChanged ?? (() => {});
   }
 
   start() {
@@ -120,6 +123,8 @@ export class RoomStream {
       }
       if (frame.type === "message" && frame.message) {
         this.#onMessage(frame.message);
+      } else if (frame.type === "rooms_changed") {
+        this.#onRoomsChanged();
       } else if (frame.type === "caught_up") {
         this.#failures = 0;
         this.#connectedOnce = true;
@@ -147,7 +152,7 @@ export class RoomStream {
     const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (this.#failures - 1));
     let delay = ceiling * (0.5 + Math.random() / 2);
     if (hinted && this.#failures === 1) delay = 250 + Math.random() * 750;
-    this.#onState(this.#failures >= OFFLINE_AFTER ? "offline" : "reconnecting");
+    this.#onState(navigator.onLine === false ? "offline" : "reconnecting");
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
 }

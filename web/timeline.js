@@ -1,5 +1,7 @@
 // The message list: stored messages ordered by seq, each shown once, then the
-// sends still pending. User text only ever becomes a text node.
+// sends still pending. User text only ever becomes text nodes (markup.js).
+
+import { renderText } from "./markup.js";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 
@@ -34,28 +36,41 @@ function button(label, action, clientId) {
   return node;
 }
 
-/** One of eight author colours, stable for a name. */
-function hue(author) {
+/** Who wrote a message: the account when known, else the name (anonymous seed API). */
+function authorKey(authorId, author) {
+  return authorId ? `id:${authorId}` : `name:${author}`;
+}
+
+/** One of eight author colours, stable for an account (or, without one, a name). */
+function hue(key) {
   let hash = 0;
-  for (const ch of author) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  for (const ch of key) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
   return hash % 8;
 }
 
-function render({ author, text, at, seq = null, clientId = null }) {
-  const item = el("li", `msg hue-${hue(author)}`);
+function render({ author, authorId = null, text, at, seq = null, clientId = null }) {
+  const key = authorKey(authorId, author);
+  const item = el("li", `msg hue-${hue(key)}`);
+  item.setAttribute("role", "article");
+  item.tabIndex = -1;
   item.dataset.author = author;
+  item.dataset.authorKey = key;
   item.dataset.at = String(at.getTime());
   if (seq !== null) item.dataset.seq = String(seq);
   if (clientId !== null) item.dataset.clientId = clientId;
 
   const meta = el("div", "msg-meta");
   meta.append(el("span", "msg-author", author), " ");
+  const handle = el("span", "msg-username");
+  meta.append(handle, " ");
   const time = el("time", "msg-time", timeFormat.format(at));
   time.dateTime = at.toISOString();
   time.title = fullFormat.format(at);
   meta.append(time);
 
-  item.append(meta, el("div", "msg-text", text));
+  const body = el("div", "msg-text");
+  renderText(text, body);
+  item.append(meta, body);
   return item;
 }
 
@@ -63,6 +78,10 @@ export class Timeline {
   #list;
   #bySeq = new Map();
   #pending = new Map();
+  /** Display name → the author keys shown under it. */
+  #names = new Map();
+  /** Author key → username, as far as known. */
+  #usernames = new Map();
 
   /** @param {HTMLOListElement} list */
   constructor(list) {
@@ -72,7 +91,60 @@ export class Timeline {
   clear() {
     this.#bySeq.clear();
     this.#pending.clear();
+    this.#names.clear();
     this.#list.replaceChildren();
+  }
+
+  /** Records who is who (`[{id, username}]`) and shows the @usernames now known. */
+  addPeople(users) {
+    let changed = false;
+    for (const user of users) {
+      const key = authorKey(user.id, "");
+      if (this.#usernames.get(key) !== user.username) {
+        this.#usernames.set(key, user.username);
+        changed = true;
+      }
+    }
+    if (changed) for (const item of this.#list.children) this.#identify(item);
+  }
+
+  /** Author ids shown whose username is not known yet. */
+  get unknownAuthors() {
+    const ids = new Set();
+    for (const keys of this.#names.values()) {
+      for (const key of keys) if (key.startsWith("id:") && !this.#usernames.has(key)) ids.add(key.slice(3));
+    }
+    return ids;
+  }
+
+  /** Notes the item's name and account; if the name is now shared, every item of that name shows who it is. */
+  #track(item) {
+    const { author, authorKey: key } = item.dataset;
+    let keys = this.#names.get(author);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#names.set(author, keys);
+    }
+    const grew = !keys.has(key);
+    keys.add(key);
+    if (grew && keys.size > 1) {
+      for (const other of this.#list.children) if (other.dataset.author === author) this.#identify(other);
+    } else {
+      this.#identify(item);
+    }
+  }
+
+  /** The @username beside the name: always there for hover and focus, shown outright when the name is shared. */
+  #identify(item) {
+    const { author, authorKey: key } = item.dataset;
+    const username = this.#usernames.get(key);
+    const handle = item.querySelector(".msg-username");
+    if (handle === null) return;
+    const shared = (this.#names.get(author)?.size ?? 0) > 1;
+    if (username !== undefined) handle.textContent = `@${username}`;
+    else if (key.startsWith("name:")) handle.textContent = "(no account)";
+    else handle.textContent = shared ? `(account ${key.slice(3, 9)})` : "";
+    item.classList.toggle("msg--shared-name", shared);
   }
 
   get size() {
@@ -91,8 +163,10 @@ export class Timeline {
   /** Inserts a stored message in seq order; false if it is already shown. */
   add(message) {
     if (this.#bySeq.has(message.seq)) return false;
+    if (message.author_id && message.author_username) this.#usernames.set(authorKey(message.author_id, ""), message.author_username);
     const item = render({
       author: message.author,
+      authorId: message.author_id ?? null,
       text: message.text,
       at: new Date(message.sent_at),
       seq: message.seq,
@@ -112,27 +186,39 @@ export class Timeline {
     }
     this.#list.insertBefore(item, next);
     this.#bySeq.set(message.seq, item);
+    this.#track(item);
     this.#decorate(item);
     if (item.nextElementSibling) this.#decorate(item.nextElementSibling);
     return true;
   }
 
   /** Shows a send that is not stored yet, after everything stored. */
-  addPending({ clientId, author, text, at }) {
-    const item = render({ author, text: text.trim(), at, clientId });
+  addPending({ clientId, author, authorId, text, at }) {
+    const item = render({ author, authorId, text: text.trim(), at, clientId });
     item.classList.add("msg--pending");
     item.append(el("div", "msg-status"));
     this.#list.append(item);
     this.#pending.set(clientId, item);
+    this.#track(item);
     this.#decorate(item);
     this.setSending(clientId);
   }
 
-  setSending(clientId) {
+  setSending(clientId, text = "Sending…") {
     const item = this.#pending.get(clientId);
     if (!item) return;
     item.classList.remove("msg--failed");
-    item.querySelector(".msg-status").replaceChildren(el("span", "", "Sending…"));
+    item.querySelector(".msg-status").replaceChildren(el("span", "", text));
+  }
+
+  /** A send that will be tried again by itself once the server is back. */
+  setWaiting(clientId, reason) {
+    const item = this.#pending.get(clientId);
+    if (!item) return;
+    item.classList.remove("msg--failed");
+    const status = item.querySelector(".msg-status");
+    status.replaceChildren(el("span", "msg-waiting", `Not sent yet: ${reason} It is sent by itself once the server answers.`));
+    status.append(" ", button("Send now", "retry", clientId), " ", button("Discard", "discard", clientId));
   }
 
   /** Marks a send as failed, with its reason and what the user can do. */
@@ -164,6 +250,7 @@ export class Timeline {
     const continued =
       !newDay &&
       prev.dataset.author === item.dataset.author &&
+      prev.dataset.authorKey === item.dataset.authorKey &&
       Math.abs(at - Number(prev.dataset.at)) < GROUP_WINDOW_MS &&
       !prev.classList.contains("msg--failed");
     item.classList.toggle("msg--continued", continued);

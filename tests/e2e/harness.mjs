@@ -244,14 +244,16 @@ export async function waitForState(page, state, timeout = 30_000) {
 }
 
 /** Creates an account shown as `name` on the sign-in screen and waits until the stream is live. */
-export async function joinAs(page, name) {
+export async function joinAs(page, name, { user = username(name), state = "connected" } = {}) {
   const form = page.locator("#auth-form");
-  await form.getByLabel("Username").fill(username(name));
-  await form.getByLabel("Password").fill(PASSWORD);
+  await form.getByRole("button", { name: "Create an account" }).click();
+  await form.getByLabel("Username").fill(user);
+  await form.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await form.getByLabel("Display name").fill(name);
-  await form.getByRole("button", { name: "Create account" }).click();
+  await form.getByRole("button", { name: "Create account", exact: true }).click();
   await page.getByRole("textbox", { name: "Message" }).waitFor();
-  await waitForState(page, "connected");
+  if (state !== null) await waitForState(page, state);
+  return user;
 }
 
 /** The texts of the stored messages shown, in page order. */
