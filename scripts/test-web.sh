@@ -32,3 +32,4 @@ node --test-reporter=spec tests/e2e/rules.test.mjs
 # In-process (not `node --test`, which forks a child per file) so that the
 # timeout's SIGTERM reaches the harness.
 timeout 600 node --test-reporter=spec tests/e2e/web.test.mjs
+timeout 900 node --test-reporter=spec tests/e2e/people.test.mjs

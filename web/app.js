@@ -1185,13 +1185,14 @@ ui.composer.addEventListener("submit", (event) => {
 });
 /** On touch screens Enter is a new line (there is no Shift key to hand); the Send button sends. */
 const touch = window.matchMedia("(pointer: coarse)");
+const onTouch = () => touch.matches || (navigator.maxTouchPoints > 0 && window.matchMedia("(hover: none)").matches);
 function showComposerHelp() {
-  ui.composerHelp.textContent = touch.matches ? "Enter for a new line · Send to send" : "Enter to send · Shift+Enter for a new line";
+  ui.composerHelp.textContent = onTouch() ? "Enter for a new line · Send to send" : "Enter to send · Shift+Enter for a new line";
 }
 touch.addEventListener("change", showComposerHelp);
 showComposerHelp();
 ui.text.addEventListener("keydown", (event) => {
-  if (event.key !== "Enter" || touch.matches) return;
+  if (event.key !== "Enter" || onTouch()) return;
   if (!event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
     event.preventDefault();
     if (!ui.send.disabled) submit();
