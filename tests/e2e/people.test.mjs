@@ -4,11 +4,14 @@
 // finding it is about, whatever the sign-in form looks like.
 
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { after, before, test } from "node:test";
 
 import {
   PASSWORD,
   REMOTE,
+  SCREENSHOTS,
   Server,
   eventually,
   keepEvidence,
@@ -528,6 +531,47 @@ test("10. the sign-in page's first Tab stop is its form; the log's focus ring is
       await page.locator("#log").focus();
       const offset = await page.locator("#log").evaluate((el) => Number.parseFloat(getComputedStyle(el).outlineOffset));
       assert.ok(offset < 0, `the ring sits inside the scrolling log (offset ${offset})`);
+    });
+  });
+});
+
+test("screenshots: the member list, the profile and a private room's refusal", { skip: REMOTE !== null && "needs its own server" }, async () => {
+  await withServer("people-screens", async (server) => {
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    await withPeople(["grace", "visitor"], async (graceP, visitorP) => {
+      const page = await graceP.open();
+      const grace = await signUp(page, server, "Grace Hopper");
+      const ada = await account(server, "Ada");
+      const linus = await account(server, "Linus");
+      const room = "release";
+      await page.getByLabel("New private room").fill(room);
+      await page.getByLabel("New private room").press("Enter");
+      await waitForState(page, "connected");
+      for (const who of [ada, linus]) {
+        assert.equal((await ada.call("GET", "/api/v1/me")).status, 200);
+        await page.evaluate(async ([r, u]) => fetch(`/api/v1/rooms/${r}/members/${u}`, { method: "PUT" }), [room, who.username]);
+      }
+      await ada.post(room, "The **release notes** are in `docs/release.md`: https://example.com/notes");
+      await linus.post(room, "> Did the migration run cleanly?\nYes: 14 ms on the staging copy.");
+      await page.getByRole("log").getByText("14 ms on the staging copy").waitFor();
+      await page.getByRole("button", { name: "Members" }).click();
+      await page.getByRole("dialog").getByText(`@${linus.username}`).waitFor();
+      await page.screenshot({ path: path.join(SCREENSHOTS, "members.png") });
+      await page.keyboard.press("Escape");
+
+      await page.getByRole("button", { name: /Grace Hopper/ }).click();
+      await page.getByRole("dialog", { name: "Your profile" }).waitFor();
+      assert.equal(await page.getByRole("dialog").getByLabel("Display name").inputValue(), "Grace Hopper");
+      await page.getByLabel("New password").fill("short");
+      await page.getByRole("button", { name: "Change password" }).click();
+      await page.getByText("A password has at least 10 characters (this one has 5).").waitFor();
+      assert.ok(grace);
+      await page.screenshot({ path: path.join(SCREENSHOTS, "profile.png") });
+
+      const visitor = await visitorP.open();
+      await signUp(visitor, server, "Visitor", `/?room=${room}`);
+      await visitor.getByRole("heading", { name: REFUSAL }).waitFor();
+      await visitor.screenshot({ path: path.join(SCREENSHOTS, "private-room.png") });
     });
   });
 });
