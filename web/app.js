@@ -464,8 +464,16 @@ async function refreshRooms() {
   if (refreshing !== null) return refreshing;
   refreshing = (async () => {
     try {
+      const before = knownRooms;
       knownRooms = await api.listRooms();
       renderRooms();
+      // The open room left the list (access withdrawn, say): check it is still readable.
+      const current = view;
+      if (current?.readable && before.some((r) => r.name === current.room) && roomInfo(current.room) === null) {
+        api.fetchPage(current.room, { limit: 1 }, current.abort.signal).catch((err) => {
+          if (err.status === 404) refuse(current, `You are no longer a member of #${current.room}.`);
+        });
+      }
       if (ui.browseDialog.open) renderBrowse();
     } catch (err) {
       if (err instanceof api.ApiError && err.status === 401) showSignIn("", { error: "Your session has ended; sign in again." });
@@ -629,7 +637,7 @@ function renderBrowse() {
       topic.textContent = ` ${room.topic}`;
       item.append(topic);
     }
-    if (room.joined !== true) {
+    if (room.joined === false) {
       const join = document.createElement("button");
       join.type = "button";
       join.className = "plain-button";
@@ -637,7 +645,7 @@ function renderBrowse() {
       join.textContent = "Join";
       join.setAttribute("aria-label", `Join #${room.name}`);
       item.append(join);
-    } else {
+    } else if (room.joined === true) {
       const joined = document.createElement("span");
       joined.className = "field-help";
       joined.textContent = " joined";
@@ -1062,7 +1070,10 @@ function enterRoom(room) {
       }
       showConnection(state);
     },
-    onRoomsChanged: () => refreshRooms(),
+    onRoomsChanged: () => {
+      roomsLive = true;
+      refreshRooms();
+    },
   });
   current.stream.start();
 }
@@ -1245,10 +1256,14 @@ ui.messages.addEventListener("click", (event) => {
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") refreshRooms();
 });
-// Until the stream says `rooms_changed`, look for new rooms now and then.
+/** Whether the stream has said `rooms_changed`: then the room list follows it, and polling only backs it up. */
+let roomsLive = false;
+// Until the stream says `rooms_changed`, look for rooms (and access) that came or went every 15 s.
+let polled = 0;
 setInterval(() => {
-  if (document.visibilityState === "visible") refreshRooms();
-}, 60_000);
+  polled += 1;
+  if (document.visibilityState === "visible" && (!roomsLive || polled % 4 === 0)) refreshRooms();
+}, 15_000);
 api.me().then(
   (user) => (user === null ? showSignIn() : signedIn(user)),
   () => showSignIn("", { error: "The server could not be reached; try signing in." }),

@@ -374,6 +374,27 @@ test("5. a send made while the server was away goes by itself once it is back; t
   });
 });
 
+test("6. rooms created, opened to you or closed to you appear and disappear without a reload", { skip: REMOTE !== null && "needs its own server" }, async () => {
+  await withServer("live-rooms", async (server) => {
+    const admin = await account(server, "Admin");
+    await withPeople(["bob"], async (bobP) => {
+      const page = await bobP.open();
+      const bob = await signUp(page, server, "Bob");
+      await waitForState(page, "connected");
+      const loaded = page.url();
+      const room = await privateRoom(admin, [{ username: bob }]);
+      assert.equal((await admin.call("POST", "/api/v1/rooms", { name: "announcements", visibility: "public" })).status, 201);
+      // Well before the old page's minute.
+      for (const name of [room, "announcements"]) {
+        await page.locator(`#room-list a[data-room="${name}"]`).waitFor({ timeout: 20_000 });
+      }
+      assert.equal((await admin.call("DELETE", `/api/v1/rooms/${room}/members/${bob}`)).status, 204);
+      await eventually(async () => assert.equal(await page.locator(`#room-list a[data-room="${room}"]`).count(), 0), { timeout: 20_000 });
+      assert.equal(page.url(), loaded, "no reload");
+    });
+  });
+});
+
 test("7. room forms tidy #Random to random, show errors one way, clear stale ones, and a joined room stays listed", { skip: REMOTE !== null && "needs its own server" }, async () => {
   await withServer("room-forms", async (server) => {
     await withPeople(["ada"], async (ada) => {
