@@ -50,8 +50,8 @@ function hue(key) {
 
 function render({ author, authorId = null, text, at, seq = null, clientId = null }) {
   const key = authorKey(authorId, author);
-  const item = el("li", `msg hue-${hue(key)}`);
-  item.setAttribute("role", "article");
+  // An <article> (role "article"), reachable by Up and Down in the log.
+  const item = el("article", `msg hue-${hue(key)}`);
   item.tabIndex = -1;
   item.dataset.author = author;
   item.dataset.authorKey = key;
@@ -83,7 +83,7 @@ export class Timeline {
   /** Author key → username, as far as known. */
   #usernames = new Map();
 
-  /** @param {HTMLOListElement} list */
+  /** @param {HTMLElement} list */
   constructor(list) {
     this.#list = list;
   }

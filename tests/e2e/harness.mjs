@@ -266,6 +266,28 @@ export function shownSeqs(page) {
   return page.locator("#messages .msg[data-seq]").evaluateAll((items) => items.map((i) => Number(i.dataset.seq)));
 }
 
+/** axe-core, installed by scripts/test-web.sh (`AXE_DIR`, default .tools/axe). */
+const AXE_SOURCE = path.join(
+  process.env.AXE_DIR ?? path.join(ROOT, ".tools/axe"),
+  "node_modules/axe-core/axe.min.js",
+);
+let axeSource = null;
+
+/**
+ * The axe-core violations of what the page shows now, as readable lines
+ * (`rule: target`). Evaluated through the DevTools protocol, so the page's
+ * CSP stays on.
+ */
+export async function axeViolations(page) {
+  axeSource ??= fs.readFileSync(AXE_SOURCE, "utf8");
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  return violations;
+}
+
 /** Saves a screenshot of a failing page next to the server logs. */
 export async function keepEvidence(page, name) {
   try {

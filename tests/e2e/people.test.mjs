@@ -13,6 +13,7 @@ import {
   REMOTE,
   SCREENSHOTS,
   Server,
+  axeViolations,
   eventually,
   keepEvidence,
   launchBrowser,
@@ -594,5 +595,63 @@ test("screenshots: the member list, the profile and a private room's refusal", {
       await visitor.getByRole("heading", { name: REFUSAL }).waitFor();
       await visitor.screenshot({ path: path.join(SCREENSHOTS, "private-room.png") });
     });
+  });
+});
+
+test("axe-core: no violations on any view (sign-in, create account with errors, room, members, browse, profile, sign-out, refusal, phone menu)", { skip: REMOTE !== null && "needs its own server" }, async () => {
+  await withServer("axe", async (server) => {
+    const found = {};
+    const check = async (page, view) => {
+      const violations = await axeViolations(page);
+      if (violations.length > 0) found[view] = violations;
+    };
+    await withPeople(["ada", "visitor"], async (adaP, visitorP) => {
+      const page = await adaP.open(`${server.url}/`);
+      await page.getByRole("heading", { name: "Sign in" }).waitFor();
+      await check(page, "sign in");
+      await page.getByRole("button", { name: "Create an account" }).click();
+      await page.getByLabel("Password", { exact: true }).fill("short");
+      await page.getByLabel("Password", { exact: true }).press("Enter");
+      await page.locator("#auth-username-error").waitFor();
+      await check(page, "create account, with errors");
+
+      await signUp(page, server, "Ada");
+      await waitForState(page, "connected");
+      const bob = await account(server, "Bob");
+      await bob.post("general", "**bold**, `code`, https://example.com and\n> a quote\n```\ncode block\n```");
+      await page.getByRole("log").getByText("code block").waitFor();
+      await check(page, "room with formatted messages");
+      const room = `axe-${Math.random().toString(36).slice(2, 8)}`;
+      await page.getByLabel("New private room").fill(room);
+      await page.getByLabel("New private room").press("Enter");
+      await waitForState(page, "connected");
+      await page.getByRole("button", { name: "Members" }).click();
+      await page.getByRole("dialog").getByText("(you)", { exact: false }).waitFor();
+      await check(page, "members");
+      await page.keyboard.press("Escape");
+      await page.getByRole("button", { name: "Browse rooms" }).click();
+      await page.getByRole("dialog", { name: "Browse rooms" }).waitFor();
+      await check(page, "browse rooms");
+      await page.keyboard.press("Escape");
+      await page.getByRole("button", { name: /Ada/ }).click();
+      await page.getByRole("dialog", { name: "Your profile" }).getByRole("button", { name: "Change password" }).click();
+      await page.locator("#current-password-error").waitFor();
+      await check(page, "profile, with errors");
+      await page.keyboard.press("Escape");
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByRole("dialog", { name: "Sign out of Palaver?" }).waitFor();
+      await check(page, "sign-out confirmation");
+      await page.keyboard.press("Escape");
+
+      const visitor = await visitorP.open();
+      await signUp(visitor, server, "Visitor", `/?room=${room}`);
+      await visitor.getByRole("heading", { name: REFUSAL }).waitFor();
+      await check(visitor, "private-room refusal");
+      await visitor.setViewportSize({ width: 375, height: 740 });
+      await visitor.getByRole("button", { name: "Rooms and settings" }).click();
+      await visitor.locator("#room-list a").first().waitFor();
+      await check(visitor, "phone menu");
+    });
+    assert.deepEqual(found, {}, "axe-core violations by view");
   });
 });
