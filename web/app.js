@@ -488,7 +488,31 @@ async function refreshRooms() {
 /** Whether you may manage the room's members and topic: an admin, or its owner. */
 function mayManage(info) {
   if (me === null || info === null) return false;
-  return me.role === "admin" || (info.owner !== undefined && info.owner === me.username) || (info.owner_id !== undefined && info.owner_id === me.id);
+  if (me.role === "admin") return true;
+  if (info.owner !== undefined) return info.owner === me.username || info.owner?.id === me.id;
+  if (info.owner_id !== undefined) return info.owner_id === me.id;
+  return managedRooms.get(info.name) === true;
+}
+
+/**
+ * Rooms whose members you may manage, as learned from the server, for a
+ * server whose room list does not name the owner: adding yourself to a
+ * private room you are in changes nothing, and answers 403 unless you are its
+ * owner (or an admin).
+ */
+const managedRooms = new Map();
+async function learnManagement(current) {
+  const info = roomInfo(current.room);
+  if (me === null || info === null || info.visibility !== "private" || info.owner !== undefined || info.owner_id !== undefined) return;
+  if (managedRooms.has(info.name) || !members.some((m) => m.id === me.id)) return;
+  try {
+    await api.addMember(info.name, me.username);
+    managedRooms.set(info.name, true);
+  } catch (err) {
+    if (err.status === 403) managedRooms.set(info.name, false);
+    return;
+  }
+  if (view === current && ui.membersDialog.open) renderMembers();
 }
 
 /** The header: name, visibility, topic and the Members button (not for a room you cannot read). */
@@ -699,6 +723,7 @@ async function loadMembers(current) {
     members = list;
     timeline.addPeople(list);
     if (ui.membersDialog.open) renderMembers();
+    learnManagement(current);
   } catch (err) {
     if (err.name === "AbortError" || view !== current) return;
     if (err.status === 404) refuse(current, "");

@@ -231,6 +231,17 @@ test("2. the room header opens a member list; only owners and admins see Add and
       await bobDialog.getByRole("button", { name: "Leave this room" }).waitFor();
       await bobPage.keyboard.press("Escape");
       await eventually(async () => assert.equal(await bobDialog.count(), 0));
+      // In a room of his own (he is no admin) Bob may add and edit the topic.
+      const own = `bobs-${Math.random().toString(36).slice(2, 8)}`;
+      await bobPage.getByLabel("New private room").fill(own);
+      await bobPage.getByLabel("New private room").press("Enter");
+      await bobPage.getByRole("heading", { name: own }).waitFor();
+      await waitForState(bobPage, "connected");
+      await bobPage.getByRole("button", { name: "Members" }).click();
+      const ownDialog = bobPage.getByRole("dialog", { name: `Members of #${own}` });
+      await ownDialog.getByLabel("Add a member").waitFor({ state: "visible" });
+      await ownDialog.getByLabel("Topic").waitFor({ state: "visible" });
+      await bobPage.keyboard.press("Escape");
 
       // The admin removes Carol from the list.
       await dialog.getByRole("button", { name: `Remove Carol (@${carol.username})` }).click();
