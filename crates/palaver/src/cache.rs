@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use hashlink::LruCache;
 
-use crate::domain::{Message, RoomName};
+use crate::domain::{Message, RoomEvent, RoomName};
 use crate::telemetry::metrics as m;
 
 const SHARDS: usize = 16;
@@ -46,9 +46,12 @@ const MESSAGE_OVERHEAD: usize = 160;
 /// What a memoised body is: a response shape and a page size.
 pub type BodyKey = (&'static str, usize);
 
-/// The newest messages of a room, oldest first.
+/// The newest messages of a room, oldest first, as they are after every
+/// event up to `head`.
 struct Entry {
     messages: VecDeque<Arc<Message>>,
+    /// The room's last event seq the entry has applied.
+    head: i64,
     /// Whether the room has messages older than `messages.front()`.
     has_older: bool,
     bytes: usize,
@@ -62,7 +65,21 @@ struct Entry {
 
 impl Entry {
     fn last_seq(&self) -> i64 {
-        self.messages.back().map_or(0, |m| m.seq)
+        self.head
+    }
+
+    /// Applies a change to the message it targets, if the entry holds it.
+    fn apply(&mut self, event: &RoomEvent) {
+        let Some(target) = event.target() else { return };
+        let Ok(i) = self.messages.binary_search_by_key(&target, |m| m.seq) else {
+            return;
+        };
+        let before = message_bytes(&self.messages[i]);
+        let mut changed = Message::clone(&self.messages[i]);
+        if changed.apply(event) {
+            self.bytes = self.bytes + message_bytes(&changed) - before;
+            self.messages[i] = Arc::new(changed);
+        }
     }
 
     fn weight(&self) -> usize {
@@ -83,6 +100,12 @@ fn message_bytes(m: &Message) -> usize {
         + m.text.len()
         + m.client_ip.len()
         + m.client_id.as_ref().map_or(0, |c| c.len())
+        + m.mentions.iter().map(|u| u.len() + 24).sum::<usize>()
+        + m.files.iter().map(|f| f.name.len() + f.id.len() + 64).sum::<usize>()
+        + m.reactions
+            .iter()
+            .map(|r| r.emoji.len() + 48 + r.users.iter().map(|u| u.len() + 24).sum::<usize>())
+            .sum::<usize>()
 }
 
 struct Shard {
@@ -152,7 +175,8 @@ impl ReadCache {
 
     /// The newest `limit` messages of `room` as a body built by `render`
     /// (given the messages newest first and whether more exist), memoised
-    /// under `key`; `None` when the cache cannot answer (the caller reads
+    /// under `key` unless a message carries reactions (whose `me` differs
+    /// from reader to reader); `None` when the cache cannot answer (the caller reads
     /// the table and calls [`ReadCache::fill`]).
     pub fn newest(
         &self,
@@ -177,6 +201,9 @@ impl ReadCache {
                 entry.messages.iter().rev().take(limit).cloned().collect();
             let has_more = entry.messages.len() > limit || entry.has_older;
             let body = render(&newest, has_more);
+            if newest.iter().any(|m| !m.reactions.is_empty()) {
+                return Some((body, 0));
+            }
             if entry.bodies.len() >= BODIES {
                 entry.bodies.remove(0);
             }
@@ -213,9 +240,17 @@ impl ReadCache {
     }
 
     /// Keeps what the table answered for `room` (its newest messages, newest
-    /// first, and whether older ones exist), unless a write reached the
-    /// room's shard since `ticket` was taken.
-    pub fn fill(&self, room: &RoomName, ticket: Ticket, newest: &[Message], has_older: bool) {
+    /// first, whether older ones exist, and the room's last event seq when
+    /// it was read), unless a write reached the room's shard since `ticket`
+    /// was taken.
+    pub fn fill(
+        &self,
+        room: &RoomName,
+        ticket: Ticket,
+        newest: &[Message],
+        has_older: bool,
+        head: i64,
+    ) {
         let mut shard = self.shard(room);
         if shard.generation != ticket.0 || self.per_room == 0 {
             return;
@@ -237,6 +272,7 @@ impl ReadCache {
             bytes: messages.iter().map(|m| message_bytes(m)).sum(),
             has_older: has_older || newest.len() > take,
             messages,
+            head,
             bodies: Vec::new(),
             live,
             live_at,
@@ -287,11 +323,12 @@ impl ReadCache {
         self.changed.notified().await
     }
 
-    /// Applies committed messages (ordered by room, then seq): an entry they
-    /// follow on from grows; one they skip ahead of is dropped.
-    pub fn committed(&self, messages: &[Arc<Message>]) {
-        for batch in messages.chunk_by(|a, b| a.room == b.room) {
-            let room = &batch[0].room;
+    /// Applies committed events (ordered by room, then seq): an entry they
+    /// follow on from takes new messages and applies changes to the
+    /// messages it holds; one they skip ahead of is dropped.
+    pub fn committed(&self, events: &[Arc<RoomEvent>]) {
+        for batch in events.chunk_by(|a, b| a.room() == b.room()) {
+            let room = batch[0].room();
             let mut shard = self.shard(room);
             let shard = &mut *shard;
             shard.generation += 1;
@@ -299,20 +336,26 @@ impl ReadCache {
                 continue;
             };
             let last = entry.last_seq();
-            let newest = batch[batch.len() - 1].seq;
+            let newest = batch[batch.len() - 1].seq();
             if newest <= last {
                 continue; // already applied (our own batch, heard back from the bus)
             }
             let before = entry.weight();
-            let fresh = batch.iter().filter(|m| m.seq > last);
+            let fresh = batch.iter().filter(|e| e.seq() > last);
             let mut contiguous = true;
-            for (expected, message) in (last + 1..).zip(fresh) {
-                if message.seq != expected {
+            for (expected, event) in (last + 1..).zip(fresh) {
+                if event.seq() != expected {
                     contiguous = false;
                     break;
                 }
-                entry.bytes += message_bytes(message);
-                entry.messages.push_back(message.clone());
+                match event.as_ref() {
+                    RoomEvent::Message(message) => {
+                        entry.bytes += message_bytes(message);
+                        entry.messages.push_back(message.clone());
+                    }
+                    change => entry.apply(change),
+                }
+                entry.head = event.seq();
             }
             if !contiguous {
                 shard.bytes -= before;
@@ -411,6 +454,10 @@ mod tests {
         }
     }
 
+    fn ev(message: Message) -> Arc<RoomEvent> {
+        Arc::new(RoomEvent::Message(Arc::new(message)))
+    }
+
     fn seqs(cache: &ReadCache, room: &RoomName, limit: usize) -> Option<(Vec<i64>, bool)> {
         let mut seen = None;
         cache.newest(room, limit, "test", |m, more| {
@@ -432,9 +479,9 @@ mod tests {
         let room = RoomName::parse("r").unwrap();
         assert!(seqs(&cache, &room, 5).is_none(), "a miss before any fill");
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false, 3);
         assert_eq!(seqs(&cache, &room, 5), Some((vec![3, 2, 1], false)));
-        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        cache.committed(&[ev(message(&room, 4, "x"))]);
         assert_eq!(seqs(&cache, &room, 2), Some((vec![4, 3], true)));
     }
 
@@ -443,8 +490,8 @@ mod tests {
         let cache = ReadCache::new(10, 1 << 20);
         let room = RoomName::parse("r").unwrap();
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
-        let more: Vec<_> = (4..=30).map(|s| Arc::new(message(&room, s, "x"))).collect();
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false, 3);
+        let more: Vec<_> = (4..=30).map(|s| ev(message(&room, s, "x"))).collect();
         cache.committed(&more);
         assert_eq!(
             seqs(&cache, &room, 10),
@@ -457,12 +504,71 @@ mod tests {
     }
 
     #[test]
+    fn edits_reactions_and_deletions_are_applied_to_the_held_messages() {
+        use crate::domain::{DeleteEvent, EditEvent, ReactionEvent};
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false, 3);
+        let at = now_millis();
+        let edit = Arc::new(RoomEvent::Edit(EditEvent {
+            room: room.clone(),
+            seq: 4,
+            target: 2,
+            text: "fixed".into(),
+            edited_at: at,
+            mentions: vec![],
+            user_id: "u".into(),
+            frame: Default::default(),
+        }));
+        let react = Arc::new(RoomEvent::Reaction(ReactionEvent {
+            room: room.clone(),
+            seq: 5,
+            target: 3,
+            emoji: "👍".into(),
+            user_id: "u".into(),
+            on: true,
+            at,
+            frame: Default::default(),
+        }));
+        cache.committed(&[edit.clone(), react.clone()]);
+        // Heard again from the bus: nothing changes twice.
+        cache.committed(&[edit, react]);
+        let mut page = Vec::new();
+        cache.newest(&room, 3, "test", |m, _| {
+            page = m.to_vec();
+            Bytes::new()
+        });
+        assert_eq!(page[1].text, "fixed");
+        assert_eq!(page[1].edited_at, Some(at));
+        assert_eq!(page[0].reactions.len(), 1);
+        assert_eq!(page[0].reactions[0].count, 1);
+        let delete = Arc::new(RoomEvent::Delete(DeleteEvent {
+            room: room.clone(),
+            seq: 6,
+            target: 2,
+            at,
+            user_id: "u".into(),
+            frame: Default::default(),
+        }));
+        cache.committed(&[delete]);
+        cache.newest(&room, 3, "test", |m, _| {
+            page = m.to_vec();
+            Bytes::new()
+        });
+        assert!(page[1].deleted && page[1].text.is_empty());
+        // A new message after the changes follows on from the head.
+        cache.committed(&[ev(message(&room, 7, "x"))]);
+        assert_eq!(seqs(&cache, &room, 4), Some((vec![7, 3, 2, 1], false)));
+    }
+
+    #[test]
     fn a_commit_that_skips_ahead_drops_the_room() {
         let cache = ReadCache::new(10, 1 << 20);
         let room = RoomName::parse("r").unwrap();
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
-        cache.committed(&[Arc::new(message(&room, 5, "x"))]);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false, 3);
+        cache.committed(&[ev(message(&room, 5, "x"))]);
         assert!(seqs(&cache, &room, 1).is_none());
     }
 
@@ -472,8 +578,8 @@ mod tests {
         let room = RoomName::parse("r").unwrap();
         let ticket = cache.ticket(&room);
         // The table was read (seqs 1-3), then seq 4 committed before the fill.
-        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        cache.committed(&[ev(message(&room, 4, "x"))]);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false, 3);
         assert!(seqs(&cache, &room, 3).is_none(), "stale fill refused");
     }
 
@@ -482,7 +588,7 @@ mod tests {
         let cache = ReadCache::gated(10, 1 << 20);
         let room = RoomName::parse("r").unwrap();
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=3), false, 3);
         assert!(
             seqs(&cache, &room, 3).is_none(),
             "not served before subscribed"
@@ -497,16 +603,16 @@ mod tests {
         cache.subscribed(&room, 4);
         assert_eq!(cache.rooms(), vec![(room.clone(), false)]);
         assert!(seqs(&cache, &room, 3).is_none(), "behind the head");
-        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        cache.committed(&[ev(message(&room, 4, "x"))]);
         assert_eq!(seqs(&cache, &room, 3), Some((vec![4, 3, 2], true)));
         // A refill of a live room stays live.
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=4), false);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=4), false, 4);
         assert_eq!(seqs(&cache, &room, 3), Some((vec![4, 3, 2], true)));
         // Dropped (a reconnect): a new fill waits for the bus again.
         cache.clear();
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=4), false);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=4), false, 4);
         assert!(seqs(&cache, &room, 3).is_none());
     }
 
@@ -515,15 +621,15 @@ mod tests {
         let cache = ReadCache::gated(10, 1 << 20);
         let room = RoomName::parse("r").unwrap();
         let ticket = cache.ticket(&room);
-        cache.fill(&room, ticket, &newest_first(&room, 1..=2), false);
+        cache.fill(&room, ticket, &newest_first(&room, 1..=2), false, 2);
         // A second read starts, then the subscription is confirmed (head 2),
         // then the read's fill arrives: it may predate the subscription.
         let late = cache.ticket(&room);
         cache.subscribed(&room, 2);
-        cache.fill(&room, late, &newest_first(&room, 1..=2), false);
+        cache.fill(&room, late, &newest_first(&room, 1..=2), false, 2);
         assert_eq!(seqs(&cache, &room, 2), Some((vec![2, 1], false)));
         // A skipped-ahead batch (a publish lost) drops the live entry.
-        cache.committed(&[Arc::new(message(&room, 4, "x"))]);
+        cache.committed(&[ev(message(&room, 4, "x"))]);
         assert!(seqs(&cache, &room, 1).is_none());
         assert!(
             cache.rooms().is_empty(),
@@ -544,7 +650,7 @@ mod tests {
                 .rev()
                 .map(|s| message(room, s, &"y".repeat(100)))
                 .collect();
-            cache.fill(room, ticket, &messages, false);
+            cache.fill(room, ticket, &messages, false, 10);
             let (_, bytes) = cache.usage();
             assert!(bytes <= 16 * 4096, "{bytes} bytes over the bound");
         }

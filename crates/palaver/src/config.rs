@@ -170,6 +170,18 @@ pub struct Config {
     )]
     pub max_streams_per_ip: u32,
 
+    /// Most rooms one multiplexed stream (`GET /api/v1/stream`) may follow
+    /// at once; a subscribe beyond it answers an `error` frame with code
+    /// `too_many_subscriptions`. Default: 500.
+    #[arg(
+        long,
+        env = "PALAVER_MAX_SUBSCRIPTIONS",
+        default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        global = true
+    )]
+    pub max_subscriptions: u32,
+
     /// Streams one client may open per second (sustained), per user when
     /// signed in, per client IP otherwise; faster opens get 429 with
     /// Retry-After. 0 turns the rate off. Default: 5.
@@ -361,6 +373,7 @@ impl fmt::Debug for Config {
             stream_buffer,
             max_streams,
             max_streams_per_ip,
+            max_subscriptions,
             stream_open_rate,
             stream_open_burst,
             reserved_fds,
@@ -398,6 +411,7 @@ impl fmt::Debug for Config {
             .field("stream_buffer", stream_buffer)
             .field("max_streams", max_streams)
             .field("max_streams_per_ip", max_streams_per_ip)
+            .field("max_subscriptions", max_subscriptions)
             .field("stream_open_rate", stream_open_rate)
             .field("stream_open_burst", stream_open_burst)
             .field("reserved_fds", reserved_fds)

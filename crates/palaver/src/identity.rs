@@ -197,6 +197,8 @@ pub enum Visibility {
     Public,
     /// Its members only; to anyone else it does not exist.
     Private,
+    /// A direct room: private, with members fixed when it was created.
+    Direct,
 }
 
 impl Visibility {
@@ -204,6 +206,7 @@ impl Visibility {
         match self {
             Visibility::Public => "public",
             Visibility::Private => "private",
+            Visibility::Direct => "direct",
         }
     }
 

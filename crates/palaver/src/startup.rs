@@ -49,6 +49,8 @@ pub struct Limits {
     pub stream_write_timeout: Duration,
     pub pong_timeout: Duration,
     pub readiness_timeout: Duration,
+    /// Rooms one multiplexed stream may follow.
+    pub max_subscriptions: usize,
 }
 
 /// Whom a limit counts: the signed-in user, else the client address.
@@ -234,6 +236,7 @@ impl AppState {
                 stream_write_timeout: Duration::from_secs(config.stream_write_timeout),
                 pong_timeout: Duration::from_secs(config.stream_pong_timeout),
                 readiness_timeout: Duration::from_secs(2),
+                max_subscriptions: config.max_subscriptions as usize,
             },
             rate_limiter,
             auth,

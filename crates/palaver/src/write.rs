@@ -24,8 +24,8 @@ use tokio::time::Instant;
 
 use crate::bus::{Bus, History, Observer};
 use crate::cache::ReadCache;
-use crate::domain::{now_millis, Message, NewMessage, RoomName};
-use crate::store::{Appended, Entry, MessageStore, NotifySql, StoreError};
+use crate::domain::{now_millis, Change, NewMessage, RoomEvent, RoomName};
+use crate::store::{Applied, Appended, Entry, MessageStore, NotifySql, Outcome, StoreError};
 use crate::telemetry::metrics as m;
 
 /// How many sends may wait for the batcher before senders wait too.
@@ -34,11 +34,11 @@ const QUEUE: usize = 16 * 1024;
 /// (a `client_id` stored meanwhile, a deadlock broken by PostgreSQL).
 const ATTEMPTS: usize = 3;
 
-type Reply = oneshot::Sender<Result<Appended, Arc<StoreError>>>;
+type Reply = oneshot::Sender<Result<Outcome, Arc<StoreError>>>;
 
 struct Pending {
     room: RoomName,
-    message: NewMessage,
+    change: Change,
     reply: Reply,
 }
 
@@ -104,10 +104,23 @@ impl GroupCommit {
         room: &RoomName,
         message: NewMessage,
     ) -> Result<Appended, Arc<StoreError>> {
+        match self.change(room, Change::Send(message)).await? {
+            Ok(Applied::Sent(appended)) => Ok(appended),
+            _ => Err(Arc::new(StoreError::Inconsistent)),
+        }
+    }
+
+    /// Stores one change of a room (a send, an edit, a deletion or a
+    /// reaction) with the next batch, and answers what became of it.
+    pub async fn change(
+        &self,
+        room: &RoomName,
+        change: Change,
+    ) -> Result<Outcome, Arc<StoreError>> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             room: room.clone(),
-            message,
+            change,
             reply,
         };
         if self.queue.send(pending).await.is_err() {
@@ -275,7 +288,7 @@ impl Batcher {
 async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePermit) {
     let (entries, replies): (Vec<Entry>, Vec<Reply>) = batch
         .into_iter()
-        .map(|p| ((p.room, p.message), p.reply))
+        .map(|p| ((p.room, p.change), p.reply))
         .unzip();
     metrics::histogram!(m::BATCH_SIZE).record(entries.len() as f64);
     let notify = inner.bus.notify_in_transaction().map(|n| NotifySql {
@@ -302,21 +315,27 @@ async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePe
     // Never held across an await: publishing and answering are synchronous.
     let _publishing = inner.publish.lock().unwrap_or_else(|e| e.into_inner());
     match result {
-        Ok(appended) => {
-            let mut created: Vec<Arc<Message>> = appended
+        Ok(outcomes) => {
+            let mut created: Vec<Arc<RoomEvent>> = outcomes
                 .iter()
-                .filter(|a| a.created)
-                .map(|a| a.message.clone())
+                .filter_map(|outcome| match outcome {
+                    Ok(Applied::Sent(a)) if a.created => {
+                        Some(Arc::new(RoomEvent::Message(a.message.clone())))
+                    }
+                    Ok(Applied::Changed(Some(event))) => Some(event.clone()),
+                    _ => None,
+                })
                 .collect();
-            created.sort_by(|a, b| (&a.room, a.seq).cmp(&(&b.room, b.seq)));
-            metrics::counter!(m::MESSAGES_STORED).increment(created.len() as u64);
+            created.sort_by(|a, b| (a.room(), a.seq()).cmp(&(b.room(), b.seq())));
+            let messages = created.iter().filter(|e| e.as_message().is_some()).count();
+            metrics::counter!(m::MESSAGES_STORED).increment(messages as u64);
             if !created.is_empty() {
-                // Before the 201s: a sender's next read sees its message.
+                // Before the answers: a writer's next read sees its change.
                 inner.cache.committed(&created);
                 inner.bus.committed(&created);
             }
-            for (reply, appended) in replies.into_iter().zip(appended) {
-                let _ = reply.send(Ok(appended));
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
         }
         Err(error) => {
@@ -343,7 +362,7 @@ impl History for StoredHistory {
         room: &RoomName,
         first: i64,
         last: i64,
-    ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Vec<RoomEvent>, Box<dyn std::error::Error + Send + Sync>> {
         Ok(self.0.range(room, first, last).await?)
     }
 
@@ -373,8 +392,8 @@ impl Observer for ReadCache {
         self.touch(room);
     }
 
-    fn committed(&self, messages: &[Arc<Message>]) {
-        ReadCache::committed(self, messages);
+    fn committed(&self, events: &[Arc<RoomEvent>]) {
+        ReadCache::committed(self, events);
     }
 
     fn forget(&self, room: &RoomName) {
@@ -427,7 +446,7 @@ mod tests {
             batch: &[Entry],
             sent_at: OffsetDateTime,
             notify: crate::store::Notify,
-        ) -> Result<Vec<Appended>, StoreError> {
+        ) -> Result<Vec<Outcome>, StoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
             let rooms = batch.iter().map(|(r, _)| r.as_str().to_owned()).collect();
             self.batches.lock().unwrap().push(rooms);
@@ -444,8 +463,24 @@ mod tests {
             r: &RoomName,
             f: i64,
             l: i64,
-        ) -> Result<Vec<crate::domain::Message>, StoreError> {
+        ) -> Result<Vec<RoomEvent>, StoreError> {
             self.inner.range(r, f, l).await
+        }
+        async fn set_read(
+            &self,
+            u: &str,
+            r: &RoomName,
+            s: i64,
+            e: bool,
+        ) -> Result<Option<i64>, StoreError> {
+            self.inner.set_read(u, r, s, e).await
+        }
+        async fn mentionable(
+            &self,
+            r: &RoomName,
+            u: &[String],
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.mentionable(r, u).await
         }
         async fn last_seq(&self, r: &RoomName) -> Result<i64, StoreError> {
             self.inner.last_seq(r).await
@@ -605,7 +640,7 @@ mod tests {
         // Every new message was published once, in seq order.
         for seq in 1..=39 {
             match live.recv().await.unwrap() {
-                crate::bus::Event::Message(m) => assert_eq!(m.seq, seq),
+                crate::bus::Event::Room(e) => assert_eq!(e.seq(), seq),
                 other => panic!("unexpected {other:?}"),
             }
         }

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Query};
 use super::pages;
-use super::params::SeedSize;
+use super::params::{PageLimit, SeedSize};
+use crate::store::Cursor;
 use crate::domain::{format_timestamp, Author, Message, MessageText, NewMessage, RoomName};
 use crate::AppState;
 
@@ -120,14 +121,48 @@ async fn read(
     if size == 0 {
         return Ok(pages::json(Bytes::from_static(b"[]")));
     }
-    let body = pages::newest(&state, &RoomName::general(), size, "seed", render)
+    let room = RoomName::general();
+    let body = pages::newest(&state, &room, size, "seed", render, None)
         .await?
         .unwrap_or_else(|| Bytes::from_static(b"[]"));
-    Ok(pages::json(body))
+    if !body.is_empty() {
+        return Ok(pages::json(body));
+    }
+    // Deleted messages were among the newest: page back until `size`
+    // messages that are not deleted are found, or history ends.
+    let mut found: Vec<Arc<Message>> = Vec::with_capacity(size);
+    let mut cursor = Cursor::Latest;
+    while found.len() < size {
+        let Some(page) = state.store.page(&room, cursor, PageLimit::MAX).await? else {
+            break;
+        };
+        let oldest = page.messages.last().map(|m| m.seq);
+        found.extend(
+            page.messages
+                .into_iter()
+                .filter(|m| !m.deleted)
+                .take(size - found.len())
+                .map(Arc::new),
+        );
+        match (page.has_more, oldest) {
+            (true, Some(seq)) => cursor = Cursor::Before(seq),
+            _ => break,
+        }
+    }
+    Ok(pages::json(seed_body(&found)))
 }
 
-/// The seed's answer: an array of `{ip, datetime, message}`, newest first.
-fn render(messages: &[Arc<Message>], _has_more: bool) -> Bytes {
+/// The seed's answer: an array of `{ip, datetime, message}`, newest first,
+/// deleted messages left out. Empty (not `[]`) when leaving them out made
+/// the page short while older messages exist: the caller then pages back.
+fn render(messages: &[Arc<Message>], has_more: bool, _viewer: Option<&str>) -> Bytes {
+    if has_more && messages.iter().any(|m| m.deleted) {
+        return Bytes::new();
+    }
+    seed_body(messages)
+}
+
+fn seed_body(messages: &[Arc<Message>]) -> Bytes {
     #[derive(Serialize)]
     struct Seed<'a> {
         ip: &'a str,
@@ -136,6 +171,7 @@ fn render(messages: &[Arc<Message>], _has_more: bool) -> Bytes {
     }
     let seed: Vec<Seed<'_>> = messages
         .iter()
+        .filter(|m| !m.deleted)
         .map(|m| Seed {
             ip: &m.client_ip,
             datetime: format_timestamp(m.sent_at),

@@ -6,6 +6,8 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod members;
+pub mod messages;
+pub mod multiplex;
 pub mod openapi;
 pub mod pages;
 pub mod params;
@@ -32,12 +34,13 @@ pub fn routes(roles: Roles, settings: Settings) -> Router<AppState> {
         router = router
             .merge(rooms::router())
             .merge(members::router())
+            .merge(messages::router())
             .merge(auth::router(settings.local_accounts))
             .merge(users::router())
             .route("/api/v1/openapi.json", get(openapi::document));
     }
     if roles.gateway {
-        router = router.merge(stream::router());
+        router = router.merge(stream::router()).merge(multiplex::router());
     }
     if roles.web {
         router = router.merge(crate::web::router());

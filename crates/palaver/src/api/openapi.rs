@@ -22,6 +22,12 @@ use utoipa::{Modify, OpenApi};
         super::rooms::list_rooms,
         super::rooms::send_message,
         super::rooms::list_messages,
+        super::messages::edit_message,
+        super::messages::delete_message,
+        super::messages::add_reaction,
+        super::messages::remove_reaction,
+        super::messages::mark_read,
+        super::multiplex::multiplexed,
         super::stream::stream,
         super::chat::send,
         super::chat::read,
@@ -31,6 +37,14 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         crate::domain::Message,
+        crate::domain::Reaction,
+        crate::domain::FileRef,
+        crate::domain::EditEvent,
+        crate::domain::DeleteEvent,
+        crate::domain::ReactionEvent,
+        super::messages::EditMessage,
+        super::messages::ReadMarker,
+        super::multiplex::ClientFrame,
         crate::store::Page,
         crate::store::RoomSummary,
         crate::identity::User,
@@ -48,6 +62,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "accounts", description = "Local accounts, sessions, and admin actions on users"),
         (name = "rooms", description = "Rooms, their members and their messages"),
+        (name = "messages", description = "Changes to messages: edits, deletions, reactions (room events, DESIGN §5b)"),
         (name = "streams", description = "Live message streams"),
         (name = "seed", description = "Compatibility with the original /chat endpoint"),
         (name = "operations", description = "Health, readiness, metrics"),
@@ -127,12 +142,14 @@ fn paging_parameter() -> Value {
         "required": false,
         "style": "form",
         "explode": true,
-        "description": "`before` (messages with a smaller seq, newest first) or `after` \
-            (messages with a greater seq, oldest first), not both, and `limit`; \
+        "description": "`before` (messages with a smaller seq, newest first), `after` \
+            (messages with a greater seq, oldest first) or `around` (messages around that \
+            seq, itself included, oldest first), at most one, and `limit`; \
             without a cursor, the newest page",
         "schema": {"anyOf": [
             page("before", "Messages with a smaller seq, newest first"),
             page("after", "Messages with a greater seq, oldest first"),
+            page("around", "Messages around this seq, itself included, oldest first"),
         ]},
     })
 }
@@ -154,7 +171,8 @@ mod tests {
         assert_eq!(page["in"], "query");
         assert_eq!(page["explode"], true);
         let any_of = page["schema"]["anyOf"].as_array().unwrap();
-        assert_eq!(any_of.len(), 2);
+        assert_eq!(any_of.len(), 3);
+        assert!(any_of[2]["properties"]["around"].is_object());
         assert!(any_of[0]["properties"]["before"].is_object());
         assert_eq!(any_of[0]["additionalProperties"], false);
         assert!(any_of[1]["properties"]["after"].is_object());

@@ -12,9 +12,9 @@ use crate::domain::{Message, RoomName};
 use crate::store::Cursor;
 use crate::AppState;
 
-/// Renders a page body from its messages (newest first) and whether more
-/// exist.
-pub type Render = fn(&[Arc<Message>], bool) -> Bytes;
+/// Renders a page body from its messages (newest first), whether more
+/// exist, and who reads it (reactions carry `me`).
+pub type Render = fn(&[Arc<Message>], bool, Option<&str>) -> Bytes;
 
 /// The newest `limit` messages of `room` rendered by `render` (memoised under
 /// `shape`), or `None` when the room does not exist. Served from the read
@@ -26,6 +26,7 @@ pub async fn newest(
     limit: usize,
     shape: &'static str,
     render: Render,
+    viewer: Option<&str>,
 ) -> Result<Option<Bytes>, ApiError> {
     let cache = &state.cache;
     let cacheable = limit <= cache.per_room() && state.bus.is_ready();
@@ -33,10 +34,13 @@ pub async fn newest(
         let page = state.store.page(room, Cursor::Latest, limit as u32).await?;
         return Ok(page.map(|p| {
             let messages: Vec<_> = p.messages.into_iter().map(Arc::new).collect();
-            render(&messages, p.has_more)
+            render(&messages, p.has_more, viewer)
         }));
     }
-    if let Some(body) = cache.newest(room, limit, shape, render) {
+    let cached = cache.newest(room, limit, shape, |messages, more| {
+        render(messages, more, viewer)
+    });
+    if let Some(body) = cached {
         return Ok(Some(body));
     }
     let ticket = cache.ticket(room);
@@ -44,7 +48,7 @@ pub async fn newest(
     let Some(page) = state.store.page(room, Cursor::Latest, per_room).await? else {
         return Ok(None);
     };
-    cache.fill(room, ticket, &page.messages, page.has_more);
+    cache.fill(room, ticket, &page.messages, page.has_more, page.head);
     let has_more = page.messages.len() > limit || page.has_more;
     let messages: Vec<_> = page
         .messages
@@ -52,7 +56,7 @@ pub async fn newest(
         .take(limit)
         .map(Arc::new)
         .collect();
-    Ok(Some(render(&messages, has_more)))
+    Ok(Some(render(&messages, has_more, viewer)))
 }
 
 /// A rendered JSON body as a 200 response.

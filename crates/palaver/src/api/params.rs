@@ -35,16 +35,25 @@ impl PageLimit {
 pub struct PageCursor(Cursor);
 
 impl PageCursor {
-    pub fn parse(before: Option<i64>, after: Option<i64>) -> Result<Self, ApiError> {
+    /// At most one of `before`, `after` and `around` (DESIGN §5b), each 0
+    /// or greater.
+    pub fn parse(
+        before: Option<i64>,
+        after: Option<i64>,
+        around: Option<i64>,
+    ) -> Result<Self, ApiError> {
         let invalid = |message: &str| ApiError::bad_request("invalid_cursor", message.to_owned());
-        match (before, after) {
-            (Some(_), Some(_)) => Err(invalid("give before or after, not both")),
-            (Some(seq), None) | (None, Some(seq)) if seq < 0 => {
-                Err(invalid("before and after must be 0 or greater"))
+        match (before, after, around) {
+            (Some(seq), None, None) | (None, Some(seq), None) | (None, None, Some(seq))
+                if seq < 0 =>
+            {
+                Err(invalid("before, after and around must be 0 or greater"))
             }
-            (Some(seq), None) => Ok(Self(Cursor::Before(seq))),
-            (None, Some(seq)) => Ok(Self(Cursor::After(seq))),
-            (None, None) => Ok(Self(Cursor::Latest)),
+            (Some(seq), None, None) => Ok(Self(Cursor::Before(seq))),
+            (None, Some(seq), None) => Ok(Self(Cursor::After(seq))),
+            (None, None, Some(seq)) => Ok(Self(Cursor::Around(seq))),
+            (None, None, None) => Ok(Self(Cursor::Latest)),
+            _ => Err(invalid("give one of before, after and around")),
         }
     }
 
@@ -102,18 +111,18 @@ mod tests {
 
     #[test]
     fn cursor_is_before_or_after_never_both_never_negative() {
-        assert_eq!(PageCursor::parse(None, None).unwrap().get(), Cursor::Latest);
+        assert_eq!(PageCursor::parse(None, None, None).unwrap().get(), Cursor::Latest);
         assert_eq!(
-            PageCursor::parse(Some(7), None).unwrap().get(),
+            PageCursor::parse(Some(7), None, None).unwrap().get(),
             Cursor::Before(7)
         );
         assert_eq!(
-            PageCursor::parse(None, Some(0)).unwrap().get(),
+            PageCursor::parse(None, Some(0), None).unwrap().get(),
             Cursor::After(0)
         );
         for (before, after) in [(Some(1), Some(2)), (Some(-1), None), (None, Some(-1))] {
             assert_eq!(
-                code(PageCursor::parse(before, after).unwrap_err()),
+                code(PageCursor::parse(before, after, None).unwrap_err()),
                 "invalid_cursor"
             );
         }

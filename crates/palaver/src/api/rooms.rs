@@ -97,6 +97,10 @@ pub struct SendMessage {
         pattern = "^[!-~]+$"
     )]
     pub client_id: Option<String>,
+    /// The seq of the message this one answers: a message of the same room,
+    /// not deleted.
+    #[schema(minimum = 1)]
+    pub reply_to: Option<i64>,
 }
 
 /// Send a message to a room (created on its first message).
@@ -109,7 +113,7 @@ pub struct SendMessage {
     request_body = SendMessage,
     responses(
         (status = 201, description = "Stored; on an idempotent repeat the stored message, with `Idempotent-Replayed: true`", body = Message),
-        (status = 400, description = "Invalid room, text or client_id, or malformed JSON", body = ErrorBody),
+        (status = 400, description = "Invalid room, text, client_id or reply_to (not a message of this room, or deleted), or malformed JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Suspended, or a cross-site cookie request", body = ErrorBody),
         (status = 404, description = "A private room you are not in", body = ErrorBody),
@@ -130,15 +134,32 @@ async fn send_message(
     let room = RoomName::parse(&room)?;
     visible(&state, &room, &current).await?;
     let user = &current.user;
+    let text = MessageText::parse(&body.text, state.limits.max_message_chars)?;
+    let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
+    if let Some(reply_to) = body.reply_to {
+        let answered = match reply_to {
+            1.. => super::messages::current_message(&state, &room, reply_to, user.id.as_str())
+                .await?
+                .is_some_and(|m| !m.deleted),
+            _ => false,
+        };
+        if !answered {
+            return Err(ApiError::bad_request(
+                "invalid_reply_to",
+                "reply_to must be the seq of a message of this room that is not deleted",
+            ));
+        }
+    }
+    let mentions = super::messages::resolve_mentions(&state, &room, text.as_str()).await?;
     let message = NewMessage {
         author: Author::parse(&user.display_name)
             .or_else(|_| Author::parse(user.username.as_str()))?,
         author_id: Some(user.id.as_str().to_owned()),
-        text: MessageText::parse(&body.text, state.limits.max_message_chars)?,
-        client_id: body.client_id.as_deref().map(ClientId::parse).transpose()?,
+        text,
+        client_id,
         client_ip: ip.to_string(),
-        reply_to: None,
-        mentions: Vec::new(),
+        reply_to: body.reply_to,
+        mentions,
         files: Vec::new(),
     };
     let appended = state.writer.send(&room, message).await?;
@@ -160,6 +181,8 @@ pub struct PageParams {
     before: Option<i64>,
     /// Messages with a greater seq, oldest first.
     after: Option<i64>,
+    /// Messages around this seq (itself included), oldest first.
+    around: Option<i64>,
     /// Page size, 1-200 (default 50).
     limit: Option<i64>,
 }
@@ -175,8 +198,8 @@ pub struct PageParams {
     security(("session" = []), ("bearer" = [])),
     params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     responses(
-        (status = 200, description = "A page: newest first without a cursor or with `before`, oldest first with `after`", body = Page),
-        (status = 400, description = "Invalid room or paging parameters (`before` with `after`, or an unknown parameter)", body = ErrorBody),
+        (status = 200, description = "A page of messages as they are now (tombstones included): newest first without a cursor or with `before`, oldest first with `after` or `around`", body = Page),
+        (status = 400, description = "Invalid room or paging parameters (more than one of `before`, `after` and `around`, or an unknown parameter)", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Suspended", body = ErrorBody),
         (status = 404, description = "No such room (or a private room you are not in)", body = ErrorBody),
@@ -194,10 +217,11 @@ async fn list_messages(
         return Err(ApiError::NotFound(format!("no room named {room}")));
     }
     let limit = PageLimit::parse(params.limit)?.get();
-    let cursor = PageCursor::parse(params.before, params.after)?.get();
+    let cursor = PageCursor::parse(params.before, params.after, params.around)?.get();
     let missing = || ApiError::NotFound(format!("no room named {room}"));
+    let viewer = Some(current.user.id.as_str());
     if cursor == Cursor::Latest {
-        let body = pages::newest(&state, &room, limit as usize, "v1", render)
+        let body = pages::newest(&state, &room, limit as usize, "v1", render, viewer)
             .await?
             .ok_or_else(missing)?;
         return Ok(pages::json(body));
@@ -207,18 +231,19 @@ async fn list_messages(
         .page(&room, cursor, limit)
         .await?
         .ok_or_else(missing)?;
-    Ok(axum::Json(page).into_response())
+    let messages: Vec<Arc<Message>> = page.messages.into_iter().map(Arc::new).collect();
+    Ok(pages::json(render(&messages, page.has_more, viewer)))
 }
 
-/// A v1 page: `{"messages": [...], "has_more": bool}`.
-fn render(messages: &[Arc<Message>], has_more: bool) -> Bytes {
+/// A v1 page: `{"messages": [...], "has_more": bool}`, as `viewer` sees it.
+fn render(messages: &[Arc<Message>], has_more: bool, viewer: Option<&str>) -> Bytes {
     #[derive(Serialize)]
-    struct PageRef<'a> {
-        messages: Vec<&'a Message>,
+    struct PageRef {
+        messages: Vec<Arc<Message>>,
         has_more: bool,
     }
     let page = PageRef {
-        messages: messages.iter().map(|m| m.as_ref()).collect(),
+        messages: messages.iter().map(|m| m.seen_by(viewer)).collect(),
         has_more,
     };
     serde_json::to_vec(&page)

@@ -172,6 +172,7 @@ pub async fn stream(
         since.map(ResumeAfter::seq),
     )
     .await?
+    .seen_by(current.user.id.as_str())
     .revoke_on(revoked);
     tokio::spawn(watch_access(
         state.auth.clone(),

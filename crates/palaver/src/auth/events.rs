@@ -33,6 +33,13 @@ pub enum AccessEvent {
     UserChanged { user_id: String, suspended: bool },
     /// One session was revoked (sign-out).
     SessionRevoked { session_id: String },
+    /// `user_id` moved their read marker of `room` (DESIGN §5c): their
+    /// other sessions' multiplexed streams hear a `read` frame.
+    ReadMoved {
+        user_id: String,
+        room: String,
+        read_seq: i64,
+    },
 }
 
 /// Sends events to the other replicas.

@@ -323,6 +323,16 @@ impl Auth {
         Ok(())
     }
 
+    /// Tells the user's streams on every replica that a read marker moved.
+    pub async fn read_moved(&self, user: &UserId, room: &RoomName, read_seq: i64) {
+        self.publish(AccessEvent::ReadMoved {
+            user_id: user.as_str().to_owned(),
+            room: room.as_str().to_owned(),
+            read_seq,
+        })
+        .await;
+    }
+
     async fn member_changed(&self, room: &RoomName, user: &UserId) {
         self.publish(AccessEvent::MemberChanged {
             room: room.as_str().to_owned(),
@@ -359,6 +369,7 @@ impl Auth {
                 self.sessions
                     .remove(&SessionId::from_event(session_id.clone()));
             }
+            AccessEvent::ReadMoved { .. } => {}
         }
         // No stream listening is fine.
         let _ = self.feed.send(event.clone());

@@ -23,14 +23,14 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-use crate::domain::{Message, RoomName};
+use crate::domain::{RoomEvent, RoomName};
 use crate::telemetry::metrics as m;
 
 /// What a room's channel carries.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A committed message, in seq order.
-    Message(Arc<Message>),
+    /// A committed room event (a message or a change to one), in seq order.
+    Room(Arc<RoomEvent>),
     /// Messages may have been missed (the bus reconnected): subscribers read
     /// the table from their last seq.
     Resync,
@@ -109,15 +109,8 @@ impl Hub {
         self.changed.notified().await
     }
 
-    pub fn publish<'a>(
-        &self,
-        room: &RoomName,
-        messages: impl IntoIterator<Item = &'a Arc<Message>>,
-    ) {
-        self.send(
-            room,
-            messages.into_iter().map(|m| Event::Message(m.clone())),
-        );
+    pub fn publish<'a>(&self, room: &RoomName, events: impl IntoIterator<Item = &'a Arc<RoomEvent>>) {
+        self.send(room, events.into_iter().map(|e| Event::Room(e.clone())));
     }
 
     /// Tells every room's subscribers to read the table from their last seq;
@@ -233,9 +226,9 @@ pub trait Bus: Send + Sync + 'static {
     fn notify_in_transaction(&self) -> Option<InStatementNotify> {
         None
     }
-    /// Called by the write path after a batch commits, with the messages it
+    /// Called by the write path after a batch commits, with the events it
     /// created: possibly of several rooms, each room's in seq order.
-    fn committed(&self, messages: &[Arc<Message>]);
+    fn committed(&self, events: &[Arc<RoomEvent>]);
     /// Whether the bus can currently deliver (for `/readyz`).
     fn is_ready(&self) -> bool;
 }
@@ -245,13 +238,13 @@ pub trait Bus: Send + Sync + 'static {
 /// not depend on the store.
 #[async_trait::async_trait]
 pub trait History: Send + Sync + 'static {
-    /// Messages of `room` with `first <= seq <= last`, oldest first.
+    /// Events of `room` with `first <= seq <= last`, oldest first.
     async fn range(
         &self,
         room: &RoomName,
         first: i64,
         last: i64,
-    ) -> Result<Vec<Message>, Box<dyn std::error::Error + Send + Sync>>;
+    ) -> Result<Vec<RoomEvent>, Box<dyn std::error::Error + Send + Sync>>;
 
     /// The newest seq of each of `rooms` that exists (one query on
     /// PostgreSQL): how a broker bus finds what its publishes missed.
@@ -269,8 +262,8 @@ pub trait Observer: Send + Sync + 'static {
     fn wants(&self, room: &RoomName, last: i64) -> bool;
     /// Rows of `room` were committed elsewhere and not read for the observer.
     fn announced(&self, room: &RoomName);
-    /// Committed messages, ordered by room, then seq.
-    fn committed(&self, messages: &[Arc<Message>]);
+    /// Committed events, ordered by room, then seq.
+    fn committed(&self, events: &[Arc<RoomEvent>]);
     /// `room` changed in a way this process did not see.
     fn forget(&self, room: &RoomName);
     /// Anything may have changed (the bus reconnected).
@@ -305,9 +298,9 @@ impl LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn committed(&self, messages: &[Arc<Message>]) {
-        for room in messages.chunk_by(|a, b| a.room == b.room) {
-            self.hub.publish(&room[0].room, room);
+    fn committed(&self, events: &[Arc<RoomEvent>]) {
+        for room in events.chunk_by(|a, b| a.room() == b.room()) {
+            self.hub.publish(room[0].room(), room);
         }
     }
 
@@ -321,8 +314,8 @@ mod tests {
     use super::*;
     use crate::domain::now_millis;
 
-    fn message(room: &RoomName, seq: i64) -> Arc<Message> {
-        Arc::new(Message {
+    fn message(room: &RoomName, seq: i64) -> Arc<RoomEvent> {
+        Arc::new(RoomEvent::Message(Arc::new(crate::domain::Message {
             room: room.clone(),
             seq,
             author: "a".into(),
@@ -338,7 +331,7 @@ mod tests {
             mentions: Vec::new(),
             files: Vec::new(),
             frame: Default::default(),
-        })
+        })))
     }
 
     #[tokio::test]
@@ -349,7 +342,7 @@ mod tests {
         let mut rx_a = hub.subscribe(&a);
         let mut rx_b = hub.subscribe(&b);
         hub.publish(&a, &[message(&a, 1)]);
-        assert!(matches!(rx_a.recv().await, Ok(Event::Message(m)) if m.seq == 1));
+        assert!(matches!(rx_a.recv().await, Ok(Event::Room(m)) if m.seq() == 1));
         assert!(rx_b.try_recv().is_err());
     }
 
@@ -362,14 +355,14 @@ mod tests {
         drop(first);
         assert_eq!(hub.rooms(), 1, "one subscriber is left");
         hub.publish(&a, &[message(&a, 1)]);
-        assert!(matches!(second.try_recv(), Ok(Event::Message(m)) if m.seq == 1));
+        assert!(matches!(second.try_recv(), Ok(Event::Room(m)) if m.seq() == 1));
         drop(second);
         assert_eq!(hub.rooms(), 0);
         assert!(!hub.has_subscribers(&a));
         // A room joined again after that starts a fresh channel.
         let mut again = hub.subscribe(&a);
         hub.publish(&a, &[message(&a, 2)]);
-        assert!(matches!(again.try_recv(), Ok(Event::Message(m)) if m.seq == 2));
+        assert!(matches!(again.try_recv(), Ok(Event::Room(m)) if m.seq() == 2));
     }
 
     /// The bound of the map: rooms with a subscriber now, whatever names

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, History, Hub, InStatementNotify, Observer};
-use crate::domain::{Message, RoomName};
+use crate::domain::{RoomEvent, RoomName};
 use crate::telemetry::metrics as m;
 
 /// The channel every writer notifies and every gateway listens on.
@@ -93,7 +93,7 @@ impl Bus for NotifyBus {
         })
     }
 
-    fn committed(&self, _messages: &[Arc<Message>]) {}
+    fn committed(&self, _events: &[Arc<RoomEvent>]) {}
 
     fn is_ready(&self) -> bool {
         !self.listening || self.ready.load(Ordering::Relaxed)

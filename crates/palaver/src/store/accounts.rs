@@ -163,6 +163,59 @@ pub(super) fn with_hash(row: UserRow) -> (User, Option<String>) {
     row.into_user()
 }
 
+/// A row of [`sql::ROOMS_VISIBLE_TO`].
+#[derive(Debug, FromRow)]
+pub(super) struct RoomRow {
+    name: String,
+    last_seq: i64,
+    visibility: String,
+    topic: String,
+    pub(super) direct: bool,
+    joined: bool,
+    read_seq: i64,
+    unread: i64,
+    mentions: i64,
+}
+
+/// A row of [`sql::DIRECT_MEMBERS`].
+#[derive(Debug, FromRow)]
+pub(super) struct DirectMember {
+    room: String,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+pub(super) fn room_summaries(
+    rows: Vec<RoomRow>,
+    members: Vec<DirectMember>,
+) -> Vec<crate::store::RoomSummary> {
+    let mut by_room: std::collections::HashMap<String, Vec<User>> = Default::default();
+    for m in members {
+        by_room.entry(m.room).or_default().push(m.user.into_user().0);
+    }
+    rows.into_iter()
+        .filter_map(|r| {
+            let name = crate::domain::RoomName::parse(&r.name).ok()?;
+            let visibility = if r.direct {
+                Visibility::Direct
+            } else {
+                Visibility::from_stored(&r.visibility)
+            };
+            Some(crate::store::RoomSummary {
+                members: r.direct.then(|| by_room.remove(&r.name).unwrap_or_default()),
+                name,
+                last_seq: r.last_seq,
+                visibility,
+                topic: r.topic,
+                joined: r.joined,
+                read_seq: r.read_seq,
+                unread: r.unread,
+                mentions: r.mentions,
+            })
+        })
+        .collect()
+}
+
 pub(super) fn room_info(row: (String, Option<String>)) -> RoomInfo {
     RoomInfo {
         visibility: Visibility::from_stored(&row.0),
@@ -206,9 +259,31 @@ pub(super) mod sql {
     pub const ADD_MEMBER: &str = "INSERT INTO room_members (room, user_id, added_at) \
         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
     pub const REMOVE_MEMBER: &str = "DELETE FROM room_members WHERE room = $1 AND user_id = $2";
-    pub const ROOMS_VISIBLE_TO: &str = "SELECT name, last_seq, visibility FROM rooms \
-        WHERE visibility = 'public' \
-        OR name IN (SELECT room FROM room_members WHERE user_id = $1) ORDER BY name";
+    /// The rooms `$1` may read with their reading state, in one query: the
+    /// unread messages of every room are counted by one join over the
+    /// messages after each read marker (the primary key's range), not by a
+    /// query per room.
+    pub const ROOMS_VISIBLE_TO: &str = "SELECT r.name, r.last_seq, r.visibility, r.topic, \
+        r.direct_key IS NOT NULL AS direct, \
+        EXISTS (SELECT 1 FROM room_members j WHERE j.room = r.name AND j.user_id = $1) AS joined, \
+        coalesce(rm.read_seq, 0) AS read_seq, count(m.seq) AS unread, \
+        count(m.seq) FILTER (WHERE r.direct_key IS NOT NULL \
+            OR m.mentions LIKE '%\"' || $1 || '\"%') AS mentions \
+        FROM rooms r \
+        LEFT JOIN read_markers rm ON rm.room = r.name AND rm.user_id = $1 \
+        LEFT JOIN messages m ON m.room = r.name AND m.seq > coalesce(rm.read_seq, 0) \
+            AND NOT m.deleted AND coalesce(m.author_id, '') <> $1 \
+        WHERE r.visibility = 'public' \
+            OR EXISTS (SELECT 1 FROM room_members v WHERE v.room = r.name AND v.user_id = $1) \
+        GROUP BY r.name, r.last_seq, r.visibility, r.topic, r.direct_key, rm.read_seq \
+        ORDER BY r.name";
+    /// The members of the direct rooms `$1` is in.
+    pub const DIRECT_MEMBERS: &str = "SELECT dm.room, u.id, u.username, u.display_name, u.role, \
+        u.suspended, NULL AS password_hash \
+        FROM room_members dm JOIN rooms r ON r.name = dm.room AND r.direct_key IS NOT NULL \
+        JOIN users u ON u.id = dm.user_id \
+        WHERE dm.room IN (SELECT room FROM room_members WHERE user_id = $1) \
+        ORDER BY dm.room, u.username";
 }
 
 /// Implements [`AccountStore`] for `$store`, writing through `self.$writer`
@@ -431,6 +506,12 @@ macro_rules! impl_accounts {
                     name: room.clone(),
                     last_seq: 0,
                     visibility,
+                    topic: String::new(),
+                    joined: true,
+                    read_seq: 0,
+                    unread: 0,
+                    mentions: 0,
+                    members: None,
                 })
             }
 
@@ -491,12 +572,20 @@ macro_rules! impl_accounts {
                 &self,
                 user: &$crate::identity::UserId,
             ) -> Result<Vec<$crate::store::RoomSummary>, $crate::store::StoreError> {
-                let rows: Vec<(String, i64, String)> =
-                    sqlx::query_as($crate::store::accounts::sql::ROOMS_VISIBLE_TO)
+                use $crate::store::accounts::{sql, DirectMember, RoomRow};
+                let rows: Vec<RoomRow> = sqlx::query_as(sql::ROOMS_VISIBLE_TO)
+                    .bind(user.as_str())
+                    .fetch_all(&self.$reader)
+                    .await?;
+                let members: Vec<DirectMember> = if rows.iter().any(|r| r.direct) {
+                    sqlx::query_as(sql::DIRECT_MEMBERS)
                         .bind(user.as_str())
                         .fetch_all(&self.$reader)
-                        .await?;
-                Ok($crate::store::summaries(rows))
+                        .await?
+                } else {
+                    Vec::new()
+                };
+                Ok($crate::store::accounts::room_summaries(rows, members))
             }
         }
     };

@@ -4,6 +4,7 @@
 //! path (`write::GroupCommit`, above this module) for writes and directly for reads.
 
 pub mod accounts;
+pub mod events;
 mod postgres;
 mod sqlite;
 
@@ -17,38 +18,46 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::config::Config;
-use crate::domain::{Message, NewMessage, RoomName};
+use crate::domain::{Change, Message, RoomEvent, RoomName};
+
+pub use events::{Applied, Outcome, Refused};
 
 pub use postgres::PgStore;
 
-/// The read side of a store: the same SQL on both databases, expanded into
-/// each store's inherent impl over its read pool (`self.$pool`). The trait
+/// The read side of a store: the same code on both databases over each
+/// store's read pool (`self.$pool`) and SQL dialect (`$sql`, a module of
+/// [`events::sql`]), expanded into each store's inherent impl. The trait
 /// impls delegate to these.
 macro_rules! impl_reads {
-    ($pool:ident) => {
+    ($pool:ident, $sql:path) => {
         async fn read_page(
             &self,
             room: &$crate::domain::RoomName,
             cursor: $crate::store::Cursor,
             limit: u32,
         ) -> Result<Option<$crate::store::Page>, $crate::store::StoreError> {
-            use $crate::store::{sql, Cursor};
+            use $crate::store::Cursor;
+            use $sql as dialect;
             // One query: the room's row joined with its page, so a room
             // with no messages in range still answers one (empty) row and
             // an unknown room none.
             let fetch = i64::from(limit) + 1;
             let query = match cursor {
-                Cursor::Latest => sqlx::query_as(sql::PAGE_LATEST)
+                Cursor::Latest => sqlx::query_as(dialect::PAGE_LATEST)
                     .bind(room.as_str())
                     .bind(fetch),
-                Cursor::Before(seq) => sqlx::query_as(sql::PAGE_BEFORE)
-                    .bind(room.as_str())
-                    .bind(seq)
-                    .bind(fetch),
-                Cursor::After(seq) => sqlx::query_as(sql::PAGE_AFTER)
+                Cursor::Before(seq) => sqlx::query_as(dialect::PAGE_BEFORE)
                     .bind(room.as_str())
                     .bind(seq)
                     .bind(fetch),
+                Cursor::After(seq) => sqlx::query_as(dialect::PAGE_AFTER)
+                    .bind(room.as_str())
+                    .bind(seq)
+                    .bind(fetch),
+                Cursor::Around(seq) => sqlx::query_as(dialect::PAGE_AROUND)
+                    .bind(room.as_str())
+                    .bind(seq)
+                    .bind(i64::from(limit)),
             };
             let rows: Vec<$crate::store::PageRow> = query.fetch_all(&self.$pool).await?;
             Ok($crate::store::page_from_rows(room, rows, cursor, limit))
@@ -59,14 +68,22 @@ macro_rules! impl_reads {
             room: &$crate::domain::RoomName,
             first: i64,
             last: i64,
-        ) -> Result<Vec<$crate::domain::Message>, $crate::store::StoreError> {
-            let rows: Vec<$crate::store::MessageRow> = sqlx::query_as($crate::store::sql::RANGE)
+        ) -> Result<Vec<$crate::domain::RoomEvent>, $crate::store::StoreError> {
+            use $sql as dialect;
+            let messages: Vec<$crate::store::events::StateRow> = sqlx::query_as(dialect::RANGE)
                 .bind(room.as_str())
                 .bind(first)
                 .bind(last)
                 .fetch_all(&self.$pool)
                 .await?;
-            Ok(rows.into_iter().map(|r| r.into_message(room)).collect())
+            let events: Vec<$crate::store::events::EventRow> =
+                sqlx::query_as($crate::store::events::sql::EVENTS)
+                    .bind(room.as_str())
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&self.$pool)
+                    .await?;
+            $crate::store::events::merge(room, messages, events)
         }
 
         async fn read_last_seq(
@@ -142,6 +159,9 @@ pub enum Cursor {
     Before(i64),
     /// Messages with `seq > n`, oldest first.
     After(i64),
+    /// Up to the limit around message `n` (itself included), oldest first,
+    /// split as evenly as history allows.
+    Around(i64),
 }
 
 /// One page of a room's history.
@@ -150,6 +170,9 @@ pub struct Page {
     pub messages: Vec<Message>,
     /// Whether more messages exist beyond this page in the paging direction.
     pub has_more: bool,
+    /// The room's last event seq when the page was read.
+    #[serde(skip)]
+    pub head: i64,
 }
 
 /// A room as listed by `GET /api/v1/rooms`.
@@ -157,9 +180,22 @@ pub struct Page {
 pub struct RoomSummary {
     #[schema(value_type = String, example = "general")]
     pub name: RoomName,
-    /// Sequence number of the newest message (0 when the room is empty).
+    /// Seq of the room's newest event (0 when the room is empty).
     pub last_seq: i64,
     pub visibility: crate::identity::Visibility,
+    /// Set by the owner or an admin; empty when none.
+    pub topic: String,
+    /// Whether the caller is a member (joined, or added to a private room).
+    pub joined: bool,
+    /// The caller's read marker (0 when never read).
+    pub read_seq: i64,
+    /// Messages by others after the read marker, not deleted.
+    pub unread: i64,
+    /// Those of them that mention the caller (in a direct room, all).
+    pub mentions: i64,
+    /// A direct room's members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<crate::identity::User>>,
 }
 
 /// The result of storing one message.
@@ -193,35 +229,49 @@ pub struct NotifySql {
 
 pub type Notify = Option<NotifySql>;
 
-/// One send of a batch: a message for a room.
-pub type Entry = (RoomName, NewMessage);
+/// One entry of a batch: a send to a room, or a change to one of its
+/// messages.
+pub type Entry = (RoomName, Change);
 
 /// Storage for rooms and messages.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
-    /// Stores `batch`, sends to any number of rooms, in one transaction,
-    /// creating rooms that are new. Each message gets the next sequence
-    /// number of its room unless its `client_id` is already stored in the room
-    /// (or repeats within the batch), in which case the stored message is
-    /// returned. Results are in input order. `notify` runs in the same
-    /// transaction, for the messages it created.
+    /// Stores `batch` in one transaction: sends to any number of rooms
+    /// (creating rooms that are new), then changes to their messages. Each
+    /// new message and each change that changes something gets the next
+    /// seq of its room; a send whose `client_id` is already stored in the
+    /// room (or repeats within the batch) answers the stored message. A
+    /// change that is refused (no such message, not allowed, deleted) takes
+    /// no seq and leaves the rest of the batch alone. Outcomes are in input
+    /// order. `notify` runs in the same transaction, for the events it
+    /// created.
     async fn append_batch(
         &self,
         batch: &[Entry],
         sent_at: OffsetDateTime,
         notify: Notify,
-    ) -> Result<Vec<Appended>, StoreError>;
+    ) -> Result<Vec<Outcome>, StoreError>;
 
-    /// Stores `batch` in `room` without a notification: for seeding and
+    /// Stores sends to `room` without a notification: for seeding and
     /// tests, where no listener needs to hear of the rows.
     async fn append(
         &self,
         room: &RoomName,
-        batch: &[NewMessage],
+        batch: &[crate::domain::NewMessage],
         sent_at: OffsetDateTime,
     ) -> Result<Vec<Appended>, StoreError> {
-        let batch: Vec<Entry> = batch.iter().map(|m| (room.clone(), m.clone())).collect();
-        self.append_batch(&batch, sent_at, None).await
+        let batch: Vec<Entry> = batch
+            .iter()
+            .map(|m| (room.clone(), Change::Send(m.clone())))
+            .collect();
+        let outcomes = self.append_batch(&batch, sent_at, None).await?;
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(Applied::Sent(a)) => Ok(a),
+                _ => Err(StoreError::Inconsistent),
+            })
+            .collect()
     }
 
     /// A page of history, or `None` when the room does not exist.
@@ -232,13 +282,33 @@ pub trait MessageStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Option<Page>, StoreError>;
 
-    /// Messages with `first <= seq <= last`, oldest first.
+    /// The events with `first <= seq <= last`, oldest first: messages as
+    /// they are now, and every change made to them.
     async fn range(
         &self,
         room: &RoomName,
         first: i64,
         last: i64,
-    ) -> Result<Vec<Message>, StoreError>;
+    ) -> Result<Vec<RoomEvent>, StoreError>;
+
+    /// Moves `user`'s read marker of `room` to `seq`: forward only, or to
+    /// exactly `seq` with `exact`. Answers the marker now, or `None` when
+    /// the room does not exist or `seq` is past its last event.
+    async fn set_read(
+        &self,
+        user: &str,
+        room: &RoomName,
+        seq: i64,
+        exact: bool,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Of `usernames`, the ids of the users who may read `room` (not
+    /// suspended): whom a text's `@username`s mention.
+    async fn mentionable(
+        &self,
+        room: &RoomName,
+        usernames: &[String],
+    ) -> Result<Vec<String>, StoreError>;
 
     /// The newest sequence number in `room` (0 for an empty or unknown room).
     async fn last_seq(&self, room: &RoomName) -> Result<i64, StoreError>;
@@ -285,6 +355,11 @@ struct MessageRow {
     client_id: Option<String>,
     client_ip: String,
     sent_at: OffsetDateTime,
+    edited_at: Option<OffsetDateTime>,
+    deleted: bool,
+    reply_to: Option<i64>,
+    mentions: Option<String>,
+    files: Option<String>,
 }
 
 impl MessageRow {
@@ -299,104 +374,81 @@ impl MessageRow {
             sent_at: self.sent_at,
             client_id: self.client_id,
             client_ip: self.client_ip,
-            edited_at: None,
-            deleted: false,
-            reply_to: None,
+            edited_at: self.edited_at,
+            deleted: self.deleted,
+            reply_to: self.reply_to,
             reactions: Vec::new(),
-            mentions: Vec::new(),
-            files: Vec::new(),
+            mentions: self
+                .mentions
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_default(),
+            files: self
+                .files
+                .and_then(|f| serde_json::from_str(&f).ok())
+                .unwrap_or_default(),
             frame: Default::default(),
         }
     }
 }
 
-/// A row of a page query: the room's row, and one of its messages unless
+/// A row of a page query: the room's head, and one of its messages unless
 /// the room has none in range (then every message column is null).
-#[derive(FromRow)]
+#[derive(sqlx::FromRow)]
 struct PageRow {
-    seq: Option<i64>,
-    author: Option<String>,
-    author_id: Option<String>,
-    text: Option<String>,
-    client_id: Option<String>,
-    client_ip: Option<String>,
-    sent_at: Option<OffsetDateTime>,
+    head: i64,
+    #[sqlx(flatten)]
+    state: events::StateRow,
 }
 
 /// Builds a page from rows fetched with `limit + 1` (the extra row only says
-/// whether there is more), in the cursor's order; `None` when not even the
-/// room's row came back.
+/// whether there is more; `around` fetches up to `limit` on each side), in
+/// the cursor's order; `None` when not even the room's row came back.
 fn page_from_rows(room: &RoomName, rows: Vec<PageRow>, cursor: Cursor, limit: u32) -> Option<Page> {
-    if rows.is_empty() {
-        return None;
-    }
+    let head = rows.first()?.head;
     let mut messages: Vec<Message> = rows
         .into_iter()
-        .filter_map(|r| {
-            Some(Message {
-                room: room.clone(),
-                seq: r.seq?,
-                author: r.author?,
-                author_id: r.author_id,
-                text: r.text?,
-                sent_at: r.sent_at?,
-                client_id: r.client_id,
-                client_ip: r.client_ip?,
-                edited_at: None,
-                deleted: false,
-                reply_to: None,
-                reactions: Vec::new(),
-                mentions: Vec::new(),
-                files: Vec::new(),
-                frame: Default::default(),
-            })
-        })
+        .filter_map(|r| r.state.into_message(room))
         .collect();
+    let limit = limit as usize;
     // A join keeps no order of its own.
-    match cursor {
-        Cursor::After(_) => messages.sort_unstable_by_key(|m| m.seq),
-        Cursor::Latest | Cursor::Before(_) => {
-            messages.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq))
+    let has_more = match cursor {
+        Cursor::After(_) => {
+            messages.sort_unstable_by_key(|m| m.seq);
+            let more = messages.len() > limit;
+            messages.truncate(limit);
+            more
         }
-    }
-    let has_more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
-    Some(Page { messages, has_more })
+        Cursor::Latest | Cursor::Before(_) => {
+            messages.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq));
+            let more = messages.len() > limit;
+            messages.truncate(limit);
+            more
+        }
+        Cursor::Around(seq) => {
+            messages.sort_unstable_by_key(|m| m.seq);
+            let before = messages.iter().filter(|m| m.seq <= seq).count();
+            let after = messages.len() - before;
+            // Half the page (the message itself included) before, the rest
+            // after; a side that runs out gives its share to the other.
+            let take_before = before.min(limit.div_ceil(2).max(limit.saturating_sub(after)));
+            let take_after = after.min(limit - take_before);
+            let more = before > take_before || after > take_after;
+            messages.drain(..before - take_before);
+            messages.truncate(take_before + take_after);
+            more
+        }
+    };
+    Some(Page {
+        messages,
+        has_more,
+        head,
+    })
 }
 
 /// SQL shared by both implementations (both accept `$n` placeholders).
 pub(crate) mod sql {
-    macro_rules! select_messages {
-        ($tail:literal) => {
-            concat!(
-                "SELECT room, seq, author, author_id, text, client_id, client_ip, sent_at FROM messages ",
-                $tail
-            )
-        };
-    }
     pub const ROOM_EXISTS: &str = "SELECT last_seq FROM rooms WHERE name = $1";
     pub const ROOMS: &str = "SELECT name, last_seq, visibility FROM rooms ORDER BY name";
-    /// A page: the room's row left-joined with the page's messages.
-    macro_rules! page {
-        ($filter:literal, $order:literal, $limit:literal) => {
-            concat!(
-                "SELECT m.seq, m.author, m.author_id, m.text, m.client_id, m.client_ip, m.sent_at \
-                 FROM rooms r LEFT JOIN (SELECT seq, author, author_id, text, client_id, client_ip, sent_at \
-                 FROM messages WHERE room = $1 ",
-                $filter,
-                " ORDER BY seq ",
-                $order,
-                " LIMIT ",
-                $limit,
-                ") m ON 1 = 1 WHERE r.name = $1"
-            )
-        };
-    }
-    pub const PAGE_LATEST: &str = page!("", "DESC", "$2");
-    pub const PAGE_BEFORE: &str = page!("AND seq < $2", "DESC", "$3");
-    pub const PAGE_AFTER: &str = page!("AND seq > $2", "ASC", "$3");
-    pub const RANGE: &str =
-        select_messages!("WHERE room = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq ASC");
 }
 
 /// Room rows into summaries; a name that no longer parses is skipped.
@@ -407,15 +459,37 @@ fn summaries(rows: Vec<(String, i64, String)>) -> Vec<RoomSummary> {
                 name,
                 last_seq,
                 visibility: crate::identity::Visibility::from_stored(&visibility),
+                topic: String::new(),
+                joined: false,
+                read_seq: 0,
+                unread: 0,
+                mentions: 0,
+                members: None,
             })
         })
         .collect()
 }
 
+/// A send of a batch: its room and message.
+type SendRef<'a> = (&'a RoomName, &'a crate::domain::NewMessage);
+
+/// Splits a batch into its sends (with their indices in the batch) and the
+/// rest.
+fn sends_of(batch: &[Entry]) -> (Vec<usize>, Vec<SendRef<'_>>) {
+    batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (room, change))| match change {
+            Change::Send(m) => Some((i, (room, m))),
+            _ => None,
+        })
+        .unzip()
+}
+
 /// The items of `batch` to insert, by index: those whose `client_id` is
 /// neither stored already (`stored`) nor repeated from an earlier item of the
 /// same room.
-fn fresh_items(batch: &[Entry], stored: &HashMap<(String, String), Message>) -> Vec<usize> {
+fn fresh_items(batch: &[SendRef<'_>], stored: &HashMap<(String, String), Message>) -> Vec<usize> {
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
     let mut fresh = Vec::with_capacity(batch.len());
     for (i, (room, m)) in batch.iter().enumerate() {
@@ -437,7 +511,7 @@ fn fresh_items(batch: &[Entry], stored: &HashMap<(String, String), Message>) -> 
 /// item's message; the rest get the copy stored before (`stored`). Also
 /// returns the created messages, ordered by room and seq.
 fn answer(
-    batch: &[Entry],
+    batch: &[SendRef<'_>],
     new_seqs: &HashMap<usize, i64>,
     mut stored: HashMap<(String, String), Message>,
     sent_at: OffsetDateTime,
@@ -459,7 +533,7 @@ fn answer(
         }
         let appended = if let Some(&seq) = new_seqs.get(&i) {
             let message = Arc::new(Message {
-                room: room.clone(),
+                room: (*room).clone(),
                 seq,
                 author: m.author.as_str().to_owned(),
                 author_id: m.author_id.clone(),
@@ -469,10 +543,10 @@ fn answer(
                 client_ip: m.client_ip.clone(),
                 edited_at: None,
                 deleted: false,
-                reply_to: None,
+                reply_to: m.reply_to,
                 reactions: Vec::new(),
-                mentions: Vec::new(),
-                files: Vec::new(),
+                mentions: m.mentions.clone(),
+                files: m.files.clone(),
                 frame: Default::default(),
             });
             Appended {

@@ -14,12 +14,13 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::accounts::AccountStore;
+use super::events::{announced, is_send, Applied, Outcome};
 use super::{
-    answer, Appended, Cursor, Entry, MessageStore, Notify, NotifySql, Page, PoolStats, RoomSummary,
-    StoreError,
+    answer, sends_of, Appended, Cursor, Entry, MessageStore, Notify, NotifySql, Page, PoolStats,
+    RoomSummary, SendRef, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
-use crate::domain::{Message, RoomName};
+use crate::domain::{Change, Message, RoomEvent, RoomName};
 
 pub struct PgStore {
     pool: PgPool,
@@ -28,6 +29,8 @@ pub struct PgStore {
     /// process, so one text, built once).
     notifying: std::sync::OnceLock<String>,
     plain: String,
+    /// The notification of a batch's change events (built once, as above).
+    event_notify: std::sync::OnceLock<String>,
 }
 
 impl PgStore {
@@ -45,6 +48,7 @@ impl PgStore {
             max: config.db_max_connections,
             notifying: std::sync::OnceLock::new(),
             plain: append_statement(None),
+            event_notify: std::sync::OnceLock::new(),
         })
     }
 
@@ -76,120 +80,23 @@ impl PgStore {
             .collect())
     }
 
-    super::impl_reads!(pool);
-}
+    super::impl_reads!(pool, super::events::sql::postgres);
 
-/// Stores a whole batch, any number of rooms, in one statement — and, with
-/// its notification, in one round trip: the statement runs in its own
-/// implicit transaction, so there is no `BEGIN` or `COMMIT` to wait for.
-/// Each room's
-/// row is created or locked (in name order, so concurrent batches cannot
-/// deadlock) and bumped by the number of new messages in one upsert, whose
-/// `RETURNING` gives the latest committed `last_seq` even when the statement
-/// waited for another writer's lock. Client ids already stored are looked
-/// up in the statement's snapshot: a concurrent writer that stored one of
-/// them after that snapshot makes the insert fail with a unique violation,
-/// and the write path runs the batch again, which then finds the row.
-///
-/// Answers rows of two kinds: `ord` (1-based index into the batch) and `seq`
-/// for each new message, and the whole stored row (`ord` null) for each
-/// `client_id` already stored.
-const APPEND_BATCH: &str = "\
-WITH input AS (
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[])
-        WITH ORDINALITY AS i(room, author, text, client_id, client_ip, author_id, ord)
-), stored AS (
-    SELECT m.room, m.seq, m.author, m.author_id, m.text, m.client_id, m.client_ip, m.sent_at
-    FROM messages m
-    WHERE (m.room, m.client_id) IN (SELECT room, client_id FROM input WHERE client_id IS NOT NULL)
-), fresh AS (
-    SELECT i.*, row_number() OVER (PARTITION BY i.room ORDER BY i.ord) AS n
-    FROM input i
-    WHERE i.client_id IS NULL
-       OR (NOT EXISTS (SELECT 1 FROM stored s WHERE s.room = i.room AND s.client_id = i.client_id)
-           AND NOT EXISTS (SELECT 1 FROM input j
-                           WHERE j.room = i.room AND j.client_id = i.client_id AND j.ord < i.ord))
-), counts AS (
-    SELECT r.room, count(f.ord) AS added
-    FROM (SELECT DISTINCT room FROM input) r LEFT JOIN fresh f ON f.room = r.room
-    GROUP BY r.room
-), locked AS (
-    INSERT INTO rooms AS r (name, last_seq)
-    SELECT room, added FROM counts ORDER BY room
-    ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq
-    RETURNING r.name, r.last_seq
-), numbered AS (
-    SELECT f.ord, f.room, l.last_seq - c.added + f.n AS seq,
-           f.author, f.author_id, f.text, f.client_id, f.client_ip
-    FROM fresh f JOIN locked l ON l.name = f.room JOIN counts c ON c.room = f.room
-), inserted AS (
-    INSERT INTO messages (room, seq, author, author_id, text, client_id, client_ip, sent_at)
-    SELECT room, seq, author, author_id, text, client_id, client_ip, $6 FROM numbered
-)";
-
-/// The answer of [`APPEND_BATCH`].
-const ANSWER: &str = "\
-SELECT ord, seq, NULL::text AS room, NULL::text AS author, NULL::text AS author_id, NULL::text AS text,
-       NULL::text AS client_id, NULL::text AS client_ip, NULL::timestamptz AS sent_at
-FROM numbered
-UNION ALL
-SELECT NULL, seq, room, author, author_id, text, client_id, client_ip, sent_at FROM stored";
-
-/// [`APPEND_BATCH`] with the bus's notification in the same statement: the
-/// payloads are computed from the seqs just assigned, and the CTE holding
-/// the `pg_notify` calls (volatile, so materialised and never inlined) is
-/// scanned to the end by a `count(*)` whose branch yields no row.
-fn append_statement(notify: Option<NotifySql>) -> String {
-    match notify {
-        None => format!("{APPEND_BATCH}{ANSWER}"),
-        Some(n) => format!(
-            "{APPEND_BATCH}, announced AS (
-    SELECT room, min(seq) AS first, max(seq) AS last FROM numbered GROUP BY room
-), notified AS (
-    SELECT pg_notify($8, p.payload) AS done FROM ({payloads}) p
-)
-{ANSWER}
-UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM (SELECT count(*) AS n FROM notified) x WHERE x.n < 0",
-            payloads = n.payloads
-        ),
-    }
-}
-
-/// A row of [`APPEND_BATCH`]'s answer.
-#[derive(sqlx::FromRow)]
-struct BatchRow {
-    ord: Option<i64>,
-    seq: i64,
-    room: Option<String>,
-    author: Option<String>,
-    author_id: Option<String>,
-    text: Option<String>,
-    client_id: Option<String>,
-    client_ip: Option<String>,
-    sent_at: Option<OffsetDateTime>,
-}
-
-// Registrations take the table lock so that the first-account-is-admin rule
-// holds under concurrent sign-ups (they are rare; sign-ins do not lock).
-super::accounts::impl_accounts!(
-    PgStore,
-    pool,
-    pool,
-    Some("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-);
-
-#[async_trait]
-impl MessageStore for PgStore {
-    async fn append_batch(
+    /// Stores `sends` with the one-statement append, through `executor`
+    /// (the pool: its own implicit transaction; or a batch's transaction).
+    async fn store_sends<'e, E>(
         &self,
-        batch: &[Entry],
+        executor: E,
+        batch: &[SendRef<'_>],
         sent_at: OffsetDateTime,
         notify: Notify,
-    ) -> Result<Vec<Appended>, StoreError> {
-        let column = |f: fn(&Entry) -> Option<&str>| batch.iter().map(f).collect::<Vec<_>>();
+    ) -> Result<Vec<Appended>, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+    {
+        let column = |f: for<'a> fn(&'a SendRef<'a>) -> Option<&'a str>| batch.iter().map(f).collect::<Vec<_>>();
         let statement = self.statement(notify);
+        let lists = |f: fn(&SendRef) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
         let query = sqlx::query_as(statement)
             .bind(column(|(room, _)| Some(room.as_str())))
             .bind(column(|(_, m)| Some(m.author.as_str())))
@@ -197,12 +104,15 @@ impl MessageStore for PgStore {
             .bind(column(|(_, m)| m.client_id.as_ref().map(|c| c.as_str())))
             .bind(column(|(_, m)| Some(m.client_ip.as_str())))
             .bind(sent_at)
-            .bind(column(|(_, m)| m.author_id.as_deref()));
+            .bind(column(|(_, m)| m.author_id.as_deref()))
+            .bind(batch.iter().map(|(_, m)| m.reply_to).collect::<Vec<_>>())
+            .bind(lists(|(_, m)| super::events::json_list(&m.mentions)))
+            .bind(lists(|(_, m)| super::events::json_list(&m.files)));
         let query = match notify {
             Some(n) => query.bind(n.channel),
             None => query,
         };
-        let rows: Vec<BatchRow> = query.fetch_all(&self.pool).await?;
+        let rows: Vec<BatchRow> = query.fetch_all(executor).await?;
         let mut new_seqs = HashMap::new();
         let mut stored = HashMap::new();
         for row in rows {
@@ -223,12 +133,18 @@ impl MessageStore for PgStore {
                         sent_at: row.sent_at.unwrap_or(sent_at),
                         client_id: Some(client_id.clone()),
                         client_ip: row.client_ip.unwrap_or_default(),
-                        edited_at: None,
-                        deleted: false,
-                        reply_to: None,
+                        edited_at: row.edited_at,
+                        deleted: row.deleted.unwrap_or(false),
+                        reply_to: row.reply_to,
                         reactions: Vec::new(),
-                        mentions: Vec::new(),
-                        files: Vec::new(),
+                        mentions: row
+                            .mentions
+                            .and_then(|m| serde_json::from_str(&m).ok())
+                            .unwrap_or_default(),
+                        files: row
+                            .files
+                            .and_then(|f| serde_json::from_str(&f).ok())
+                            .unwrap_or_default(),
                         frame: Default::default(),
                     };
                     stored.insert((room, client_id), message);
@@ -236,6 +152,244 @@ impl MessageStore for PgStore {
             }
         }
         answer(batch, &new_seqs, stored, sent_at)
+    }
+
+    /// The `NOTIFY` of a batch's change events: a range per room (a room's
+    /// changes in one batch take consecutive seqs).
+    fn event_notify(&self, n: NotifySql) -> &str {
+        self.event_notify.get_or_init(|| {
+            format!(
+                "WITH announced AS (
+    SELECT r AS room, min(s) AS first, max(s) AS last
+    FROM UNNEST($1::text[], $2::bigint[]) AS u(r, s) GROUP BY r
+)
+SELECT pg_notify($3, p.payload) FROM ({payloads}) p",
+                payloads = n.payloads
+            )
+        })
+    }
+}
+
+/// Stores a whole batch, any number of rooms, in one statement — and, with
+/// its notification, in one round trip: the statement runs in its own
+/// implicit transaction, so there is no `BEGIN` or `COMMIT` to wait for.
+/// Each room's
+/// row is created or locked (in name order, so concurrent batches cannot
+/// deadlock) and bumped by the number of new messages in one upsert, whose
+/// `RETURNING` gives the latest committed `last_seq` even when the statement
+/// waited for another writer's lock. Client ids already stored are looked
+/// up in the statement's snapshot: a concurrent writer that stored one of
+/// them after that snapshot makes the insert fail with a unique violation,
+/// and the write path runs the batch again, which then finds the row.
+///
+/// Answers rows of two kinds: `ord` (1-based index into the batch) and `seq`
+/// for each new message, and the whole stored row (`ord` null) for each
+/// `client_id` already stored.
+const APPEND_BATCH: &str = "\
+WITH input AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[],
+                         $8::bigint[], $9::text[], $10::text[])
+        WITH ORDINALITY AS i(room, author, text, client_id, client_ip, author_id, reply_to,
+                             mentions, files, ord)
+), stored AS (
+    SELECT m.room, m.seq, m.author, m.author_id, m.text, m.client_id, m.client_ip, m.sent_at,
+           m.edited_at, m.deleted, m.reply_to, m.mentions, m.files
+    FROM messages m
+    WHERE (m.room, m.client_id) IN (SELECT room, client_id FROM input WHERE client_id IS NOT NULL)
+), fresh AS (
+    SELECT i.*, row_number() OVER (PARTITION BY i.room ORDER BY i.ord) AS n
+    FROM input i
+    WHERE i.client_id IS NULL
+       OR (NOT EXISTS (SELECT 1 FROM stored s WHERE s.room = i.room AND s.client_id = i.client_id)
+           AND NOT EXISTS (SELECT 1 FROM input j
+                           WHERE j.room = i.room AND j.client_id = i.client_id AND j.ord < i.ord))
+), counts AS (
+    SELECT r.room, count(f.ord) AS added
+    FROM (SELECT DISTINCT room FROM input) r LEFT JOIN fresh f ON f.room = r.room
+    GROUP BY r.room
+), locked AS (
+    INSERT INTO rooms AS r (name, last_seq)
+    SELECT room, added FROM counts ORDER BY room
+    ON CONFLICT (name) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq
+    RETURNING r.name, r.last_seq
+), numbered AS (
+    SELECT f.ord, f.room, l.last_seq - c.added + f.n AS seq,
+           f.author, f.author_id, f.text, f.client_id, f.client_ip, f.reply_to, f.mentions, f.files
+    FROM fresh f JOIN locked l ON l.name = f.room JOIN counts c ON c.room = f.room
+), inserted AS (
+    INSERT INTO messages (room, seq, author, author_id, text, client_id, client_ip, sent_at,
+                          reply_to, mentions, files)
+    SELECT room, seq, author, author_id, text, client_id, client_ip, $6, reply_to, mentions, files
+    FROM numbered
+)";
+
+/// The answer of [`APPEND_BATCH`].
+const ANSWER: &str = "\
+SELECT ord, seq, NULL::text AS room, NULL::text AS author, NULL::text AS author_id, NULL::text AS text,
+       NULL::text AS client_id, NULL::text AS client_ip, NULL::timestamptz AS sent_at,
+       NULL::timestamptz AS edited_at, NULL::boolean AS deleted, NULL::bigint AS reply_to,
+       NULL::text AS mentions, NULL::text AS files
+FROM numbered
+UNION ALL
+SELECT NULL, seq, room, author, author_id, text, client_id, client_ip, sent_at,
+       edited_at, deleted, reply_to, mentions, files FROM stored";
+
+/// [`APPEND_BATCH`] with the bus's notification in the same statement: the
+/// payloads are computed from the seqs just assigned, and the CTE holding
+/// the `pg_notify` calls (volatile, so materialised and never inlined) is
+/// scanned to the end by a `count(*)` whose branch yields no row.
+fn append_statement(notify: Option<NotifySql>) -> String {
+    match notify {
+        None => format!("{APPEND_BATCH}{ANSWER}"),
+        Some(n) => format!(
+            "{APPEND_BATCH}, announced AS (
+    SELECT room, min(seq) AS first, max(seq) AS last FROM numbered GROUP BY room
+), notified AS (
+    SELECT pg_notify($11, p.payload) AS done FROM ({payloads}) p
+)
+{ANSWER}
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM (SELECT count(*) AS n FROM notified) x WHERE x.n < 0",
+            payloads = n.payloads
+        ),
+    }
+}
+
+/// A row of [`APPEND_BATCH`]'s answer.
+#[derive(sqlx::FromRow)]
+struct BatchRow {
+    ord: Option<i64>,
+    seq: i64,
+    room: Option<String>,
+    author: Option<String>,
+    author_id: Option<String>,
+    text: Option<String>,
+    client_id: Option<String>,
+    client_ip: Option<String>,
+    sent_at: Option<OffsetDateTime>,
+    edited_at: Option<OffsetDateTime>,
+    deleted: Option<bool>,
+    reply_to: Option<i64>,
+    mentions: Option<String>,
+    files: Option<String>,
+}
+
+/// Applies one change of a batch in its transaction.
+async fn apply(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    room: &RoomName,
+    change: &Change,
+    at: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    Ok(super::events::apply_change!(
+        tx,
+        super::events::sql::postgres,
+        room,
+        change,
+        at
+    ))
+}
+
+/// Moves a read marker forward, never past the room's last event.
+const SET_READ: &str = "\
+INSERT INTO read_markers (user_id, room, read_seq)
+SELECT $1, r.name, $3 FROM rooms r WHERE r.name = $2 AND $3 <= r.last_seq
+ON CONFLICT (user_id, room) DO UPDATE SET read_seq = GREATEST(read_markers.read_seq, EXCLUDED.read_seq)
+RETURNING read_seq";
+/// Sets a read marker to exactly the given seq (`mark_unread`).
+const SET_READ_EXACT: &str = "\
+INSERT INTO read_markers (user_id, room, read_seq)
+SELECT $1, r.name, $3 FROM rooms r WHERE r.name = $2 AND $3 <= r.last_seq
+ON CONFLICT (user_id, room) DO UPDATE SET read_seq = EXCLUDED.read_seq
+RETURNING read_seq";
+const MENTIONABLE: &str = "\
+SELECT u.id FROM users u JOIN rooms r ON r.name = $1
+WHERE u.username = ANY($2) AND NOT u.suspended
+  AND (r.visibility = 'public'
+       OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = r.name AND rm.user_id = u.id))";
+
+// Registrations take the table lock so that the first-account-is-admin rule
+// holds under concurrent sign-ups (they are rare; sign-ins do not lock).
+super::accounts::impl_accounts!(
+    PgStore,
+    pool,
+    pool,
+    Some("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+);
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn append_batch(
+        &self,
+        batch: &[Entry],
+        sent_at: OffsetDateTime,
+        notify: Notify,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let (indices, sends) = sends_of(batch);
+        if indices.len() == batch.len() {
+            // Sends only: one statement, its own implicit transaction.
+            let appended = self.store_sends(&self.pool, &sends, sent_at, notify).await?;
+            return Ok(appended.into_iter().map(|a| Ok(Applied::Sent(a))).collect());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        if !sends.is_empty() {
+            let appended = self.store_sends(&mut *tx, &sends, sent_at, notify).await?;
+            for (&i, a) in indices.iter().zip(appended) {
+                outcomes[i] = Some(Ok(Applied::Sent(a)));
+            }
+        }
+        for (i, (room, change)) in batch.iter().enumerate() {
+            if !is_send(change) {
+                outcomes[i] = Some(apply(&mut tx, room, change, sent_at).await?);
+            }
+        }
+        let outcomes: Vec<Outcome> = outcomes
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::Inconsistent))
+            .collect::<Result<_, _>>()?;
+        if let Some(n) = notify {
+            let (rooms, seqs) = announced(&outcomes);
+            if !rooms.is_empty() {
+                sqlx::query(self.event_notify(n))
+                    .bind(&rooms)
+                    .bind(&seqs)
+                    .bind(n.channel)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn set_read(
+        &self,
+        user: &str,
+        room: &RoomName,
+        seq: i64,
+        exact: bool,
+    ) -> Result<Option<i64>, StoreError> {
+        let statement = if exact { SET_READ_EXACT } else { SET_READ };
+        Ok(sqlx::query_scalar(statement)
+            .bind(user)
+            .bind(room.as_str())
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn mentionable(
+        &self,
+        room: &RoomName,
+        usernames: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(MENTIONABLE)
+            .bind(room.as_str())
+            .bind(usernames)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn page(
@@ -252,7 +406,7 @@ impl MessageStore for PgStore {
         room: &RoomName,
         first: i64,
         last: i64,
-    ) -> Result<Vec<Message>, StoreError> {
+    ) -> Result<Vec<RoomEvent>, StoreError> {
         self.read_range(room, first, last).await
     }
 

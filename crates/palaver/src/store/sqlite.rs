@@ -15,12 +15,13 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
 use super::accounts::AccountStore;
+use super::events::{is_send, Applied, Outcome};
 use super::{
-    answer, fresh_items, Appended, Cursor, Entry, MessageRow, MessageStore, Notify, Page,
-    PoolStats, RoomSummary, StoreError,
+    answer, fresh_items, sends_of, Appended, Cursor, Entry, MessageRow, MessageStore, Notify, Page,
+    PoolStats, RoomSummary, SendRef, StoreError,
 };
 use crate::config::{Config, DatabaseUrl};
-use crate::domain::{Message, RoomName};
+use crate::domain::{Change, RoomEvent, RoomName};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -37,6 +38,9 @@ impl SqliteStore {
             // FULL: a message acknowledged with 201 survives power loss, not
             // just a crash. Group commit pays one fsync per batch.
             .synchronous(SqliteSynchronous::Full)
+            // A deleted message's text is overwritten on disk, not just
+            // unlinked from the b-tree (DESIGN §5b: erased from storage).
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         if let Some(parent) = Path::new(options.get_filename()).parent() {
@@ -66,110 +70,68 @@ impl SqliteStore {
         Ok(Self { writer, readers })
     }
 
-    super::impl_reads!(readers);
+    super::impl_reads!(readers, super::events::sql::sqlite);
 }
 
 super::accounts::impl_accounts!(SqliteStore, writer, readers, None::<&str>);
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    /// One transaction on the one writer connection, with a statement count
-    /// that does not grow with the batch or its rooms: the batch travels as
-    /// JSON and `json_each` unpacks it (a lookup of stored client ids when
-    /// there are any, one upsert bumping every room, one insert).
+    /// One transaction on the one writer connection: the sends first,
+    /// then the changes, each change taking the room's next seq.
     async fn append_batch(
         &self,
         batch: &[Entry],
         sent_at: OffsetDateTime,
         _notify: Notify,
-    ) -> Result<Vec<Appended>, StoreError> {
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let (indices, sends) = sends_of(batch);
         let mut tx = self.writer.begin().await?;
-        let ids: Vec<(&str, &str)> = batch
-            .iter()
-            .filter_map(|(room, m)| m.client_id.as_ref().map(|c| (room.as_str(), c.as_str())))
-            .collect();
-        let mut stored = HashMap::new();
-        if !ids.is_empty() {
-            let rows: Vec<MessageRow> = sqlx::query_as(
-                "SELECT room, seq, author, author_id, text, client_id, client_ip, sent_at FROM messages \
-                 WHERE (room, client_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
-            )
-            .bind(json(&ids)?)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
-                let room = RoomName::parse(&row.room).map_err(|_| StoreError::Inconsistent)?;
-                if let Some(id) = row.client_id.clone() {
-                    stored.insert((room.as_str().to_owned(), id), row.into_message(&room));
-                }
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        if !sends.is_empty() {
+            let appended = store_sends(&mut tx, &sends, sent_at).await?;
+            for (&i, a) in indices.iter().zip(appended) {
+                outcomes[i] = Some(Ok(Applied::Sent(a)));
             }
         }
-
-        let fresh = fresh_items(batch, &stored);
-        let mut added: BTreeMap<&str, i64> = BTreeMap::new();
-        for (room, _) in batch {
-            added.entry(room.as_str()).or_insert(0);
-        }
-        for &i in &fresh {
-            *added.entry(batch[i].0.as_str()).or_insert(0) += 1;
-        }
-        let counts: Vec<(&str, i64)> = added.iter().map(|(r, n)| (*r, *n)).collect();
-        let bumped: Vec<(String, i64)> = sqlx::query_as(
-            "INSERT INTO rooms (name, last_seq, created_at) \
-             SELECT value ->> 0, value ->> 1, $2 FROM json_each($1) WHERE true \
-             ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
-             RETURNING name, last_seq",
-        )
-        .bind(json(&counts)?)
-        .bind(sent_at)
-        .fetch_all(&mut *tx)
-        .await?;
-        // The seq before this batch's first, per room.
-        let mut next: HashMap<String, i64> = bumped
-            .into_iter()
-            .map(|(name, last)| {
-                let base = last - added.get(name.as_str()).copied().unwrap_or(0);
-                (name, base)
-            })
-            .collect();
-        let mut new_seqs = HashMap::with_capacity(fresh.len());
-        for &i in &fresh {
-            let seq = next
-                .get_mut(batch[i].0.as_str())
-                .ok_or(StoreError::Inconsistent)?;
-            *seq += 1;
-            new_seqs.insert(i, *seq);
-        }
-
-        if !fresh.is_empty() {
-            let rows: Vec<_> = fresh
-                .iter()
-                .map(|&i| {
-                    let (room, m) = &batch[i];
-                    serde_json::json!([
-                        room.as_str(),
-                        new_seqs[&i],
-                        m.author.as_str(),
-                        m.text.as_str(),
-                        m.client_id.as_ref().map(|c| c.as_str()),
-                        m.client_ip,
-                        m.author_id.as_deref(),
-                    ])
-                })
-                .collect();
-            sqlx::query(
-                "INSERT INTO messages \
-                 (room, seq, author, text, client_id, client_ip, sent_at, author_id) \
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                        value ->> 5, $2, value ->> 6 FROM json_each($1)",
-            )
-            .bind(json(&rows)?)
-            .bind(sent_at)
-            .execute(&mut *tx)
-            .await?;
+        for (i, (room, change)) in batch.iter().enumerate() {
+            if !is_send(change) {
+                outcomes[i] = Some(apply(&mut tx, room, change, sent_at).await?);
+            }
         }
         tx.commit().await?;
-        answer(batch, &new_seqs, stored, sent_at)
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::Inconsistent))
+            .collect()
+    }
+
+    async fn set_read(
+        &self,
+        user: &str,
+        room: &RoomName,
+        seq: i64,
+        exact: bool,
+    ) -> Result<Option<i64>, StoreError> {
+        let statement = if exact { SET_READ_EXACT } else { SET_READ };
+        Ok(sqlx::query_scalar(statement)
+            .bind(user)
+            .bind(room.as_str())
+            .bind(seq)
+            .fetch_optional(&self.writer)
+            .await?)
+    }
+
+    async fn mentionable(
+        &self,
+        room: &RoomName,
+        usernames: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(MENTIONABLE)
+            .bind(room.as_str())
+            .bind(json(&usernames)?)
+            .fetch_all(&self.readers)
+            .await?)
     }
 
     async fn page(
@@ -186,7 +148,7 @@ impl MessageStore for SqliteStore {
         room: &RoomName,
         first: i64,
         last: i64,
-    ) -> Result<Vec<Message>, StoreError> {
+    ) -> Result<Vec<RoomEvent>, StoreError> {
         self.read_range(room, first, last).await
     }
 
@@ -214,6 +176,138 @@ impl MessageStore for SqliteStore {
         }
     }
 }
+
+/// Stores a batch's sends in `tx` with a statement count that does not grow
+/// with the batch or its rooms: the batch travels as JSON and `json_each`
+/// unpacks it (a lookup of stored client ids when there are any, one upsert
+/// bumping every room, one insert).
+async fn store_sends(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &[SendRef<'_>],
+    sent_at: OffsetDateTime,
+) -> Result<Vec<Appended>, StoreError> {
+    let ids: Vec<(&str, &str)> = batch
+        .iter()
+        .filter_map(|(room, m)| m.client_id.as_ref().map(|c| (room.as_str(), c.as_str())))
+        .collect();
+    let mut stored = HashMap::new();
+    if !ids.is_empty() {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room, seq, author, author_id, text, client_id, client_ip, sent_at, \
+             edited_at, deleted, reply_to, mentions, files FROM messages WHERE (room, client_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+        )
+        .bind(json(&ids)?)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
+            let room = RoomName::parse(&row.room).map_err(|_| StoreError::Inconsistent)?;
+            if let Some(id) = row.client_id.clone() {
+                stored.insert((room.as_str().to_owned(), id), row.into_message(&room));
+            }
+        }
+    }
+
+    let fresh = fresh_items(batch, &stored);
+    let mut added: BTreeMap<&str, i64> = BTreeMap::new();
+    for (room, _) in batch {
+        added.entry(room.as_str()).or_insert(0);
+    }
+    for &i in &fresh {
+        *added.entry(batch[i].0.as_str()).or_insert(0) += 1;
+    }
+    let counts: Vec<(&str, i64)> = added.iter().map(|(r, n)| (*r, *n)).collect();
+    let bumped: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO rooms (name, last_seq, created_at) \
+         SELECT value ->> 0, value ->> 1, $2 FROM json_each($1) WHERE true \
+         ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
+         RETURNING name, last_seq",
+    )
+    .bind(json(&counts)?)
+    .bind(sent_at)
+    .fetch_all(&mut **tx)
+    .await?;
+    // The seq before this batch's first, per room.
+    let mut next: HashMap<String, i64> = bumped
+        .into_iter()
+        .map(|(name, last)| {
+            let base = last - added.get(name.as_str()).copied().unwrap_or(0);
+            (name, base)
+        })
+        .collect();
+    let mut new_seqs = HashMap::with_capacity(fresh.len());
+    for &i in &fresh {
+        let seq = next
+            .get_mut(batch[i].0.as_str())
+            .ok_or(StoreError::Inconsistent)?;
+        *seq += 1;
+        new_seqs.insert(i, *seq);
+    }
+
+    if !fresh.is_empty() {
+        let rows: Vec<_> = fresh
+            .iter()
+            .map(|&i| {
+                let (room, m) = &batch[i];
+                serde_json::json!([
+                    room.as_str(),
+                    new_seqs[&i],
+                    m.author.as_str(),
+                    m.text.as_str(),
+                    m.client_id.as_ref().map(|c| c.as_str()),
+                    m.client_ip,
+                    m.author_id.as_deref(),
+                    m.reply_to,
+                    super::events::json_list(&m.mentions),
+                    super::events::json_list(&m.files),
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO messages \
+             (room, seq, author, text, client_id, client_ip, sent_at, author_id, \
+              reply_to, mentions, files) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                    value ->> 5, $2, value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
+             FROM json_each($1)",
+        )
+        .bind(json(&rows)?)
+        .bind(sent_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    answer(batch, &new_seqs, stored, sent_at)
+}
+
+/// Applies one change of a batch in its transaction.
+async fn apply(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    room: &RoomName,
+    change: &Change,
+    at: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    Ok(super::events::apply_change!(
+        tx,
+        super::events::sql::sqlite,
+        room,
+        change,
+        at
+    ))
+}
+
+/// Moves a read marker forward, never past the room's last event.
+const SET_READ: &str = "INSERT INTO read_markers (user_id, room, read_seq) \
+    SELECT $1, r.name, $3 FROM rooms r WHERE r.name = $2 AND $3 <= r.last_seq \
+    ON CONFLICT (user_id, room) DO UPDATE SET read_seq = max(read_seq, excluded.read_seq) \
+    RETURNING read_seq";
+/// Sets a read marker to exactly the given seq (`mark_unread`).
+const SET_READ_EXACT: &str = "INSERT INTO read_markers (user_id, room, read_seq) \
+    SELECT $1, r.name, $3 FROM rooms r WHERE r.name = $2 AND $3 <= r.last_seq \
+    ON CONFLICT (user_id, room) DO UPDATE SET read_seq = excluded.read_seq \
+    RETURNING read_seq";
+const MENTIONABLE: &str = "SELECT u.id FROM users u JOIN rooms r ON r.name = $1 \
+    WHERE u.username IN (SELECT value FROM json_each($2)) AND NOT u.suspended \
+    AND (r.visibility = 'public' \
+         OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = r.name AND rm.user_id = u.id))";
 
 /// A value as the JSON text `json_each` unpacks.
 fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {

@@ -21,7 +21,7 @@ use serde::Serialize;
 pub use limits::{StreamLimits, StreamPermit};
 pub use subscription::{Outbound, Subscription};
 
-use crate::domain::Message;
+use crate::domain::RoomEvent;
 use crate::telemetry::metrics as m;
 
 /// Why a stream ended: the WebSocket close frame's reason, the SSE `close`
@@ -93,18 +93,21 @@ impl CloseReason {
     }
 }
 
-/// A server-to-client frame: the WebSocket text frame's JSON; SSE sends the
-/// same JSON's inner value as an event's data (see [`sse`]).
+/// A server-to-client frame other than a room event: the WebSocket text
+/// frame's JSON; SSE sends the same JSON's inner value as an event's data
+/// (see [`sse`]). Room events are framed by [`Frame::event`].
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame<'a> {
-    Message { message: &'a Message },
-    CaughtUp { seq: i64 },
-    Close { reason: &'static str },
+    CaughtUp {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        seq: i64,
+    },
+    Close {
+        reason: &'static str,
+    },
 }
-
-/// What precedes the message JSON in a message frame.
-const MESSAGE_FRAME_PREFIX: &str = r#"{"type":"message","message":"#;
 
 impl Frame<'_> {
     /// The frame as JSON text.
@@ -113,29 +116,57 @@ impl Frame<'_> {
         serde_json::to_string(self).unwrap_or_default().into()
     }
 
-    /// A message's frame, serialised once however many subscribers (on
-    /// either transport) it reaches.
-    pub fn message(message: &Message) -> Utf8Bytes {
-        let bytes = Self::message_bytes(message);
+    /// A room event's frame (DESIGN §5b: `{"type": …, "room": …, …}`),
+    /// serialised once however many subscribers (on any transport) it
+    /// reaches. One serializer for every kind of event.
+    pub fn event(event: &RoomEvent) -> Utf8Bytes {
+        let bytes = event.frame().get_or_init(|| encode(event));
         // The cache only ever holds the UTF-8 JSON encoded below.
-        Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Frame::Message { message }.to_text())
+        Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Utf8Bytes::from(String::new()))
     }
 
-    /// The message's own JSON, a slice of its cached frame (no copy).
-    pub fn message_json(message: &Message) -> Bytes {
-        let frame = Self::message_bytes(message);
-        if frame.starts_with(MESSAGE_FRAME_PREFIX.as_bytes()) && frame.ends_with(b"}") {
-            frame.slice(MESSAGE_FRAME_PREFIX.len()..frame.len() - 1)
+    /// An event's SSE data: a message's own JSON (a slice of its cached
+    /// frame, no copy), or the whole frame of a change.
+    pub fn event_data(event: &RoomEvent) -> Bytes {
+        let frame = event.frame().get_or_init(|| encode(event));
+        let RoomEvent::Message(message) = event else {
+            return frame;
+        };
+        let prefix = message_prefix(message.room.as_str()).len();
+        if frame.len() > prefix && frame.ends_with(b"}") {
+            frame.slice(prefix..frame.len() - 1)
         } else {
-            Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+            Bytes::from(serde_json::to_vec(message.as_ref()).unwrap_or_default())
         }
     }
+}
 
-    fn message_bytes(message: &Message) -> Bytes {
-        message
-            .frame
-            .get_or_init(|| Bytes::from(Frame::Message { message }.to_text()))
+/// What precedes the message JSON in a message frame (room names need no
+/// escaping: `[a-z0-9_-]`).
+fn message_prefix(room: &str) -> String {
+    format!(r#"{{"type":"message","room":"{room}","message":"#)
+}
+
+fn encode(event: &RoomEvent) -> Bytes {
+    let change = match event {
+        RoomEvent::Message(message) => {
+            let mut out = message_prefix(message.room.as_str()).into_bytes();
+            // Serialising our own plain structs cannot fail.
+            let _ = serde_json::to_writer(&mut out, message.as_ref());
+            out.push(b'}');
+            return Bytes::from(out);
+        }
+        RoomEvent::Edit(e) => serde_json::to_value(e),
+        RoomEvent::Delete(e) => serde_json::to_value(e),
+        RoomEvent::Reaction(e) => serde_json::to_value(e),
+    };
+    let mut frame = serde_json::Map::new();
+    frame.insert("type".into(), event.kind().into());
+    frame.insert("room".into(), event.room().as_str().into());
+    if let Ok(serde_json::Value::Object(fields)) = change {
+        frame.extend(fields);
     }
+    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
 }
 
 /// Holds a stream's admission (global and per-client slots) and keeps the
@@ -169,9 +200,9 @@ impl Drop for StreamGuard {
     }
 }
 
-/// Records commit-to-delivery latency for one delivered message.
-fn record_delivery(message: &Arc<Message>) {
-    let lag = time::OffsetDateTime::now_utc() - message.sent_at;
+/// Records commit-to-delivery latency for one delivered event.
+fn record_delivery(event: &Arc<RoomEvent>) {
+    let lag = time::OffsetDateTime::now_utc() - event.at();
     metrics::histogram!(m::FANOUT_LAG).record(lag.as_seconds_f64().max(0.0));
 }
 
@@ -180,8 +211,8 @@ mod tests {
     use super::*;
     use crate::domain::{now_millis, RoomName};
 
-    fn message() -> Message {
-        Message {
+    fn message() -> RoomEvent {
+        RoomEvent::Message(std::sync::Arc::new(crate::domain::Message {
             room: RoomName::parse("r").unwrap(),
             seq: 7,
             author: "a".into(),
@@ -197,14 +228,14 @@ mod tests {
             mentions: Vec::new(),
             files: Vec::new(),
             frame: Default::default(),
-        }
+        }))
     }
 
     #[test]
     fn a_message_frame_is_serialised_once_and_shared() {
         let message = message();
-        let first = Frame::message(&message);
-        let second = Frame::message(&message);
+        let first = Frame::event(&message);
+        let second = Frame::event(&message);
         assert_eq!(
             first.as_ptr(),
             second.as_ptr(),
@@ -212,6 +243,7 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_str(&first).unwrap();
         assert_eq!(parsed["type"], "message");
+        assert_eq!(parsed["room"], "r");
         assert_eq!(parsed["message"]["text"], "t\"quoted\" }");
         assert_eq!(parsed["message"]["seq"], 7);
     }
@@ -219,15 +251,41 @@ mod tests {
     #[test]
     fn the_sse_payload_is_the_message_json_sliced_from_the_same_frame() {
         let message = message();
-        let frame = Frame::message(&message);
-        let json = Frame::message_json(&message);
-        assert_eq!(json, serde_json::to_string(&message).unwrap().as_bytes());
+        let frame = Frame::event(&message);
+        let json = Frame::event_data(&message);
+        let RoomEvent::Message(inner) = &message else {
+            unreachable!()
+        };
+        assert_eq!(json, serde_json::to_string(inner.as_ref()).unwrap().as_bytes());
         let inside =
             frame.as_str().as_ptr() as usize..frame.as_str().as_ptr() as usize + frame.len();
         assert!(
             inside.contains(&(json.as_ptr() as usize)),
             "a slice of the frame, not a copy"
         );
+    }
+
+    #[test]
+    fn a_change_frame_carries_its_type_room_and_fields() {
+        let edit = RoomEvent::Edit(crate::domain::EditEvent {
+            room: RoomName::parse("r").unwrap(),
+            seq: 9,
+            target: 7,
+            text: "new".into(),
+            edited_at: now_millis(),
+            mentions: vec!["u1".into()],
+            user_id: "u0".into(),
+            frame: Default::default(),
+        });
+        let parsed: serde_json::Value = serde_json::from_str(&Frame::event(&edit)).unwrap();
+        assert_eq!(parsed["type"], "edit");
+        assert_eq!(parsed["room"], "r");
+        assert_eq!((parsed["seq"].as_i64(), parsed["target"].as_i64()), (Some(9), Some(7)));
+        assert_eq!(parsed["text"], "new");
+        assert_eq!(parsed["mentions"][0], "u1");
+        assert!(parsed["edited_at"].is_string());
+        assert!(parsed.get("user_id").is_none(), "who edited is the author");
+        assert_eq!(Frame::event_data(&edit).as_ref(), Frame::event(&edit).as_bytes());
     }
 
     #[test]

@@ -69,16 +69,14 @@ impl Body {
 /// if it ends the stream.
 fn event(next: Outbound) -> (Event, Option<CloseReason>) {
     match next {
-        Outbound::Message(message) => {
-            record_delivery(&message);
-            let json = Frame::message_json(&message);
+        Outbound::Event(room_event) => {
+            record_delivery(&room_event);
+            let json = Frame::event_data(&room_event);
             let event = Event::default()
-                .id(message.seq.to_string())
-                .event("message");
-            let event = match std::str::from_utf8(&json) {
-                Ok(json) => event.data(json),
-                Err(_) => event.json_data(&*message).unwrap_or_default(),
-            };
+                .id(room_event.seq().to_string())
+                .event(room_event.kind());
+            // The frame is JSON we encoded: always UTF-8.
+            let event = event.data(std::str::from_utf8(&json).unwrap_or_default());
             (event, None)
         }
         Outbound::CaughtUp(seq) => (

@@ -13,17 +13,18 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::CloseReason;
 use crate::bus::{Event, Hub, RoomReceiver};
-use crate::domain::{Message, RoomName};
-use crate::store::{Cursor, MessageStore, StoreError};
+use crate::domain::{RoomEvent, RoomName};
+use crate::store::{MessageStore, StoreError};
 
-/// Rows read per replay query.
-const REPLAY_PAGE: u32 = 200;
+/// Events read per replay query.
+const REPLAY_PAGE: i64 = 200;
 
 /// What a stream sends next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outbound {
-    Message(Arc<Message>),
-    /// The replay is done; `seq` is the last message sent so far.
+    /// A room event (a message as its reader sees it, or a change).
+    Event(Arc<RoomEvent>),
+    /// The replay is done; `seq` is the last event sent so far.
     CaughtUp(i64),
     /// The stream ends, for this reason; the client resumes with `since`.
     Close(CloseReason),
@@ -34,7 +35,9 @@ pub struct Subscription {
     store: Arc<dyn MessageStore>,
     live: RoomReceiver,
     last_sent: i64,
-    backlog: VecDeque<Arc<Message>>,
+    backlog: VecDeque<Arc<RoomEvent>>,
+    /// The subscriber: replayed messages carry `me` on their reactions.
+    viewer: Option<String>,
     replaying: bool,
     caught_up_pending: bool,
     caught_up_sent: bool,
@@ -62,11 +65,23 @@ impl Subscription {
             live,
             last_sent,
             backlog: VecDeque::new(),
+            viewer: None,
             replaying: true,
             caught_up_pending: false,
             caught_up_sent: false,
             revoked: None,
         })
+    }
+
+    /// Frames replayed messages as `user` sees them.
+    pub fn seen_by(mut self, user: &str) -> Self {
+        self.viewer = Some(user.to_owned());
+        self
+    }
+
+    /// The room this subscription follows.
+    pub fn room(&self) -> &RoomName {
+        &self.room
     }
 
     /// Closes the stream with the reason `revoked` delivers.
@@ -96,9 +111,9 @@ impl Subscription {
 
     async fn next_unrevoked(&mut self) -> Outbound {
         loop {
-            if let Some(message) = self.backlog.pop_front() {
-                self.last_sent = message.seq;
-                return Outbound::Message(message);
+            if let Some(event) = self.backlog.pop_front() {
+                self.last_sent = event.seq();
+                return Outbound::Event(event);
             }
             if self.caught_up_pending {
                 self.caught_up_pending = false;
@@ -106,15 +121,22 @@ impl Subscription {
                 return Outbound::CaughtUp(self.last_sent);
             }
             if self.replaying {
-                let page = self
+                let first = self.last_sent + 1;
+                let events = self
                     .store
-                    .page(&self.room, Cursor::After(self.last_sent), REPLAY_PAGE)
+                    .range(&self.room, first, first + REPLAY_PAGE - 1)
                     .await;
-                match page {
-                    Ok(page) => {
-                        let (messages, has_more) =
-                            page.map(|p| (p.messages, p.has_more)).unwrap_or_default();
-                        self.backlog.extend(messages.into_iter().map(Arc::new));
+                match events {
+                    Ok(events) => {
+                        // Seqs are gapless: a short window reached the head.
+                        let has_more = events.len() as i64 == REPLAY_PAGE;
+                        let viewer = self.viewer.as_deref();
+                        self.backlog.extend(events.into_iter().map(|e| match e {
+                            RoomEvent::Message(m) => {
+                                Arc::new(RoomEvent::Message(m.seen_by(viewer)))
+                            }
+                            change => Arc::new(change),
+                        }));
                         if !has_more {
                             self.replaying = false;
                             self.caught_up_pending = !self.caught_up_sent;
@@ -128,13 +150,13 @@ impl Subscription {
                 continue;
             }
             match self.live.recv().await {
-                Ok(Event::Message(message)) => {
-                    if message.seq <= self.last_sent {
+                Ok(Event::Room(event)) => {
+                    if event.seq() <= self.last_sent {
                         continue; // already sent by the replay
                     }
-                    if message.seq == self.last_sent + 1 {
-                        self.last_sent = message.seq;
-                        return Outbound::Message(message);
+                    if event.seq() == self.last_sent + 1 {
+                        self.last_sent = event.seq();
+                        return Outbound::Event(event);
                     }
                     // A gap: something was missed; read it from the table.
                     self.replaying = true;

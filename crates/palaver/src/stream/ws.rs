@@ -98,8 +98,12 @@ where
                 next = subscription.next() => next,
             };
             let text = match &frame {
-                Outbound::Message(message) => Frame::message(message),
-                Outbound::CaughtUp(seq) => Frame::CaughtUp { seq: *seq }.to_text(),
+                Outbound::Event(event) => Frame::event(event),
+                Outbound::CaughtUp(seq) => Frame::CaughtUp {
+                    room: None,
+                    seq: *seq,
+                }
+                .to_text(),
                 Outbound::Close(reason) => {
                     let close = WsMessage::Close(Some(CloseFrame {
                         code: reason.ws_code(),
@@ -113,8 +117,8 @@ where
             };
             match send(&mut sink, WsMessage::Text(text), timing).await {
                 Ok(()) => {
-                    if let Outbound::Message(message) = &frame {
-                        record_delivery(message);
+                    if let Outbound::Event(event) = &frame {
+                        record_delivery(event);
                     }
                 }
                 Err(SendError::TimedOut) => {
@@ -242,7 +246,10 @@ mod tests {
             )
             .await
             .unwrap();
-        let live: Vec<_> = live.into_iter().map(|a| a.message).collect();
+        let live: Vec<_> = live
+            .into_iter()
+            .map(|a| Arc::new(crate::domain::RoomEvent::Message(a.message)))
+            .collect();
         // Published twice (as after a bus resync): delivered once.
         hub.publish(&room, &live);
         hub.publish(&room, &live);
@@ -273,7 +280,7 @@ mod tests {
         // More than the hub holds, before the pump reads any of it.
         let messages: Vec<_> = (1..=10)
             .map(|seq| {
-                Arc::new(crate::domain::Message {
+                Arc::new(crate::domain::RoomEvent::Message(Arc::new(crate::domain::Message {
                     room: room.clone(),
                     seq,
                     author: "a".into(),
@@ -289,7 +296,7 @@ mod tests {
                     mentions: Vec::new(),
                     files: Vec::new(),
                     frame: Default::default(),
-                })
+                })))
             })
             .collect();
         hub.publish(&room, &messages);

@@ -60,7 +60,8 @@ async fn creating_rooms_is_201_for_new_names_409_for_taken_and_400_for_bad_input
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"room": {"name": "design", "last_seq": 0, "visibility": "private"}})
+        json!({"room": {"name": "design", "last_seq": 0, "visibility": "private", "topic": "",
+                        "joined": true, "read_seq": 0, "unread": 0, "mentions": 0}})
     );
     let public = create_room(&app.client, &app.address, &json!({"name": "lobby"})).await;
     assert_eq!(public.status(), 201);

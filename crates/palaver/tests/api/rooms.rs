@@ -77,13 +77,15 @@ async fn rooms_are_listed_with_their_last_seq(backend: Backend) {
     app.send("alpha", "1").await;
     let (status, body) = app.get_json("/api/v1/rooms").await;
     assert_eq!(status, 200);
+    // The caller sent every message: nothing is unread, and sending did
+    // not join the rooms.
+    let room = |name: &str, last_seq: i64| {
+        json!({"name": name, "last_seq": last_seq, "visibility": "public", "topic": "",
+               "joined": false, "read_seq": 0, "unread": 0, "mentions": 0})
+    };
     assert_eq!(
         body["rooms"],
-        json!([
-            {"name": "alpha", "last_seq": 1, "visibility": "public"},
-            {"name": "general", "last_seq": 0, "visibility": "public"},
-            {"name": "zeta", "last_seq": 2, "visibility": "public"},
-        ])
+        json!([room("alpha", 1), room("general", 0), room("zeta", 2)])
     );
     app.stop().await;
 }

@@ -49,7 +49,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Bus, History, Hub, Observer};
 use crate::config::BusUrl;
-use crate::domain::{Author, ClientId, Message, MessageText, RoomName};
+use crate::domain::{
+    Author, ClientId, DeleteEvent, EditEvent, Emoji, FileRef, Message, MessageText, ReactionEvent,
+    RoomEvent, RoomName,
+};
 use crate::telemetry::metrics as m;
 
 mod cluster;
@@ -58,7 +61,7 @@ mod cluster;
 /// `{…}` hash tag can sneak in).
 pub const CHANNEL_PREFIX: &str = "palaver:room:";
 /// The payload format this build writes and reads.
-pub const PAYLOAD_VERSION: u32 = 1;
+pub const PAYLOAD_VERSION: u32 = 2;
 /// Largest payload accepted from the broker (a full batch of 256 messages of
 /// 4,000 characters is about 4 MiB of JSON).
 const MAX_PAYLOAD_BYTES: usize = 8 << 20;
@@ -95,63 +98,170 @@ fn room_of(channel: &str) -> Option<RoomName> {
 struct PayloadOut<'a> {
     v: u32,
     room: &'a str,
-    messages: Vec<WireOut<'a>>,
+    events: Vec<WireOut<'a>>,
 }
 
+/// One event on the wire: the fields of its kind, with times in
+/// milliseconds since the epoch.
 #[derive(Serialize)]
-struct WireOut<'a> {
-    seq: i64,
-    author: &'a str,
-    author_id: Option<&'a str>,
-    text: &'a str,
-    /// Milliseconds since the Unix epoch (UTC).
-    sent_at_ms: i64,
-    client_id: Option<&'a str>,
-    client_ip: &'a str,
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireOut<'a> {
+    Message {
+        seq: i64,
+        author: &'a str,
+        author_id: Option<&'a str>,
+        text: &'a str,
+        sent_at_ms: i64,
+        client_id: Option<&'a str>,
+        client_ip: &'a str,
+        reply_to: Option<i64>,
+        mentions: &'a [String],
+        files: &'a [FileRef],
+    },
+    Edit {
+        seq: i64,
+        target: i64,
+        text: &'a str,
+        at_ms: i64,
+        mentions: &'a [String],
+        user_id: &'a str,
+    },
+    Delete {
+        seq: i64,
+        target: i64,
+        at_ms: i64,
+        user_id: &'a str,
+    },
+    Reaction {
+        seq: i64,
+        target: i64,
+        emoji: &'a str,
+        user_id: &'a str,
+        on: bool,
+        at_ms: i64,
+    },
 }
 
 #[derive(Deserialize)]
 struct PayloadIn {
     v: u32,
     room: String,
-    messages: Vec<WireIn>,
+    events: Vec<WireIn>,
 }
 
 #[derive(Deserialize)]
-struct WireIn {
-    seq: i64,
-    author: String,
-    #[serde(default)]
-    author_id: Option<String>,
-    text: String,
-    sent_at_ms: i64,
-    client_id: Option<String>,
-    client_ip: String,
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireIn {
+    Message {
+        seq: i64,
+        author: String,
+        #[serde(default)]
+        author_id: Option<String>,
+        text: String,
+        sent_at_ms: i64,
+        client_id: Option<String>,
+        client_ip: String,
+        #[serde(default)]
+        reply_to: Option<i64>,
+        #[serde(default)]
+        mentions: Vec<String>,
+        #[serde(default)]
+        files: Vec<FileRef>,
+    },
+    Edit {
+        seq: i64,
+        target: i64,
+        text: String,
+        at_ms: i64,
+        mentions: Vec<String>,
+        user_id: String,
+    },
+    Delete {
+        seq: i64,
+        target: i64,
+        at_ms: i64,
+        user_id: String,
+    },
+    Reaction {
+        seq: i64,
+        target: i64,
+        emoji: String,
+        user_id: String,
+        on: bool,
+        at_ms: i64,
+    },
 }
 
-/// The payload of one committed batch of `room`, oldest first.
-pub fn encode(room: &RoomName, messages: &[Arc<Message>]) -> Vec<u8> {
+impl WireIn {
+    fn seq(&self) -> i64 {
+        match self {
+            WireIn::Message { seq, .. }
+            | WireIn::Edit { seq, .. }
+            | WireIn::Delete { seq, .. }
+            | WireIn::Reaction { seq, .. } => *seq,
+        }
+    }
+}
+
+fn millis(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_millis(ms: i64) -> Result<OffsetDateTime, Rejected> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| Rejected::BadField)
+}
+
+/// Encodes one room's committed events (in seq order) as one payload.
+pub fn encode(room: &RoomName, events: &[Arc<RoomEvent>]) -> Vec<u8> {
     let payload = PayloadOut {
         v: PAYLOAD_VERSION,
         room: room.as_str(),
-        messages: messages
+        events: events
             .iter()
-            .map(|m| WireOut {
-                seq: m.seq,
-                author: &m.author,
-                author_id: m.author_id.as_deref(),
-                text: &m.text,
-                sent_at_ms: (m.sent_at.unix_timestamp_nanos() / 1_000_000) as i64,
-                client_id: m.client_id.as_deref(),
-                client_ip: &m.client_ip,
+            .map(|e| match e.as_ref() {
+                RoomEvent::Message(m) => WireOut::Message {
+                    seq: m.seq,
+                    author: &m.author,
+                    author_id: m.author_id.as_deref(),
+                    text: &m.text,
+                    sent_at_ms: millis(m.sent_at),
+                    client_id: m.client_id.as_deref(),
+                    client_ip: &m.client_ip,
+                    reply_to: m.reply_to,
+                    mentions: &m.mentions,
+                    files: &m.files,
+                },
+                RoomEvent::Edit(e) => WireOut::Edit {
+                    seq: e.seq,
+                    target: e.target,
+                    text: &e.text,
+                    at_ms: millis(e.edited_at),
+                    mentions: &e.mentions,
+                    user_id: &e.user_id,
+                },
+                RoomEvent::Delete(e) => WireOut::Delete {
+                    seq: e.seq,
+                    target: e.target,
+                    at_ms: millis(e.at),
+                    user_id: &e.user_id,
+                },
+                RoomEvent::Reaction(e) => WireOut::Reaction {
+                    seq: e.seq,
+                    target: e.target,
+                    emoji: &e.emoji,
+                    user_id: &e.user_id,
+                    on: e.on,
+                    at_ms: millis(e.at),
+                },
             })
             .collect(),
     };
-    // Serialising plain strings and integers cannot fail.
+    // Serialising our own plain structs cannot fail.
     serde_json::to_vec(&payload).unwrap_or_default()
 }
 
-/// Why a payload was ignored.
+/// Why a broker payload was ignored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
     #[error("payload of {0} bytes is over the limit")]
@@ -164,12 +274,22 @@ pub enum Rejected {
     WrongRoom,
     #[error("payload seqs are empty, too many, or not consecutive from 1 up")]
     BadSeqs,
-    #[error("a message field is out of bounds")]
+    #[error("an event field is out of bounds")]
     BadField,
 }
 
-/// Decodes and checks a payload received on `room`'s channel.
-pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<Message>, Rejected> {
+/// Most user ids in a mention list, and most files on a message, accepted
+/// from the broker.
+const MAX_LIST: usize = 1000;
+
+fn id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64
+}
+
+/// Decodes and checks a payload heard on `room`'s channel: the events must
+/// be that room's, consecutive, and every field within the bounds the API
+/// itself enforces. Anything else is rejected whole.
+pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<RoomEvent>, Rejected> {
     if bytes.len() > MAX_PAYLOAD_BYTES {
         return Err(Rejected::TooLarge(bytes.len()));
     }
@@ -180,50 +300,133 @@ pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<Message>, Rejected> {
     if payload.room != room.as_str() {
         return Err(Rejected::WrongRoom);
     }
-    let first = payload.messages.first().map(|m| m.seq).unwrap_or(0);
+    let first = payload.events.first().map(WireIn::seq).unwrap_or(0);
     let consecutive = payload
-        .messages
+        .events
         .iter()
         .zip(first..)
-        .all(|(m, seq)| m.seq == seq);
-    if first < 1 || !consecutive || payload.messages.len() > MAX_PAYLOAD_MESSAGES {
+        .all(|(e, seq)| e.seq() == seq);
+    if first < 1 || !consecutive || payload.events.len() > MAX_PAYLOAD_MESSAGES {
         return Err(Rejected::BadSeqs);
     }
+    let text_ok = |text: &str| {
+        MessageText::parse(text, MessageText::MAX_CHARS).is_ok_and(|t| t.as_str() == text)
+    };
+    let list_ok = |ids: &[String]| ids.len() <= MAX_LIST && ids.iter().all(|i| id_ok(i));
     payload
-        .messages
+        .events
         .into_iter()
-        .map(|m| {
-            let valid = Author::parse(&m.author).is_ok_and(|a| a.as_str() == m.author)
-                && MessageText::parse(&m.text, MessageText::MAX_CHARS)
-                    .is_ok_and(|t| t.as_str() == m.text)
-                && m.client_id
-                    .as_deref()
-                    .is_none_or(|c| ClientId::parse(c).is_ok())
-                && m.author_id.as_ref().is_none_or(|id| id.len() <= 64)
-                && m.client_ip.len() <= 64;
-            let sent_at =
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.sent_at_ms) * 1_000_000)
-                    .map_err(|_| Rejected::BadField)?;
-            if !valid {
-                return Err(Rejected::BadField);
+        .map(|e| match e {
+            WireIn::Message {
+                seq,
+                author,
+                author_id,
+                text,
+                sent_at_ms,
+                client_id,
+                client_ip,
+                reply_to,
+                mentions,
+                files,
+            } => {
+                let valid = Author::parse(&author).is_ok_and(|a| a.as_str() == author)
+                    && text_ok(&text)
+                    && client_id
+                        .as_deref()
+                        .is_none_or(|c| ClientId::parse(c).is_ok())
+                    && author_id.as_deref().is_none_or(id_ok)
+                    && client_ip.len() <= 64
+                    && reply_to.is_none_or(|r| (1..seq).contains(&r))
+                    && list_ok(&mentions)
+                    && files.len() <= MAX_LIST;
+                if !valid {
+                    return Err(Rejected::BadField);
+                }
+                Ok(RoomEvent::Message(Arc::new(Message {
+                    room: room.clone(),
+                    seq,
+                    author,
+                    author_id,
+                    text,
+                    sent_at: from_millis(sent_at_ms)?,
+                    client_id,
+                    client_ip,
+                    edited_at: None,
+                    deleted: false,
+                    reply_to,
+                    reactions: Vec::new(),
+                    mentions,
+                    files,
+                    frame: Default::default(),
+                })))
             }
-            Ok(Message {
-                room: room.clone(),
-                seq: m.seq,
-                author: m.author,
-                author_id: m.author_id,
-                text: m.text,
-                sent_at,
-                client_id: m.client_id,
-                client_ip: m.client_ip,
-                edited_at: None,
-                deleted: false,
-                reply_to: None,
-                reactions: Vec::new(),
-                mentions: Vec::new(),
-                files: Vec::new(),
-                frame: Default::default(),
-            })
+            WireIn::Edit {
+                seq,
+                target,
+                text,
+                at_ms,
+                mentions,
+                user_id,
+            } => {
+                // A replayed edit of a deleted message has an empty text.
+                if !(1..seq).contains(&target)
+                    || !(text.is_empty() || text_ok(&text))
+                    || !list_ok(&mentions)
+                    || !id_ok(&user_id)
+                {
+                    return Err(Rejected::BadField);
+                }
+                Ok(RoomEvent::Edit(EditEvent {
+                    room: room.clone(),
+                    seq,
+                    target,
+                    text,
+                    edited_at: from_millis(at_ms)?,
+                    mentions,
+                    user_id,
+                    frame: Default::default(),
+                }))
+            }
+            WireIn::Delete {
+                seq,
+                target,
+                at_ms,
+                user_id,
+            } => {
+                if !(1..seq).contains(&target) || !id_ok(&user_id) {
+                    return Err(Rejected::BadField);
+                }
+                Ok(RoomEvent::Delete(DeleteEvent {
+                    room: room.clone(),
+                    seq,
+                    target,
+                    at: from_millis(at_ms)?,
+                    user_id,
+                    frame: Default::default(),
+                }))
+            }
+            WireIn::Reaction {
+                seq,
+                target,
+                emoji,
+                user_id,
+                on,
+                at_ms,
+            } => {
+                if !(1..seq).contains(&target) || Emoji::parse(&emoji).is_err() || !id_ok(&user_id) {
+                    return Err(Rejected::BadField);
+                }
+                Ok(RoomEvent::Reaction(ReactionEvent {
+                    room: room.clone(),
+                    seq,
+                    target,
+                    emoji,
+                    user_id,
+                    on,
+                    at: from_millis(at_ms)?,
+                    frame: Default::default(),
+                }))
+            }
         })
         .collect()
 }
@@ -310,9 +513,9 @@ pub struct RedisBus {
 }
 
 impl Bus for RedisBus {
-    fn committed(&self, messages: &[Arc<Message>]) {
-        for room in messages.chunk_by(|a, b| a.room == b.room) {
-            self.queue_batch(&room[0].room, room);
+    fn committed(&self, events: &[Arc<RoomEvent>]) {
+        for room in events.chunk_by(|a, b| a.room() == b.room()) {
+            self.queue_batch(room[0].room(), room);
         }
     }
 
@@ -323,9 +526,9 @@ impl Bus for RedisBus {
 
 impl RedisBus {
     /// Queues one room's batch for the publisher.
-    fn queue_batch(&self, room: &RoomName, messages: &[Arc<Message>]) {
+    fn queue_batch(&self, room: &RoomName, events: &[Arc<RoomEvent>]) {
         let Some(queue) = &self.queue else { return };
-        let payload = encode(room, messages);
+        let payload = encode(room, events);
         let size = payload.len();
         // The byte budget bounds the queue; over it the batch is dropped and
         // the subscribers' repair delivers it from the table.
@@ -1176,7 +1379,7 @@ impl Subscriber {
         }
         match tokio::time::timeout(RESPONSE_TIMEOUT, self.history.range(room, from, upto)).await {
             Ok(Ok(rows)) => {
-                let rows: Vec<Arc<Message>> = rows.into_iter().map(Arc::new).collect();
+                let rows: Vec<Arc<RoomEvent>> = rows.into_iter().map(Arc::new).collect();
                 self.hub.publish(room, &rows);
                 self.observer.committed(&rows);
             }
@@ -1215,7 +1418,7 @@ impl Subscriber {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return;
         };
-        let (first, last) = (first.seq, last.seq);
+        let (first, last) = (first.seq(), last.seq());
         if last <= state.delivered {
             return; // already delivered (repaired before its publish arrived)
         }
@@ -1224,9 +1427,9 @@ impl Subscriber {
             self.repair(&room, first - 1).await;
         }
         let delivered = self.rooms.get(&room).map_or(0, |s| s.delivered);
-        let fresh: Vec<Arc<Message>> = batch
+        let fresh: Vec<Arc<RoomEvent>> = batch
             .into_iter()
-            .filter(|m| m.seq > delivered)
+            .filter(|e| e.seq() > delivered)
             .map(Arc::new)
             .collect();
         self.hub.publish(&room, &fresh);
@@ -1249,8 +1452,8 @@ mod tests {
         RoomName::parse("general").unwrap()
     }
 
-    fn message(seq: i64, text: &str) -> Arc<Message> {
-        Arc::new(Message {
+    fn message(seq: i64, text: &str) -> Arc<RoomEvent> {
+        Arc::new(RoomEvent::Message(Arc::new(Message {
             room: room(),
             seq,
             author: "ada".into(),
@@ -1266,16 +1469,48 @@ mod tests {
             mentions: Vec::new(),
             files: Vec::new(),
             frame: Default::default(),
-        })
+        })))
     }
 
     #[test]
     fn a_batch_survives_the_round_trip() {
-        let batch = vec![message(7, "hi"), message(8, "line\nbreak \"quoted\"")];
+        let at = now_millis();
+        let batch = vec![
+            message(7, "hi"),
+            message(8, "line\nbreak \"quoted\""),
+            Arc::new(RoomEvent::Edit(EditEvent {
+                room: room(),
+                seq: 9,
+                target: 7,
+                text: "hello".into(),
+                edited_at: at,
+                mentions: vec!["u1".into()],
+                user_id: "u0".into(),
+                frame: Default::default(),
+            })),
+            Arc::new(RoomEvent::Reaction(ReactionEvent {
+                room: room(),
+                seq: 10,
+                target: 8,
+                emoji: "👍".into(),
+                user_id: "u1".into(),
+                on: true,
+                at,
+                frame: Default::default(),
+            })),
+            Arc::new(RoomEvent::Delete(DeleteEvent {
+                room: room(),
+                seq: 11,
+                target: 7,
+                at,
+                user_id: "u0".into(),
+                frame: Default::default(),
+            })),
+        ];
         let decoded = decode(&room(), &encode(&room(), &batch)).unwrap();
-        let expected: Vec<Message> = batch.iter().map(|m| (**m).clone()).collect();
+        let expected: Vec<RoomEvent> = batch.iter().map(|e| (**e).clone()).collect();
         assert_eq!(decoded, expected);
-        assert_eq!(decoded[1].client_ip, "10.0.0.1");
+        assert!(matches!(&decoded[1], RoomEvent::Message(m) if m.client_ip == "10.0.0.1"));
     }
 
     #[test]
@@ -1284,12 +1519,12 @@ mod tests {
         let other = RoomName::parse("other").unwrap();
         assert_eq!(decode(&other, &good), Err(Rejected::WrongRoom));
         assert_eq!(decode(&room(), b"hello"), Err(Rejected::Malformed));
-        assert_eq!(decode(&room(), b"{\"v\":1}"), Err(Rejected::Malformed));
-        let v2 = String::from_utf8(good.clone())
+        assert_eq!(decode(&room(), b"{\"v\":2}"), Err(Rejected::Malformed));
+        let v3 = String::from_utf8(good.clone())
             .unwrap()
-            .replace("\"v\":1", "\"v\":2");
-        assert_eq!(decode(&room(), v2.as_bytes()), Err(Rejected::Version(2)));
-        let empty = br#"{"v":1,"room":"general","messages":[]}"#;
+            .replace("\"v\":2", "\"v\":3");
+        assert_eq!(decode(&room(), v3.as_bytes()), Err(Rejected::Version(3)));
+        let empty = br#"{"v":2,"room":"general","events":[]}"#;
         assert_eq!(decode(&room(), empty), Err(Rejected::BadSeqs));
         let gap = encode(&room(), &[message(1, "a"), message(3, "b")]);
         assert_eq!(decode(&room(), &gap), Err(Rejected::BadSeqs));
@@ -1299,6 +1534,10 @@ mod tests {
         assert_eq!(decode(&room(), &control), Err(Rejected::BadField));
         let long = encode(&room(), &[message(1, &"x".repeat(4001))]);
         assert_eq!(decode(&room(), &long), Err(Rejected::BadField));
+        let bad_emoji = br#"{"v":2,"room":"general","events":[{"kind":"reaction","seq":2,"target":1,"emoji":"ok","user_id":"u","on":true,"at_ms":0}]}"#;
+        assert_eq!(decode(&room(), bad_emoji), Err(Rejected::BadField));
+        let future_target = br#"{"v":2,"room":"general","events":[{"kind":"delete","seq":2,"target":2,"user_id":"u","at_ms":0}]}"#;
+        assert_eq!(decode(&room(), future_target), Err(Rejected::BadField));
         let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
         assert!(matches!(decode(&room(), &huge), Err(Rejected::TooLarge(_))));
     }
