@@ -43,3 +43,4 @@ node --test-reporter=spec tests/e2e/rules.test.mjs
 # timeout's SIGTERM reaches the harness.
 timeout 600 node --test-reporter=spec tests/e2e/web.test.mjs
 timeout 900 node --test-reporter=spec tests/e2e/people.test.mjs
+timeout 600 node --test-reporter=spec tests/e2e/conversation.test.mjs

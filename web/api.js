@@ -157,11 +157,32 @@ export async function fetchPage(room, { before = null, limit = PAGE_SIZE } = {},
 }
 
 /** Stores a message (its author is the signed-in user); a repeated `client_id` returns the stored one. */
-export function sendMessage(room, { text, clientId }) {
-  return request(`${roomPath(room)}/messages`, {
-    method: "POST",
-    body: { text, client_id: clientId },
+export function sendMessage(room, { text, clientId, replyTo = null }) {
+  const body = { text, client_id: clientId };
+  if (replyTo !== null) body.reply_to = replyTo;
+  return request(`${roomPath(room)}/messages`, { method: "POST", body });
+}
+
+/** Your own message's new text; the message. */
+export function editMessage(room, seq, text) {
+  return request(`${roomPath(room)}/messages/${seq}`, { method: "PATCH", body: { text } });
+}
+
+export async function deleteMessage(room, seq) {
+  await request(`${roomPath(room)}/messages/${seq}`, { method: "DELETE", empty: true });
+}
+
+/** Adds (`on`) or takes back your reaction `emoji`. */
+export async function react(room, seq, emoji, on) {
+  await request(`${roomPath(room)}/messages/${seq}/reactions/${encodeURIComponent(emoji)}`, {
+    method: on ? "PUT" : "DELETE",
+    empty: true,
   });
+}
+
+/** Moves your read marker forward to `seq`. */
+export async function markRead(room, seq) {
+  await request(`${roomPath(room)}/read`, { method: "PUT", body: { seq }, empty: true });
 }
 
 /** The signed-in user, or null when signed out. */

@@ -93,6 +93,13 @@ const ui = {
   status: $("composer-status"),
   counter: $("composer-counter"),
   composerHelp: $("composer-help"),
+  composerReply: $("composer-reply"),
+  composerReplyText: $("composer-reply-text"),
+  composerReplyCancel: $("composer-reply-cancel"),
+  deleteDialog: $("delete-dialog"),
+  deleteConfirm: $("delete-confirm"),
+  reactDialog: $("react-dialog"),
+  reactChoices: $("react-choices"),
 };
 
 const timeline = new Timeline(ui.messages);
@@ -204,6 +211,7 @@ function showMe() {
 
 function signedIn(user) {
   me = user;
+  timeline.viewer = { id: user.id, role: user.role };
   ui.auth.hidden = true;
   ui.app.hidden = false;
   ui.authPassword.value = "";
@@ -430,7 +438,8 @@ const tracksJoined = () => knownRooms.some((r) => typeof r.joined === "boolean")
 
 /** The sidebar: the rooms you joined (or, from a server without `joined`, every room you may see), and the open one. */
 function renderRooms() {
-  const listed = tracksJoined() ? knownRooms.filter((r) => r.joined) : knownRooms;
+  // The default room (where `/` leads) is always there, joined or not.
+  const listed = tracksJoined() ? knownRooms.filter((r) => r.joined || r.name === DEFAULT_ROOM) : knownRooms;
   const names = new Set(listed.map((r) => r.name));
   if (view !== null && view.readable) names.add(view.room);
   const items = [...names].sort().map((name) => {
@@ -447,6 +456,20 @@ function renderRooms() {
       const badge = document.createElement("span");
       badge.className = "room-private";
       badge.textContent = " (private)";
+      link.append(badge);
+    }
+    const unread = view !== null && name === view.room ? 0 : (roomInfo(name)?.unread ?? 0);
+    if (unread > 0) {
+      link.classList.add("room-link--unread");
+      const badge = document.createElement("span");
+      badge.className = "unread-badge";
+      const count = document.createElement("span");
+      count.setAttribute("aria-hidden", "true");
+      count.textContent = unread > 99 ? "99+" : String(unread);
+      const label = document.createElement("span");
+      label.className = "visually-hidden";
+      label.textContent = ` ${unread} unread`;
+      badge.append(count, label);
       link.append(badge);
     }
     if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
@@ -912,6 +935,23 @@ function showStored(message, { follow = false } = {}) {
   ui.empty.hidden = true;
   if (stick) scrollToBottom();
   else ui.jump.hidden = false;
+  markRead();
+}
+
+/** Moves the read marker to the newest event seen, at most once a second, while the newest messages are in view. */
+let readTimer = null;
+function markRead() {
+  if (readTimer !== null || view === null || !view.readable) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    const current = view;
+    if (current === null || !current.readable || document.visibilityState !== "visible" || !atBottom()) return;
+    if (current.lastSeq <= (current.readSeq ?? 0)) return;
+    current.readSeq = current.lastSeq;
+    api.markRead(current.room, current.lastSeq).catch(() => {
+      current.readSeq = 0; // try again with the next message
+    });
+  }, 1000);
 }
 
 /** The newest page; runs (and is retried) before the stream first connects. */
@@ -990,7 +1030,10 @@ ui.log.addEventListener(
   "scroll",
   () => {
     if (ui.log.scrollTop < LOAD_OLDER_MARGIN) loadOlder();
-    if (atBottom()) ui.jump.hidden = true;
+    if (atBottom()) {
+      ui.jump.hidden = true;
+      markRead();
+    }
   },
   { passive: true },
 );
@@ -1094,6 +1137,16 @@ function enterRoom(room) {
         return;
       }
       showConnection(state);
+    },
+    onEvent: (frame) => {
+      if (view !== current) return;
+      current.lastSeq = Math.max(current.lastSeq, frame.seq);
+      timeline.apply(frame);
+    },
+    onCaughtUp: (seq) => {
+      if (view !== current) return;
+      current.lastSeq = Math.max(current.lastSeq, seq);
+      markRead();
     },
     onRoomsChanged: () => {
       roomsLive = true;
@@ -1204,7 +1257,9 @@ function submit() {
     at: new Date(),
     state: "sending",
     error: null,
+    replyTo: replyTo?.seq ?? null,
   };
+  setReply(null);
   pending.set(send.clientId, send);
   timeline.addPending(send);
   ui.empty.hidden = true;
@@ -1274,6 +1329,171 @@ ui.messages.addEventListener("click", (event) => {
       ui.text.focus();
       break;
   }
+});
+
+// ---- Message actions: reply, react, edit, delete ---------------------------
+
+const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
+/** The message a send will reply to: `{seq}`, or null. */
+let replyTo = null;
+/** The message a dialog (delete, react) is about. */
+let actingOn = null;
+
+function setReply(seq) {
+  replyTo = seq === null ? null : { seq };
+  ui.composerReply.hidden = seq === null;
+  if (seq !== null) {
+    const item = timeline.item(seq);
+    const text = (item?.querySelector(":scope > .msg-text")?.textContent ?? "").split("\n")[0].slice(0, 80);
+    ui.composerReplyText.textContent = `Replying to ${item?.dataset.author ?? "a message"}: ${text}`;
+  }
+}
+ui.composerReplyCancel.addEventListener("click", () => {
+  setReply(null);
+  ui.text.focus();
+});
+
+/** Edits a message in place: a textarea labelled "Edit message", Save and Cancel (Escape). */
+function startEdit(seq) {
+  const item = timeline.item(seq);
+  if (item === undefined || item.querySelector(".msg-editor") !== null || view === null) return;
+  const room = view.room;
+  const body = item.querySelector(":scope > .msg-text");
+  const form = document.createElement("form");
+  form.className = "msg-editor";
+  const label = document.createElement("label");
+  label.className = "visually-hidden";
+  label.htmlFor = `edit-${seq}`;
+  label.textContent = "Edit message";
+  const area = document.createElement("textarea");
+  area.id = `edit-${seq}`;
+  area.value = body.textContent;
+  area.rows = Math.min(8, area.value.split("\n").length + 1);
+  const error = document.createElement("p");
+  error.className = "field-error";
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "plain-button";
+  save.textContent = "Save";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "plain-button";
+  cancel.textContent = "Cancel";
+  form.append(label, area, save, " ", cancel, error);
+  body.hidden = true;
+  body.after(form);
+  area.focus();
+  const close = () => {
+    form.remove();
+    body.hidden = false;
+    item.focus();
+  };
+  cancel.addEventListener("click", close);
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close();
+    } else if (event.key === "Enter" && !event.shiftKey && !onTouch()) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const problem = api.textError(area.value);
+    if (problem !== null) {
+      error.textContent = problem;
+      return;
+    }
+    try {
+      const message = await api.editMessage(room, seq, area.value.trim());
+      timeline.apply({ type: "edit", target: seq, text: message.text, mentions: message.mentions ?? [] });
+      close();
+    } catch (err) {
+      error.textContent = `Not saved: ${describeError(err)}`;
+    }
+  });
+}
+
+ui.messages.addEventListener("click", async (event) => {
+  const control = event.target.closest("button[data-msg-action]");
+  if (control === null || view === null) return;
+  const seq = Number(control.dataset.seq);
+  const room = view.room;
+  switch (control.dataset.msgAction) {
+    case "reply":
+      setReply(seq);
+      ui.text.focus();
+      break;
+    case "edit":
+      startEdit(seq);
+      break;
+    case "delete":
+      actingOn = { room, seq };
+      openDialog(ui.deleteDialog, ui.deleteDialog.querySelector("[data-close]"));
+      break;
+    case "react":
+      actingOn = { room, seq };
+      ui.reactChoices.replaceChildren(
+        ...EMOJI.map((emoji) => {
+          const choice = document.createElement("button");
+          choice.type = "button";
+          choice.className = "emoji-choice";
+          choice.textContent = emoji;
+          choice.dataset.emoji = emoji;
+          return choice;
+        }),
+      );
+      openDialog(ui.reactDialog, ui.reactChoices.querySelector("button"));
+      break;
+    case "chip": {
+      const emoji = control.dataset.emoji;
+      const mine = control.getAttribute("aria-pressed") === "true";
+      try {
+        await api.react(room, seq, emoji, !mine);
+      } catch (err) {
+        showNotice(`The reaction was not changed: ${describeError(err)}`);
+      }
+      break;
+    }
+  }
+});
+
+ui.reactChoices.addEventListener("click", async (event) => {
+  const choice = event.target.closest("button[data-emoji]");
+  if (choice === null || actingOn === null) return;
+  const { room, seq } = actingOn;
+  ui.reactDialog.close();
+  const already = timeline.reactions(seq).some((r) => r.emoji === choice.dataset.emoji && r.me);
+  try {
+    if (!already) await api.react(room, seq, choice.dataset.emoji, true);
+  } catch (err) {
+    showNotice(`The reaction was not added: ${describeError(err)}`);
+  }
+  timeline.item(seq)?.focus();
+});
+
+ui.deleteConfirm.addEventListener("click", async () => {
+  if (actingOn === null) return;
+  const { room, seq } = actingOn;
+  ui.deleteDialog.close();
+  try {
+    await api.deleteMessage(room, seq);
+    if (view?.room === room) timeline.apply({ type: "delete", target: seq });
+  } catch (err) {
+    showNotice(`The message was not deleted: ${describeError(err)}`);
+  }
+  ui.text.focus();
+});
+
+// Up arrow in an empty composer edits your last message.
+ui.text.addEventListener("keydown", (event) => {
+  if (event.key !== "ArrowUp" || ui.text.value !== "" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+  const last = timeline.lastOwn;
+  if (last === undefined) return;
+  event.preventDefault();
+  startEdit(Number(last.dataset.seq));
 });
 
 // ---- Start ----------------------------------------------------------------

@@ -21,6 +21,8 @@ export class RoomStream {
   #onMessage;
   #onState;
   #onRoomsChanged;
+  #onEvent;
+  #onCaughtUp;
   #ws = null;
   #timer = null;
   #attempt = 0;
@@ -38,14 +40,18 @@ export class RoomStream {
    * @param {(message: object) => void} handlers.onMessage
    * @param {(state: string) => void} handlers.onState
    * @param {() => void} [handlers.onRoomsChanged] the rooms you may see changed
+   * @param {(frame: object) => void} [handlers.onEvent] an edit, delete or reaction frame
+   * @param {(seq: number) => void} [handlers.onCaughtUp] the replay is done up to this event seq
    */
-  constructor(room, { since, prepare, onMessage, onState, onRoomsChanged }) {
+  constructor(room, { since, prepare, onMessage, onState, onRoomsChanged, onEvent, onCaughtUp }) {
     this.#room = room;
     this.#since = since;
     this.#prepare = prepare ?? null;
     this.#onMessage = onMessage;
     this.#onState = onState;
     this.#onRoomsChanged = onRoomsChanged ?? (() => {});
+    this.#onEvent = onEvent ?? (() => {});
+    this.#onCaughtUp = onCaughtUp ?? (() => {});
   }
 
   start() {
@@ -123,9 +129,12 @@ export class RoomStream {
       }
       if (frame.type === "message" && frame.message) {
         this.#onMessage(frame.message);
+      } else if ((frame.type === "edit" || frame.type === "delete" || frame.type === "reaction") && Number.isInteger(frame.seq)) {
+        this.#onEvent(frame);
       } else if (frame.type === "rooms_changed") {
         this.#onRoomsChanged();
       } else if (frame.type === "caught_up") {
+        if (Number.isInteger(frame.seq)) this.#onCaughtUp(frame.seq);
         this.#failures = 0;
         this.#connectedOnce = true;
         this.#onState("connected");

@@ -48,6 +48,39 @@ function hue(key) {
   return hash % 8;
 }
 
+/** A small action button on a stored message (shown on hover and focus). */
+function action(label, name, seq) {
+  const node = el("button", "msg-action", label);
+  node.type = "button";
+  node.dataset.msgAction = name;
+  node.dataset.seq = String(seq);
+  return node;
+}
+
+/** The reaction chips of a message: buttons named by emoji and count, pressed when one is yours. */
+function renderReactions(item, reactions) {
+  let row = item.querySelector(":scope > .msg-reactions");
+  if (reactions.length === 0) {
+    row?.remove();
+    return;
+  }
+  if (row === null) {
+    row = el("div", "msg-reactions");
+    item.querySelector(":scope > .msg-text").after(row);
+  }
+  row.replaceChildren(
+    ...reactions.map((r) => {
+      const chip = el("button", "chip", `${r.emoji} ${r.count}`);
+      chip.type = "button";
+      chip.dataset.msgAction = "chip";
+      chip.dataset.seq = item.dataset.seq;
+      chip.dataset.emoji = r.emoji;
+      chip.setAttribute("aria-pressed", String(r.me));
+      return chip;
+    }),
+  );
+}
+
 function render({ author, authorId = null, text, at, seq = null, clientId = null }) {
   const key = authorKey(authorId, author);
   // An <article> (role "article"), reachable by Up and Down in the log.
@@ -76,8 +109,12 @@ function render({ author, authorId = null, text, at, seq = null, clientId = null
 
 export class Timeline {
   #list;
+  /** The viewer: `{id, role}` (whose messages may be edited and deleted here). */
+  viewer = null;
   #bySeq = new Map();
   #pending = new Map();
+  /** Per stored message: `{reactions: [{emoji, count, me}], reply}`. */
+  #state = new Map();
   /** Display name → the author keys shown under it. */
   #names = new Map();
   /** Author key → username, as far as known. */
@@ -89,6 +126,7 @@ export class Timeline {
   }
 
   clear() {
+    this.#state.clear();
     this.#bySeq.clear();
     this.#pending.clear();
     this.#names.clear();
@@ -173,6 +211,13 @@ export class Timeline {
       clientId: message.client_id,
     });
     item.classList.add("msg--stored");
+    this.#state.set(message.seq, { reactions: (message.reactions ?? []).map((r) => ({ ...r })), reply: message.reply_to ?? null });
+    if (message.reply_to !== null && message.reply_to !== undefined) item.prepend(this.#replyQuote(message.reply_to));
+    if (message.deleted) this.#tombstone(item);
+    else if (message.edited_at) this.#markEdited(item);
+    if (this.viewer !== null && (message.mentions ?? []).includes(this.viewer.id)) item.classList.add("msg--mention");
+    renderReactions(item, this.#state.get(message.seq).reactions);
+    if (!message.deleted) this.#addActions(item, message);
     const first = this.#list.firstElementChild;
     let next = null;
     if (first !== null && first.dataset.seq !== undefined && Number(first.dataset.seq) > message.seq) {
@@ -240,6 +285,94 @@ export class Timeline {
     const next = item.nextElementSibling;
     item.remove();
     if (next) this.#decorate(next);
+  }
+
+  /** The stored message item of `seq`, or undefined. */
+  item(seq) {
+    return this.#bySeq.get(seq);
+  }
+
+  /** Reactions of a shown message. */
+  reactions(seq) {
+    return this.#state.get(seq)?.reactions ?? [];
+  }
+
+  /** Applies an edit, delete or reaction frame (a second time changes nothing). */
+  apply(frame) {
+    const item = this.#bySeq.get(frame.target);
+    if (item === undefined) return;
+    if (frame.type === "edit") {
+      if (item.classList.contains("msg--deleted")) return;
+      const body = el("div", "msg-text");
+      renderText(frame.text, body);
+      item.querySelector(":scope > .msg-text").replaceWith(body);
+      item.classList.toggle("msg--mention", this.viewer !== null && (frame.mentions ?? []).includes(this.viewer.id));
+      this.#markEdited(item);
+    } else if (frame.type === "delete") {
+      this.#tombstone(item);
+    } else if (frame.type === "reaction") {
+      const state = this.#state.get(frame.target);
+      const mine = this.viewer !== null && frame.user_id === this.viewer.id;
+      let entry = state.reactions.find((r) => r.emoji === frame.emoji);
+      if (mine && entry !== undefined && entry.me === frame.on) return; // already applied
+      if (frame.on) {
+        if (entry === undefined) {
+          entry = { emoji: frame.emoji, count: 0, me: false };
+          state.reactions.push(entry);
+        }
+        entry.count += 1;
+        if (mine) entry.me = true;
+      } else if (entry !== undefined) {
+        entry.count = Math.max(0, entry.count - 1);
+        if (mine) entry.me = false;
+        if (entry.count === 0) state.reactions.splice(state.reactions.indexOf(entry), 1);
+      }
+      renderReactions(item, state.reactions);
+    }
+  }
+
+  #markEdited(item) {
+    const meta = item.querySelector(":scope > .msg-meta");
+    if (meta.querySelector(".msg-edited") === null) meta.append(" ", el("span", "msg-edited", "(edited)"));
+  }
+
+  #tombstone(item) {
+    item.classList.add("msg--deleted");
+    item.querySelector(":scope > .msg-text").replaceChildren(el("em", "", "This message was deleted."));
+    item.querySelector(":scope > .msg-actions")?.remove();
+    item.querySelector(":scope > .msg-reactions")?.remove();
+    item.querySelector(":scope > .msg-meta .msg-edited")?.remove();
+  }
+
+  /** A quote of the message replied to (its first line), or a note that it is not loaded. */
+  #replyQuote(seq) {
+    const quote = el("div", "msg-reply");
+    const target = this.#bySeq.get(seq);
+    if (target === undefined) {
+      quote.textContent = "Reply to an earlier message";
+    } else {
+      const text = target.classList.contains("msg--deleted")
+        ? "a deleted message"
+        : (target.querySelector(":scope > .msg-text")?.textContent ?? "").split("\n")[0].slice(0, 120);
+      quote.append(el("span", "msg-reply-author", target.dataset.author), " ", el("span", "", text));
+    }
+    return quote;
+  }
+
+  #addActions(item, message) {
+    const bar = el("div", "msg-actions");
+    bar.append(action("Reply", "reply", message.seq), action("Add reaction", "react", message.seq));
+    const mine = this.viewer !== null && message.author_id === this.viewer.id;
+    if (mine) bar.append(action("Edit", "edit", message.seq));
+    if (mine || this.viewer?.role === "admin") bar.append(action("Delete", "delete", message.seq));
+    item.append(bar);
+  }
+
+  /** Your newest stored message that is not deleted, or undefined. */
+  get lastOwn() {
+    if (this.viewer === null) return undefined;
+    const own = [...this.#list.querySelectorAll(`.msg--stored[data-author-key="id:${CSS.escape(this.viewer.id)}"]:not(.msg--deleted)`)];
+    return own.at(-1);
   }
 
   /** Day separators and grouping of consecutive messages by one author. */

@@ -452,6 +452,17 @@ test("screenshots of the desktop and mobile layouts", async () => {
       await withContext(file, options, async ({ context, open }) => {
         const page = await open(`${own.url}/`);
         await joinAs(page, "grace");
+        // The sidebar lists the rooms she is a member of: ada (the first
+        // account, so an admin) adds her.
+        const me = await page.evaluate(async () => (await (await fetch("/api/v1/me")).json()).user.username);
+        for (const room of ["ops", "random"]) {
+          const response = await fetch(`${own.url}/api/v1/rooms/${room}/members/${me}`, {
+            method: "PUT",
+            headers: { Cookie: await own.sessionFor("ada") },
+          });
+          assert.equal(response.status, 204, `add to ${room}`);
+        }
+        await page.reload();
         await page.getByRole("log").getByText("every client resumed").waitFor();
         await page.locator('a[data-room="random"]').waitFor({ state: "attached" });
         await page.getByRole("textbox", { name: "Message" }).fill("Thanks all, great rollout");
