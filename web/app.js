@@ -100,6 +100,7 @@ const ui = {
   deleteConfirm: $("delete-confirm"),
   reactDialog: $("react-dialog"),
   reactChoices: $("react-choices"),
+  notifyButton: $("notify-button"),
 };
 
 const timeline = new Timeline(ui.messages);
@@ -971,6 +972,8 @@ async function loadLatest(current) {
   if (view !== current) return;
   current.readable = true;
   ui.connection.hidden = false;
+  // Where you stopped reading, from the room list (when it is there yet).
+  const readSeq = roomInfo(current.room)?.read_seq;
   renderRooms();
   loadMembers(current);
   for (const message of page.messages) timeline.add(message);
@@ -979,6 +982,7 @@ async function loadLatest(current) {
   current.hasMore = page.has_more;
   current.loaded = true;
   ui.historyError.hidden = true;
+  if (typeof readSeq === "number" && readSeq > 0) timeline.markNew(readSeq);
   showHistoryEdge();
   scrollToBottom();
   fillViewport(current);
@@ -1123,6 +1127,7 @@ function enterRoom(room) {
       // The stream is in seq order and gapless: what it delivered is the resume point.
       current.lastSeq = Math.max(current.lastSeq, message.seq);
       showStored(message);
+      notifyMention(message);
     },
     onState: (state, reason) => {
       if (view !== current) return;
@@ -1329,6 +1334,36 @@ ui.messages.addEventListener("click", (event) => {
       ui.text.focus();
       break;
   }
+});
+
+// ---- Mention notifications ------------------------------------------------
+
+/** A browser notification for a message that mentions you while the tab is hidden, once you allowed them. */
+function notifyMention(message) {
+  if (me === null || !document.hidden || typeof Notification !== "function" || Notification.permission !== "granted") return;
+  if (!(message.mentions ?? []).includes(me.id) || message.author_id === me.id) return;
+  const note = new Notification(`${message.author} mentioned you in #${message.room}`, {
+    body: message.text.slice(0, 200),
+    tag: `${message.room}:${message.seq}`,
+  });
+  note.addEventListener("click", () => {
+    window.focus();
+    note.close();
+  });
+}
+
+ui.notifyButton.addEventListener("click", async () => {
+  if (typeof Notification !== "function") {
+    setStatus(ui.profileStatus, "This browser cannot show notifications.");
+    return;
+  }
+  const permission = await Notification.requestPermission();
+  setStatus(
+    ui.profileStatus,
+    permission === "granted"
+      ? "You will be notified of mentions while Palaver is in the background."
+      : "Notifications are blocked; the browser's site settings can allow them.",
+  );
 });
 
 // ---- Message actions: reply, react, edit, delete ---------------------------

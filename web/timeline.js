@@ -287,6 +287,22 @@ export class Timeline {
     if (next) this.#decorate(next);
   }
 
+  /** A "New messages" divider above the first message by someone else after `readSeq` (one at a time). */
+  markNew(readSeq) {
+    this.#list.querySelector(".new-divider")?.remove();
+    for (const item of this.#list.querySelectorAll(".msg--stored")) {
+      const own = this.viewer !== null && item.dataset.authorKey === `id:${this.viewer.id}`;
+      if (Number(item.dataset.seq) > readSeq && !own) {
+        const divider = el("div", "new-divider", "New messages");
+        divider.setAttribute("role", "separator");
+        const day = item.querySelector(":scope > .day-divider");
+        if (day !== null) day.after(divider);
+        else item.prepend(divider);
+        return;
+      }
+    }
+  }
+
   /** The stored message item of `seq`, or undefined. */
   item(seq) {
     return this.#bySeq.get(seq);

@@ -122,6 +122,23 @@ test("edit, delete, react and reply, live for two people; mentions and unread ba
     await ada.locator(`#room-list a[data-room="${side}"]`).getByText("1 unread").waitFor({ timeout: 25_000 });
     assert.match(await ada.locator(`#room-list a[data-room="${side}"]`).getAttribute("class"), /room-link--unread/);
 
+    // Reading it moves the marker; what came after shows under "New messages".
+    await ada.locator(`#room-list a[data-room="${side}"]`).click();
+    await message(ada, "over here").waitFor();
+    await eventually(async () => {
+      const rooms = await ada.evaluate(async () => (await (await fetch("/api/v1/rooms")).json()).rooms);
+      assert.ok(rooms.find((r) => r.name === side).read_seq > 0, "the read marker moved");
+    });
+    await ada.locator(`#room-list a[data-room="${room}"]`).click();
+    await waitForState(ada, "connected");
+    const again = await bob.evaluate(async (n) => (await fetch(`/api/v1/rooms/${n}/messages`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "and here again" }) })).status, side);
+    assert.equal(again, 201);
+    await ada.locator(`#room-list a[data-room="${side}"]`).getByText("1 unread").waitFor({ timeout: 25_000 });
+    await ada.locator(`#room-list a[data-room="${side}"]`).click();
+    const fresh = message(ada, "and here again");
+    await fresh.getByRole("separator").filter({ hasText: "New messages" }).waitFor();
+    assert.equal(await message(ada, "over here").locator(".new-divider").count(), 0);
+
     for (const page of pages) assert.deepEqual(page.problems, [], "no script error or CSP violation");
   } catch (err) {
     await Promise.all(pages.map((page, i) => keepEvidence(page, `conversation-${i}`)));
