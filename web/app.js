@@ -101,6 +101,7 @@ const ui = {
   reactDialog: $("react-dialog"),
   reactChoices: $("react-choices"),
   notifyButton: $("notify-button"),
+  mentionList: $("mention-list"),
 };
 
 const timeline = new Timeline(ui.messages);
@@ -1288,7 +1289,7 @@ function showComposerHelp() {
 touch.addEventListener("change", showComposerHelp);
 showComposerHelp();
 ui.text.addEventListener("keydown", (event) => {
-  if (event.key !== "Enter" || onTouch()) return;
+  if (event.key !== "Enter" || onTouch() || !ui.mentionList.hidden) return;
   if (!event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
     event.preventDefault();
     if (!ui.send.disabled) submit();
@@ -1334,6 +1335,92 @@ ui.messages.addEventListener("click", (event) => {
       ui.text.focus();
       break;
   }
+});
+
+// ---- @ autocomplete of the room's members ----------------------------------
+
+/** The `@word` being typed just before the caret: `{start, word}`, or null. */
+function mentionAtCaret() {
+  const before = ui.text.value.slice(0, ui.text.selectionStart);
+  const match = /(^|\s)@([\p{L}\p{N}_.-]*)$/u.exec(before);
+  return match === null ? null : { start: before.length - match[2].length - 1, word: match[2].toLowerCase() };
+}
+
+let mentionActive = 0;
+function closeMentions() {
+  ui.mentionList.hidden = true;
+  ui.mentionList.replaceChildren();
+  ui.text.removeAttribute("aria-activedescendant");
+}
+
+function showMentions() {
+  const at = mentionAtCaret();
+  const found =
+    at === null
+      ? []
+      : members
+          .filter((m) => m.id !== me?.id)
+          .filter((m) => m.username.startsWith(at.word) || m.display_name.toLowerCase().startsWith(at.word))
+          .slice(0, 6);
+  if (found.length === 0) {
+    closeMentions();
+    return;
+  }
+  mentionActive = Math.min(mentionActive, found.length - 1);
+  ui.mentionList.replaceChildren(
+    ...found.map((user, i) => {
+      const option = document.createElement("li");
+      option.id = `mention-option-${i}`;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", String(i === mentionActive));
+      option.dataset.username = user.username;
+      const name = document.createElement("strong");
+      name.textContent = user.display_name;
+      option.append(name, ` @${user.username}`);
+      return option;
+    }),
+  );
+  ui.mentionList.hidden = false;
+  ui.text.setAttribute("aria-activedescendant", `mention-option-${mentionActive}`);
+}
+
+function chooseMention(username) {
+  const at = mentionAtCaret();
+  if (at === null) return;
+  const caret = ui.text.selectionStart;
+  const text = `@${username} `;
+  ui.text.value = ui.text.value.slice(0, at.start) + text + ui.text.value.slice(caret);
+  ui.text.selectionStart = ui.text.selectionEnd = at.start + text.length;
+  closeMentions();
+  updateCounter();
+  ui.text.focus();
+}
+
+ui.text.addEventListener("input", () => {
+  mentionActive = 0;
+  showMentions();
+});
+ui.text.addEventListener("blur", () => setTimeout(closeMentions, 150));
+ui.text.addEventListener("keydown", (event) => {
+  if (ui.mentionList.hidden) return;
+  const options = [...ui.mentionList.children];
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    mentionActive = (mentionActive + (event.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+    showMentions();
+  } else if (event.key === "Enter" || event.key === "Tab") {
+    event.preventDefault();
+    chooseMention(options[mentionActive].dataset.username);
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    closeMentions();
+  }
+});
+ui.mentionList.addEventListener("mousedown", (event) => {
+  const option = event.target.closest("[data-username]");
+  if (option === null) return;
+  event.preventDefault(); // keep the focus in the composer
+  chooseMention(option.dataset.username);
 });
 
 // ---- Mention notifications ------------------------------------------------
@@ -1524,7 +1611,7 @@ ui.deleteConfirm.addEventListener("click", async () => {
 
 // Up arrow in an empty composer edits your last message.
 ui.text.addEventListener("keydown", (event) => {
-  if (event.key !== "ArrowUp" || ui.text.value !== "" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.key !== "ArrowUp" || !ui.mentionList.hidden || ui.text.value !== "" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
   const last = timeline.lastOwn;
   if (last === undefined) return;
   event.preventDefault();

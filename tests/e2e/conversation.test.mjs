@@ -100,8 +100,12 @@ test("edit, delete, react and reply, live for two people; mentions and unread ba
     await theirs.hover();
     await theirs.getByRole("button", { name: "Reply" }).click();
     await bob.getByText(/Replying to Ada: the second draft/).waitFor();
+    // "@ad" offers the room's members; Enter takes the highlighted one, the next Enter sends.
     const bobBox = bob.getByRole("textbox", { name: "Message" });
-    await bobBox.fill(`agreed @${adaName}`);
+    await bobBox.fill("agreed @ad");
+    await bob.getByRole("listbox", { name: "People to mention" }).getByRole("option", { name: `Ada @${adaName}` }).waitFor();
+    await bobBox.press("Enter");
+    assert.equal(await bobBox.inputValue(), `agreed @${adaName} `);
     await bobBox.press("Enter");
     const reply = message(ada, `agreed @${adaName}`);
     await reply.waitFor();
