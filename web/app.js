@@ -2,6 +2,9 @@
 // the v1 API. The current room lives in the URL (`/?room=<name>`).
 
 import * as api from "./api.js";
+import { MentionPicker } from "./autocomplete.js";
+import { editInPlace } from "./editor.js";
+import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
 import { RoomStream } from "./stream.js";
 import { Timeline } from "./timeline.js";
 
@@ -111,48 +114,6 @@ const pending = new Map();
 let view = null;
 let knownRooms = [];
 const narrow = window.matchMedia("(max-width: 47.99rem)");
-
-// ---- Forms: errors in sentences, beside the field they concern -----------
-
-/** The error paragraph of `input` (named in its aria-describedby). */
-function errorOf(input) {
-  return document.getElementById(`${input.id}-error`);
-}
-
-/** Shows (or with "" clears) the error of one field. */
-function setFieldError(input, text) {
-  const box = errorOf(input);
-  if (box !== null) {
-    box.textContent = text;
-    box.hidden = text === "";
-  }
-  input.setAttribute("aria-invalid", String(text !== ""));
-}
-
-/** Shows each `[input, error]` and focuses the first invalid field; true when all are fine. */
-function checkFields(checks) {
-  let first = null;
-  for (const [input, error] of checks) {
-    setFieldError(input, error ?? "");
-    if (error && first === null) first = input;
-  }
-  first?.focus();
-  return first === null;
-}
-
-// Typing in a field clears its error.
-document.addEventListener("input", (event) => {
-  const input = event.target;
-  if (input instanceof HTMLInputElement && input.getAttribute("aria-invalid") === "true" && errorOf(input) !== null) {
-    setFieldError(input, "");
-  }
-});
-
-/** A status line for information (neutral) or a failure (in the error colour). */
-function setStatus(node, text, { error = false } = {}) {
-  node.textContent = text;
-  node.classList.toggle("field-error", error && text !== "");
-}
 
 // ---- Who you are, signing in and out ------------------------------------
 
@@ -352,15 +313,6 @@ ui.passwordForm.addEventListener("submit", async (event) => {
     field.focus();
   }
 });
-
-/** A failed request as the end of a sentence. */
-function describeError(err) {
-  if (err.status === 0) return "the server could not be reached.";
-  if (err.status === 429) return "too many requests; wait a moment.";
-  if (err.status === 404 || err.status === 405) return "this server does not offer that yet.";
-  const text = err.message.endsWith(".") ? err.message : `${err.message}.`;
-  return text;
-}
 
 // ---- Drawer (narrow screens) ----------------------------------------------
 
@@ -1289,7 +1241,7 @@ function showComposerHelp() {
 touch.addEventListener("change", showComposerHelp);
 showComposerHelp();
 ui.text.addEventListener("keydown", (event) => {
-  if (event.key !== "Enter" || onTouch() || !ui.mentionList.hidden) return;
+  if (event.key !== "Enter" || onTouch() || mentionPicker.open) return;
   if (!event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
     event.preventDefault();
     if (!ui.send.disabled) submit();
@@ -1339,88 +1291,9 @@ ui.messages.addEventListener("click", (event) => {
 
 // ---- @ autocomplete of the room's members ----------------------------------
 
-/** The `@word` being typed just before the caret: `{start, word}`, or null. */
-function mentionAtCaret() {
-  const before = ui.text.value.slice(0, ui.text.selectionStart);
-  const match = /(^|\s)@([\p{L}\p{N}_.-]*)$/u.exec(before);
-  return match === null ? null : { start: before.length - match[2].length - 1, word: match[2].toLowerCase() };
-}
-
-let mentionActive = 0;
-function closeMentions() {
-  ui.mentionList.hidden = true;
-  ui.mentionList.replaceChildren();
-  ui.text.removeAttribute("aria-activedescendant");
-}
-
-function showMentions() {
-  const at = mentionAtCaret();
-  const found =
-    at === null
-      ? []
-      : members
-          .filter((m) => m.id !== me?.id)
-          .filter((m) => m.username.startsWith(at.word) || m.display_name.toLowerCase().startsWith(at.word))
-          .slice(0, 6);
-  if (found.length === 0) {
-    closeMentions();
-    return;
-  }
-  mentionActive = Math.min(mentionActive, found.length - 1);
-  ui.mentionList.replaceChildren(
-    ...found.map((user, i) => {
-      const option = document.createElement("li");
-      option.id = `mention-option-${i}`;
-      option.setAttribute("role", "option");
-      option.setAttribute("aria-selected", String(i === mentionActive));
-      option.dataset.username = user.username;
-      const name = document.createElement("strong");
-      name.textContent = user.display_name;
-      option.append(name, ` @${user.username}`);
-      return option;
-    }),
-  );
-  ui.mentionList.hidden = false;
-  ui.text.setAttribute("aria-activedescendant", `mention-option-${mentionActive}`);
-}
-
-function chooseMention(username) {
-  const at = mentionAtCaret();
-  if (at === null) return;
-  const caret = ui.text.selectionStart;
-  const text = `@${username} `;
-  ui.text.value = ui.text.value.slice(0, at.start) + text + ui.text.value.slice(caret);
-  ui.text.selectionStart = ui.text.selectionEnd = at.start + text.length;
-  closeMentions();
-  updateCounter();
-  ui.text.focus();
-}
-
-ui.text.addEventListener("input", () => {
-  mentionActive = 0;
-  showMentions();
-});
-ui.text.addEventListener("blur", () => setTimeout(closeMentions, 150));
-ui.text.addEventListener("keydown", (event) => {
-  if (ui.mentionList.hidden) return;
-  const options = [...ui.mentionList.children];
-  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-    event.preventDefault();
-    mentionActive = (mentionActive + (event.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
-    showMentions();
-  } else if (event.key === "Enter" || event.key === "Tab") {
-    event.preventDefault();
-    chooseMention(options[mentionActive].dataset.username);
-  } else if (event.key === "Escape") {
-    event.preventDefault();
-    closeMentions();
-  }
-});
-ui.mentionList.addEventListener("mousedown", (event) => {
-  const option = event.target.closest("[data-username]");
-  if (option === null) return;
-  event.preventDefault(); // keep the focus in the composer
-  chooseMention(option.dataset.username);
+const mentionPicker = new MentionPicker(ui.text, ui.mentionList, {
+  candidates: () => members.filter((m) => m.id !== me?.id),
+  onInsert: () => updateCounter(),
 });
 
 // ---- Mention notifications ------------------------------------------------
@@ -1475,66 +1348,24 @@ ui.composerReplyCancel.addEventListener("click", () => {
   ui.text.focus();
 });
 
-/** Edits a message in place: a textarea labelled "Edit message", Save and Cancel (Escape). */
+/** Edits your message `seq` in place; saving applies the stored edit at once (the stream's copy changes nothing). */
 function startEdit(seq) {
   const item = timeline.item(seq);
-  if (item === undefined || item.querySelector(".msg-editor") !== null || view === null) return;
+  if (item === undefined || view === null) return;
   const room = view.room;
-  const body = item.querySelector(":scope > .msg-text");
-  const form = document.createElement("form");
-  form.className = "msg-editor";
-  const label = document.createElement("label");
-  label.className = "visually-hidden";
-  label.htmlFor = `edit-${seq}`;
-  label.textContent = "Edit message";
-  const area = document.createElement("textarea");
-  area.id = `edit-${seq}`;
-  area.value = body.textContent;
-  area.rows = Math.min(8, area.value.split("\n").length + 1);
-  const error = document.createElement("p");
-  error.className = "field-error";
-  const save = document.createElement("button");
-  save.type = "submit";
-  save.className = "plain-button";
-  save.textContent = "Save";
-  const cancel = document.createElement("button");
-  cancel.type = "button";
-  cancel.className = "plain-button";
-  cancel.textContent = "Cancel";
-  form.append(label, area, save, " ", cancel, error);
-  body.hidden = true;
-  body.after(form);
-  area.focus();
-  const close = () => {
-    form.remove();
-    body.hidden = false;
-    item.focus();
-  };
-  cancel.addEventListener("click", close);
-  area.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      close();
-    } else if (event.key === "Enter" && !event.shiftKey && !onTouch()) {
-      event.preventDefault();
-      form.requestSubmit();
-    }
-  });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const problem = api.textError(area.value);
-    if (problem !== null) {
-      error.textContent = problem;
-      return;
-    }
-    try {
-      const message = await api.editMessage(room, seq, area.value.trim());
-      timeline.apply({ type: "edit", target: seq, text: message.text, mentions: message.mentions ?? [] });
-      close();
-    } catch (err) {
-      error.textContent = `Not saved: ${describeError(err)}`;
-    }
+  editInPlace(item, {
+    enterSaves: () => !onTouch(),
+    save: async (text) => {
+      const problem = api.textError(text);
+      if (problem !== null) return problem;
+      try {
+        const message = await api.editMessage(room, seq, text.trim());
+        timeline.apply({ type: "edit", target: seq, text: message.text, mentions: message.mentions ?? [] });
+        return null;
+      } catch (err) {
+        return `Not saved: ${describeError(err)}`;
+      }
+    },
   });
 }
 
@@ -1611,7 +1442,7 @@ ui.deleteConfirm.addEventListener("click", async () => {
 
 // Up arrow in an empty composer edits your last message.
 ui.text.addEventListener("keydown", (event) => {
-  if (event.key !== "ArrowUp" || !ui.mentionList.hidden || ui.text.value !== "" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.key !== "ArrowUp" || mentionPicker.open || ui.text.value !== "" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
   const last = timeline.lastOwn;
   if (last === undefined) return;
   event.preventDefault();
