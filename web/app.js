@@ -7,6 +7,7 @@ import { editInPlace } from "./editor.js";
 import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
 import { RoomStream } from "./stream.js";
 import { Timeline } from "./timeline.js";
+import { RoomWatcher } from "./watch.js";
 
 const DEFAULT_ROOM = "general";
 /** Pixels from the top of the log at which older history is fetched. */
@@ -156,6 +157,7 @@ function showSignIn(info = "", { error = "" } = {}) {
     view = null;
   }
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  watcher.stop();
   closeDrawer();
   timeline.clear();
   ui.app.hidden = true;
@@ -433,7 +435,25 @@ function renderRooms() {
   });
   ui.roomList.replaceChildren(...items);
   showRoomHead();
+  // The joined rooms not open here are watched live for their unread badges.
+  if (me !== null && tracksJoined()) {
+    watcher.watch(knownRooms.filter((r) => r.joined && r.name !== view?.room).map((r) => r.name));
+  }
 }
+
+const watcher = new RoomWatcher({
+  onMessage: (room, message) => {
+    notifyMention(message);
+    const info = roomInfo(room);
+    if (info === null || message.author_id === me?.id || view?.room === room) return;
+    info.unread = (info.unread ?? 0) + 1;
+    if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
+    renderRooms();
+  },
+  onRoomsChanged: () => refreshRooms(),
+  onRead: () => refreshRooms(),
+  onReconnect: () => refreshRooms(),
+});
 
 let refreshing = null;
 async function refreshRooms() {
@@ -577,7 +597,13 @@ async function joinRoom(name) {
       if (err.status !== 409) throw err; // 409: it exists (perhaps private: the room view says so)
     }
   } else if (info.joined === false) {
-    await api.addMember(name, me.username);
+    try {
+      await api.addMember(name, me.username);
+    } catch (err) {
+      // A server that does not let members join by themselves (403) still
+      // lets everyone read a public room: open it all the same.
+      if (err.status !== 403 || info.visibility !== "public") throw err;
+    }
   }
   await refreshRooms();
 }
@@ -1106,10 +1132,7 @@ function enterRoom(room) {
       current.lastSeq = Math.max(current.lastSeq, seq);
       markRead();
     },
-    onRoomsChanged: () => {
-      roomsLive = true;
-      refreshRooms();
-    },
+    onRoomsChanged: () => refreshRooms(),
   });
   current.stream.start();
 }
@@ -1454,13 +1477,10 @@ ui.text.addEventListener("keydown", (event) => {
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") refreshRooms();
 });
-/** Whether the stream has said `rooms_changed`: then the room list follows it, and polling only backs it up. */
-let roomsLive = false;
-// Until the stream says `rooms_changed`, look for rooms (and access) that came or went every 15 s.
-let polled = 0;
+// `rooms_changed` (watch.js) says when you were added or removed at once;
+// rooms made elsewhere and changed counts are picked up every 15 s.
 setInterval(() => {
-  polled += 1;
-  if (document.visibilityState === "visible" && (!roomsLive || polled % 4 === 0)) refreshRooms();
+  if (document.visibilityState === "visible") refreshRooms();
 }, 15_000);
 api.me().then(
   (user) => (user === null ? showSignIn() : signedIn(user)),

@@ -123,7 +123,8 @@ test("edit, delete, react and reply, live for two people; mentions and unread ba
     // A message in another room Ada joined: a badge "1 unread", kept live.
     const post = await bob.evaluate(async (n) => (await fetch(`/api/v1/rooms/${n}/messages`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "over here" }) })).status, side);
     assert.equal(post, 201);
-    await ada.locator(`#room-list a[data-room="${side}"]`).getByText("1 unread").waitFor({ timeout: 25_000 });
+    // Live from the watching stream: well before the room list's 15 s poll.
+    await ada.locator(`#room-list a[data-room="${side}"]`).getByText("1 unread").waitFor({ timeout: 4_000 });
     assert.match(await ada.locator(`#room-list a[data-room="${side}"]`).getAttribute("class"), /room-link--unread/);
 
     // Reading it moves the marker; what came after shows under "New messages".
