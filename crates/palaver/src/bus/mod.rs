@@ -109,7 +109,11 @@ impl Hub {
         self.changed.notified().await
     }
 
-    pub fn publish<'a>(&self, room: &RoomName, events: impl IntoIterator<Item = &'a Arc<RoomEvent>>) {
+    pub fn publish<'a>(
+        &self,
+        room: &RoomName,
+        events: impl IntoIterator<Item = &'a Arc<RoomEvent>>,
+    ) {
         self.send(room, events.into_iter().map(|e| Event::Room(e.clone())));
     }
 

@@ -39,17 +39,26 @@ impl Emoji {
 }
 
 /// Whether `cluster` (one grapheme) is an emoji: a known emoji, with or
-/// without a skin tone or the emoji presentation selector.
+/// without a skin tone or a presentation selector, or a pictograph of the
+/// emoji blocks (U+1F000–U+1FAFF, U+2600–U+27BF: Unicode's
+/// Extended_Pictographic there), so that emoji newer than the table count.
 fn is_emoji(cluster: &str) -> bool {
     if emojis::get(cluster).is_some() {
         return true;
     }
-    // A skin-toned or text-presentation form of a known emoji.
     let base: String = cluster
         .chars()
         .filter(|c| !matches!(*c as u32, 0x1F3FB..=0x1F3FF | 0xFE0E | 0xFE0F))
         .collect();
-    !base.is_empty() && emojis::get(&base).is_some()
+    if base.is_empty() {
+        return false;
+    }
+    if emojis::get(&base).is_some() || emojis::get(&format!("{base}\u{FE0F}")).is_some() {
+        return true;
+    }
+    base.chars()
+        .next()
+        .is_some_and(|c| matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF))
 }
 
 /// A change the write path stores: a send, or a change to a message, by a
@@ -211,7 +220,19 @@ mod tests {
 
     #[test]
     fn an_emoji_is_one_known_emoji_cluster_of_at_most_32_bytes() {
-        for ok in ["👍", "❤️", "👍🏽", "🇫🇷", "👩‍💻", "🎉", "1️⃣"] {
+        for ok in [
+            "👍",
+            "❤️",
+            "❤",
+            "👍🏽",
+            "🇫🇷",
+            "👩‍💻",
+            "🎉",
+            "1️⃣",
+            "🌡",
+            "\u{1F5FF}",
+            "\u{1FAF8}",
+        ] {
             assert!(Emoji::parse(ok).is_ok(), "{ok} should be an emoji");
         }
         let long = "x".repeat(1000);

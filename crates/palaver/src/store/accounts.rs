@@ -191,7 +191,10 @@ pub(super) fn room_summaries(
 ) -> Vec<crate::store::RoomSummary> {
     let mut by_room: std::collections::HashMap<String, Vec<User>> = Default::default();
     for m in members {
-        by_room.entry(m.room).or_default().push(m.user.into_user().0);
+        by_room
+            .entry(m.room)
+            .or_default()
+            .push(m.user.into_user().0);
     }
     rows.into_iter()
         .filter_map(|r| {
@@ -202,7 +205,9 @@ pub(super) fn room_summaries(
                 Visibility::from_stored(&r.visibility)
             };
             Some(crate::store::RoomSummary {
-                members: r.direct.then(|| by_room.remove(&r.name).unwrap_or_default()),
+                members: r
+                    .direct
+                    .then(|| by_room.remove(&r.name).unwrap_or_default()),
                 name,
                 last_seq: r.last_seq,
                 visibility,

@@ -286,7 +286,8 @@ pub(crate) mod sql {
 
     pub const EVENTS: &str = "SELECT seq, kind, target, user_id, text, mentions, emoji, added, at \
         FROM room_events WHERE room = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq";
-    pub const BUMP: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq";
+    pub const BUMP: &str =
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq";
     pub const INSERT_EVENT: &str = "INSERT INTO room_events \
         (room, seq, kind, target, user_id, text, mentions, emoji, added, at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
@@ -331,7 +332,15 @@ macro_rules! apply_change {
             .await?;
         let outcome: $crate::store::events::Outcome = match (row, $change) {
             (None, _) => Err(Refused::NoMessage),
-            (Some((author, deleted)), Change::Edit { user_id, text, mentions, .. }) => {
+            (
+                Some((author, deleted)),
+                Change::Edit {
+                    user_id,
+                    text,
+                    mentions,
+                    ..
+                },
+            ) => {
                 if author.as_deref() != Some(user_id.as_str()) {
                     Err(Refused::Forbidden)
                 } else if deleted {
@@ -363,25 +372,36 @@ macro_rules! apply_change {
                         .bind(at)
                         .execute(&mut **$tx)
                         .await?;
-                    Ok(Applied::Changed(Some(std::sync::Arc::new(RoomEvent::Edit(EditEvent {
-                        room: room.clone(),
-                        seq,
-                        target,
-                        text: text.as_str().to_owned(),
-                        edited_at: at,
-                        mentions: mentions.clone(),
-                        user_id: user_id.clone(),
-                        frame: Default::default(),
-                    })))))
+                    Ok(Applied::Changed(Some(std::sync::Arc::new(
+                        RoomEvent::Edit(EditEvent {
+                            room: room.clone(),
+                            seq,
+                            target,
+                            text: text.as_str().to_owned(),
+                            edited_at: at,
+                            mentions: mentions.clone(),
+                            user_id: user_id.clone(),
+                            frame: Default::default(),
+                        }),
+                    ))))
                 }
             }
-            (Some((author, deleted)), Change::Delete { user_id, moderator, .. }) => {
+            (
+                Some((author, deleted)),
+                Change::Delete {
+                    user_id, moderator, ..
+                },
+            ) => {
                 if !*moderator && author.as_deref() != Some(user_id.as_str()) {
                     Err(Refused::Forbidden)
                 } else if deleted {
                     Err(Refused::Deleted)
                 } else {
-                    for statement in [common::DELETE, common::ERASE_VERSIONS, common::DROP_REACTIONS] {
+                    for statement in [
+                        common::DELETE,
+                        common::ERASE_VERSIONS,
+                        common::DROP_REACTIONS,
+                    ] {
                         sqlx::query(statement)
                             .bind(room.as_str())
                             .bind(target)
@@ -405,19 +425,24 @@ macro_rules! apply_change {
                         .bind(at)
                         .execute(&mut **$tx)
                         .await?;
-                    Ok(Applied::Changed(Some(std::sync::Arc::new(RoomEvent::Delete(
-                        DeleteEvent {
+                    Ok(Applied::Changed(Some(std::sync::Arc::new(
+                        RoomEvent::Delete(DeleteEvent {
                             room: room.clone(),
                             seq,
                             target,
                             at,
                             user_id: user_id.clone(),
                             frame: Default::default(),
-                        },
-                    )))))
+                        }),
+                    ))))
                 }
             }
-            (Some((_, deleted)), Change::React { user_id, emoji, on, .. }) => {
+            (
+                Some((_, deleted)),
+                Change::React {
+                    user_id, emoji, on, ..
+                },
+            ) => {
                 let (mine, distinct, same): (i64, i64, i64) = sqlx::query_as(common::HAS_REACTION)
                     .bind(room.as_str())
                     .bind(target)
@@ -465,8 +490,8 @@ macro_rules! apply_change {
                         .bind(at)
                         .execute(&mut **$tx)
                         .await?;
-                    Ok(Applied::Changed(Some(std::sync::Arc::new(RoomEvent::Reaction(
-                        ReactionEvent {
+                    Ok(Applied::Changed(Some(std::sync::Arc::new(
+                        RoomEvent::Reaction(ReactionEvent {
                             room: room.clone(),
                             seq,
                             target,
@@ -475,8 +500,8 @@ macro_rules! apply_change {
                             on: *on,
                             at,
                             frame: Default::default(),
-                        },
-                    )))))
+                        }),
+                    ))))
                 }
             }
             (Some(_), Change::Send(_)) => return Err($crate::store::StoreError::Inconsistent),

@@ -94,7 +94,9 @@ impl PgStore {
     where
         E: sqlx::Executor<'e, Database = sqlx::Postgres>,
     {
-        let column = |f: for<'a> fn(&'a SendRef<'a>) -> Option<&'a str>| batch.iter().map(f).collect::<Vec<_>>();
+        let column = |f: for<'a> fn(&'a SendRef<'a>) -> Option<&'a str>| {
+            batch.iter().map(f).collect::<Vec<_>>()
+        };
         let statement = self.statement(notify);
         let lists = |f: fn(&SendRef) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
         let query = sqlx::query_as(statement)
@@ -303,11 +305,12 @@ INSERT INTO read_markers (user_id, room, read_seq)
 SELECT $1, r.name, $3 FROM rooms r WHERE r.name = $2 AND $3 <= r.last_seq
 ON CONFLICT (user_id, room) DO UPDATE SET read_seq = EXCLUDED.read_seq
 RETURNING read_seq";
-const MENTIONABLE: &str = "\
-SELECT u.id FROM users u JOIN rooms r ON r.name = $1
-WHERE u.username = ANY($2) AND NOT u.suspended
-  AND (r.visibility = 'public'
-       OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = r.name AND rm.user_id = u.id))";
+/// Users who may read the room: any for a public room (or one the send
+/// is about to create), members for a private or direct one.
+const MENTIONABLE: &str = "SELECT u.id FROM users u \
+    WHERE u.username = ANY($2) AND NOT u.suspended \
+    AND (NOT EXISTS (SELECT 1 FROM rooms r WHERE r.name = $1 AND r.visibility <> 'public') \
+         OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = $1 AND rm.user_id = u.id))";
 
 // Registrations take the table lock so that the first-account-is-admin rule
 // holds under concurrent sign-ups (they are rare; sign-ins do not lock).
@@ -329,7 +332,9 @@ impl MessageStore for PgStore {
         let (indices, sends) = sends_of(batch);
         if indices.len() == batch.len() {
             // Sends only: one statement, its own implicit transaction.
-            let appended = self.store_sends(&self.pool, &sends, sent_at, notify).await?;
+            let appended = self
+                .store_sends(&self.pool, &sends, sent_at, notify)
+                .await?;
             return Ok(appended.into_iter().map(|a| Ok(Applied::Sent(a))).collect());
         }
         let mut tx = self.pool.begin().await?;

@@ -304,10 +304,12 @@ const SET_READ_EXACT: &str = "INSERT INTO read_markers (user_id, room, read_seq)
     SELECT $1, r.name, $3 FROM rooms r WHERE r.name = $2 AND $3 <= r.last_seq \
     ON CONFLICT (user_id, room) DO UPDATE SET read_seq = excluded.read_seq \
     RETURNING read_seq";
-const MENTIONABLE: &str = "SELECT u.id FROM users u JOIN rooms r ON r.name = $1 \
+/// Users who may read the room: any for a public room (or one the send
+/// is about to create), members for a private or direct one.
+const MENTIONABLE: &str = "SELECT u.id FROM users u \
     WHERE u.username IN (SELECT value FROM json_each($2)) AND NOT u.suspended \
-    AND (r.visibility = 'public' \
-         OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = r.name AND rm.user_id = u.id))";
+    AND (NOT EXISTS (SELECT 1 FROM rooms r WHERE r.name = $1 AND r.visibility <> 'public') \
+         OR EXISTS (SELECT 1 FROM room_members rm WHERE rm.room = $1 AND rm.user_id = u.id))";
 
 /// A value as the JSON text `json_each` unpacks.
 fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {

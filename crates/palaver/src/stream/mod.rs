@@ -256,7 +256,10 @@ mod tests {
         let RoomEvent::Message(inner) = &message else {
             unreachable!()
         };
-        assert_eq!(json, serde_json::to_string(inner.as_ref()).unwrap().as_bytes());
+        assert_eq!(
+            json,
+            serde_json::to_string(inner.as_ref()).unwrap().as_bytes()
+        );
         let inside =
             frame.as_str().as_ptr() as usize..frame.as_str().as_ptr() as usize + frame.len();
         assert!(
@@ -280,12 +283,18 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&Frame::event(&edit)).unwrap();
         assert_eq!(parsed["type"], "edit");
         assert_eq!(parsed["room"], "r");
-        assert_eq!((parsed["seq"].as_i64(), parsed["target"].as_i64()), (Some(9), Some(7)));
+        assert_eq!(
+            (parsed["seq"].as_i64(), parsed["target"].as_i64()),
+            (Some(9), Some(7))
+        );
         assert_eq!(parsed["text"], "new");
         assert_eq!(parsed["mentions"][0], "u1");
         assert!(parsed["edited_at"].is_string());
         assert!(parsed.get("user_id").is_none(), "who edited is the author");
-        assert_eq!(Frame::event_data(&edit).as_ref(), Frame::event(&edit).as_bytes());
+        assert_eq!(
+            Frame::event_data(&edit).as_ref(),
+            Frame::event(&edit).as_bytes()
+        );
     }
 
     #[test]

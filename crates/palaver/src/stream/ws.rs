@@ -280,23 +280,25 @@ mod tests {
         // More than the hub holds, before the pump reads any of it.
         let messages: Vec<_> = (1..=10)
             .map(|seq| {
-                Arc::new(crate::domain::RoomEvent::Message(Arc::new(crate::domain::Message {
-                    room: room.clone(),
-                    seq,
-                    author: "a".into(),
-                    author_id: None,
-                    text: "t".into(),
-                    sent_at: now_millis(),
-                    client_id: None,
-                    client_ip: "127.0.0.1".into(),
-                    edited_at: None,
-                    deleted: false,
-                    reply_to: None,
-                    reactions: Vec::new(),
-                    mentions: Vec::new(),
-                    files: Vec::new(),
-                    frame: Default::default(),
-                })))
+                Arc::new(crate::domain::RoomEvent::Message(Arc::new(
+                    crate::domain::Message {
+                        room: room.clone(),
+                        seq,
+                        author: "a".into(),
+                        author_id: None,
+                        text: "t".into(),
+                        sent_at: now_millis(),
+                        client_id: None,
+                        client_ip: "127.0.0.1".into(),
+                        edited_at: None,
+                        deleted: false,
+                        reply_to: None,
+                        reactions: Vec::new(),
+                        mentions: Vec::new(),
+                        files: Vec::new(),
+                        frame: Default::default(),
+                    },
+                )))
             })
             .collect();
         hub.publish(&room, &messages);

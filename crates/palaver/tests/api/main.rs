@@ -9,6 +9,7 @@ mod access;
 mod accounts;
 mod cache;
 mod concurrency;
+mod events;
 mod faults;
 mod health;
 mod limits;

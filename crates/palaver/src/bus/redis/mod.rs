@@ -413,7 +413,8 @@ pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<RoomEvent>, Rejected>
                 on,
                 at_ms,
             } => {
-                if !(1..seq).contains(&target) || Emoji::parse(&emoji).is_err() || !id_ok(&user_id) {
+                if !(1..seq).contains(&target) || Emoji::parse(&emoji).is_err() || !id_ok(&user_id)
+                {
                     return Err(Rejected::BadField);
                 }
                 Ok(RoomEvent::Reaction(ReactionEvent {
