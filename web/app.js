@@ -795,8 +795,8 @@ ui.addMemberForm.addEventListener("submit", async (event) => {
   try {
     await api.addMember(current.room, username);
     ui.memberName.value = "";
+    await loadMembers(current); // the list first, then the news: nothing moves after it is said
     setStatus(ui.membersStatus, `@${username} can now see #${current.room}.`);
-    await loadMembers(current);
   } catch (err) {
     setFieldError(ui.memberName, err.status === 404 ? `There is no account named @${username}.` : `Not added: ${describeError(err)}`);
   }
@@ -810,8 +810,8 @@ ui.memberList.addEventListener("click", async (event) => {
   const username = remove.dataset.remove;
   try {
     await api.removeMember(current.room, username);
-    setStatus(ui.membersStatus, `@${username} is no longer a member of #${current.room}.`);
     await loadMembers(current);
+    setStatus(ui.membersStatus, `@${username} is no longer a member of #${current.room}.`);
   } catch (err) {
     setStatus(ui.membersStatus, `@${username} was not removed: ${describeError(err)}`, { error: true });
   }

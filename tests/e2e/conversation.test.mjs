@@ -58,7 +58,7 @@ test("edit, delete, react and reply, live for two people; mentions and unread ba
       await waitForState(page, "connected");
     }
 
-    const adaBox = ada.getByRole("textbox", { name: "Message" });
+    const adaBox = ada.getByRole("textbox", { name: "Message", exact: true });
     await adaBox.fill("the first draft");
     await adaBox.press("Enter");
     await message(bob, "the first draft").waitFor();
@@ -70,6 +70,7 @@ test("edit, delete, react and reply, live for two people; mentions and unread ba
     const editor = ada.getByRole("textbox", { name: "Edit message" });
     await editor.fill("the second draft");
     await ada.getByRole("button", { name: "Save" }).click();
+    await eventually(async () => assert.equal(await editor.count(), 0, "the editor closes once saved"));
     for (const page of [ada, bob]) {
       const edited = message(page, "the second draft");
       await edited.waitFor();
@@ -101,7 +102,7 @@ test("edit, delete, react and reply, live for two people; mentions and unread ba
     await theirs.getByRole("button", { name: "Reply" }).click();
     await bob.getByText(/Replying to Ada: the second draft/).waitFor();
     // "@ad" offers the room's members; Enter takes the highlighted one, the next Enter sends.
-    const bobBox = bob.getByRole("textbox", { name: "Message" });
+    const bobBox = bob.getByRole("textbox", { name: "Message", exact: true });
     await bobBox.fill("agreed @ad");
     await bob.getByRole("listbox", { name: "People to mention" }).getByRole("option", { name: `Ada @${adaName}` }).waitFor();
     await bobBox.press("Enter");
