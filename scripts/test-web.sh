@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # The web UI suite: Debian's Chromium, driven headless by playwright-core,
 # against `palaver serve` processes the tests start on free 127.0.0.1 ports
-# (tests/e2e/). Writes docs/screenshots/{desktop,desktop-dark,mobile}.png;
+# (tests/e2e/), with axe-core checking each view. Writes docs/screenshots/
+# {desktop,desktop-dark,mobile,members,profile,private-room}.png;
 # server logs and failure screenshots go to tests-output/web/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 bash scripts/install-tools.sh node browser
+# axe-core for the accessibility checks of every view (tests/e2e/harness.mjs).
+AXE_VERSION=4.11.0
+export AXE_DIR="${AXE_DIR:-$ROOT/.tools/axe}"
+if [ "$(cat "$AXE_DIR/.palaver-packages" 2>/dev/null)" != "axe-core@$AXE_VERSION" ]; then
+  mkdir -p "$AXE_DIR"
+  [ -f "$AXE_DIR/package.json" ] || echo '{"name":"palaver-axe","private":true}' >"$AXE_DIR/package.json"
+  (cd "$AXE_DIR" && npm install --silent --no-audit --no-fund "axe-core@$AXE_VERSION" >/dev/null)
+  echo "axe-core@$AXE_VERSION" >"$AXE_DIR/.palaver-packages"
+fi
 cargo build -p palaver --locked
 
 rm -rf tests-output/web
@@ -32,3 +42,5 @@ node --test-reporter=spec tests/e2e/rules.test.mjs
 # In-process (not `node --test`, which forks a child per file) so that the
 # timeout's SIGTERM reaches the harness.
 timeout 600 node --test-reporter=spec tests/e2e/web.test.mjs
+timeout 900 node --test-reporter=spec tests/e2e/people.test.mjs
+timeout 600 node --test-reporter=spec tests/e2e/conversation.test.mjs

@@ -12,6 +12,40 @@ const chars = (s) => [...s].length;
 const TEXT_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 const NAME_CONTROL = /[\u0000-\u001F\u007F-\u009F]/;
 
+/** The canonical form of a typed room name: no leading "#", no spaces around, lower case. */
+export function tidyRoom(raw) {
+  return raw.trim().replace(/^#+/, "").trim().toLowerCase();
+}
+
+export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{1,31}$/;
+export const MIN_PASSWORD_CHARS = 10;
+export const MAX_PASSWORD_CHARS = 1024;
+export const MAX_TOPIC_CHARS = 250;
+
+/** Returns an error sentence for a username the server would refuse, or null. */
+export function usernameError(raw) {
+  const name = raw.trim();
+  if (name === "") return "Type a username.";
+  if (USERNAME_PATTERN.test(name)) return null;
+  if (name !== name.toLowerCase() && USERNAME_PATTERN.test(name.toLowerCase())) {
+    return "Usernames are lower case: use only a–z, 0–9, “.”, “_” and “-”.";
+  }
+  if (chars(name) < 2) return "A username has at least 2 characters.";
+  if (chars(name) > 32) return `A username has at most 32 characters (this one has ${chars(name)}).`;
+  return "A username uses only a–z, 0–9, “.”, “_” and “-”, and starts with a letter or digit.";
+}
+
+/** Returns an error sentence for a new password the server would refuse, or null. */
+export function passwordError(raw) {
+  if (raw === "") return "Type a password.";
+  if (chars(raw) < MIN_PASSWORD_CHARS) {
+    return `A password has at least ${MIN_PASSWORD_CHARS} characters (this one has ${chars(raw)}).`;
+  }
+  if (chars(raw) > MAX_PASSWORD_CHARS) return `A password has at most ${MAX_PASSWORD_CHARS} characters.`;
+  if (NAME_CONTROL.test(raw)) return "A password cannot contain control characters.";
+  return null;
+}
+
 /** Returns an error message for an invalid room name, or null. */
 export function roomError(name) {
   return ROOM_PATTERN.test(name)
@@ -69,7 +103,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, { method = "GET", body, signal } = {}) {
+async function request(path, { method = "GET", body, signal, empty = false } = {}) {
   let response;
   try {
     response = await fetch(path, {
@@ -86,6 +120,7 @@ async function request(path, { method = "GET", body, signal } = {}) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "network", "The server could not be reached.");
   }
+  if (empty && response.ok) return null;
   let payload = null;
   try {
     payload = await response.json();
@@ -113,25 +148,41 @@ export async function listRooms(signal) {
 
 /**
  * A page of history, newest first: the latest page, or the page before `before`.
- * A room that has no messages yet is an empty page.
+ * A room that is missing, or private and not yours, is an ApiError with status 404.
  */
 export async function fetchPage(room, { before = null, limit = PAGE_SIZE } = {}, signal) {
   const query = new URLSearchParams({ limit: String(limit) });
   if (before !== null) query.set("before", String(before));
-  try {
-    return await request(`${roomPath(room)}/messages?${query}`, { signal });
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return { messages: [], has_more: false };
-    throw err;
-  }
+  return request(`${roomPath(room)}/messages?${query}`, { signal });
 }
 
 /** Stores a message (its author is the signed-in user); a repeated `client_id` returns the stored one. */
-export function sendMessage(room, { text, clientId }) {
-  return request(`${roomPath(room)}/messages`, {
-    method: "POST",
-    body: { text, client_id: clientId },
+export function sendMessage(room, { text, clientId, replyTo = null }) {
+  const body = { text, client_id: clientId };
+  if (replyTo !== null) body.reply_to = replyTo;
+  return request(`${roomPath(room)}/messages`, { method: "POST", body });
+}
+
+/** Your own message's new text; the message. */
+export function editMessage(room, seq, text) {
+  return request(`${roomPath(room)}/messages/${seq}`, { method: "PATCH", body: { text } });
+}
+
+export async function deleteMessage(room, seq) {
+  await request(`${roomPath(room)}/messages/${seq}`, { method: "DELETE", empty: true });
+}
+
+/** Adds (`on`) or takes back your reaction `emoji`. */
+export async function react(room, seq, emoji, on) {
+  await request(`${roomPath(room)}/messages/${seq}/reactions/${encodeURIComponent(emoji)}`, {
+    method: on ? "PUT" : "DELETE",
+    empty: true,
   });
+}
+
+/** Moves your read marker forward to `seq`. */
+export async function markRead(room, seq) {
+  await request(`${roomPath(room)}/read`, { method: "PUT", body: { seq }, empty: true });
 }
 
 /** The signed-in user, or null when signed out. */
@@ -164,20 +215,40 @@ export async function createRoom(name, visibility) {
   return (await request("/api/v1/rooms", { method: "POST", body: { name, visibility } })).room;
 }
 
-/** Adds `username` to `room` (owner or admin). */
+const memberPath = (room, username) => `${roomPath(room)}/members/${encodeURIComponent(username)}`;
+
+/** The room's members: `[user]`, by username. */
+export async function listMembers(room, signal) {
+  return (await request(`${roomPath(room)}/members`, { signal })).members;
+}
+
+/** Adds `username` to `room` (owner or admin); naming yourself joins a public room. */
 export async function addMember(room, username) {
-  const response = await fetch(`${roomPath(room)}/members/${encodeURIComponent(username)}`, {
-    method: "PUT",
-    cache: "no-store",
+  await request(memberPath(room, username), { method: "PUT", empty: true });
+}
+
+/** Removes `username` from `room` (owner or admin); naming yourself leaves it. */
+export async function removeMember(room, username) {
+  await request(memberPath(room, username), { method: "DELETE", empty: true });
+}
+
+/** Sets a room's topic (owner or admin); the room. */
+export async function setTopic(room, topic) {
+  return (await request(roomPath(room), { method: "PATCH", body: { topic } })).room;
+}
+
+/** Changes your display name; the user. */
+export async function setDisplayName(displayName) {
+  return (await request("/api/v1/me", { method: "PATCH", body: { display_name: displayName } })).user;
+}
+
+/** Changes your password; every other session of yours is signed out. */
+export async function changePassword(currentPassword, newPassword) {
+  await request("/api/v1/me/password", {
+    method: "POST",
+    body: { current_password: currentPassword, new_password: newPassword },
+    empty: true,
   });
-  if (response.status === 204) return;
-  let error = {};
-  try {
-    error = (await response.json()).error ?? {};
-  } catch {
-    // not JSON
-  }
-  throw new ApiError(response.status, error.code ?? "http_" + response.status, error.message ?? `The server answered ${response.status}.`);
 }
 
 /** The WebSocket URL of a room's stream, resuming after `since`. */

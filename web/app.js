@@ -2,8 +2,12 @@
 // the v1 API. The current room lives in the URL (`/?room=<name>`).
 
 import * as api from "./api.js";
+import { MentionPicker } from "./autocomplete.js";
+import { editInPlace } from "./editor.js";
+import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
 import { RoomStream } from "./stream.js";
 import { Timeline } from "./timeline.js";
+import { RoomWatcher } from "./watch.js";
 
 const DEFAULT_ROOM = "general";
 /** Pixels from the top of the log at which older history is fetched. */
@@ -26,19 +30,54 @@ const ui = {
   auth: $("auth"),
   authForm: $("auth-form"),
   authError: $("auth-error"),
+  authInfo: $("auth-info"),
+  authHeading: $("auth-heading"),
   authUsername: $("auth-username"),
   authPassword: $("auth-password"),
   authDisplayName: $("auth-display-name"),
-  createAccount: $("create-account"),
+  authDisplayField: $("auth-display-field"),
+  authSubmit: $("auth-submit"),
+  authSwitch: $("auth-switch"),
+  authSwitchText: $("auth-switch-text"),
+  meButton: $("me-button"),
   meName: $("me-name"),
   meUsername: $("me-username"),
   signOut: $("sign-out"),
+  signOutDialog: $("signout-dialog"),
+  signOutConfirm: $("signout-confirm"),
   privateForm: $("private-form"),
   privateRoom: $("private-room"),
   privateHelp: $("private-help"),
-  memberForm: $("member-form"),
+  roomVisibility: $("room-visibility"),
+  roomTopic: $("room-topic"),
+  membersButton: $("members-button"),
+  membersDialog: $("members-dialog"),
+  membersHeading: $("members-heading"),
+  membersAbout: $("members-about"),
+  memberList: $("member-list"),
+  membersStatus: $("members-status"),
+  addMemberForm: $("add-member-form"),
   memberName: $("member-name"),
-  memberHelp: $("member-help"),
+  topicForm: $("topic-form"),
+  topicText: $("topic-text"),
+  leaveRoom: $("leave-room"),
+  browseButton: $("browse-button"),
+  browseDialog: $("browse-dialog"),
+  browseList: $("browse-list"),
+  browseStatus: $("browse-status"),
+  profileDialog: $("profile-dialog"),
+  profileUsername: $("profile-username"),
+  nameForm: $("name-form"),
+  profileName: $("profile-name"),
+  passwordForm: $("password-form"),
+  currentPassword: $("current-password"),
+  newPassword: $("new-password"),
+  profileStatus: $("profile-status"),
+  refusal: $("refusal"),
+  refusalDetail: $("refusal-detail"),
+  refusalBack: $("refusal-back"),
+  refusalCreate: $("refusal-create"),
+  refusalError: $("refusal-error"),
   roomList: $("room-list"),
   joinForm: $("join-form"),
   joinRoom: $("join-room"),
@@ -57,6 +96,16 @@ const ui = {
   send: $("send"),
   status: $("composer-status"),
   counter: $("composer-counter"),
+  composerHelp: $("composer-help"),
+  composerReply: $("composer-reply"),
+  composerReplyText: $("composer-reply-text"),
+  composerReplyCancel: $("composer-reply-cancel"),
+  deleteDialog: $("delete-dialog"),
+  deleteConfirm: $("delete-confirm"),
+  reactDialog: $("react-dialog"),
+  reactChoices: $("react-choices"),
+  notifyButton: $("notify-button"),
+  mentionList: $("mention-list"),
 };
 
 const timeline = new Timeline(ui.messages);
@@ -71,66 +120,147 @@ const narrow = window.matchMedia("(max-width: 47.99rem)");
 
 /** The signed-in user: `{id, username, display_name, role}`, or null. */
 let me = null;
+/** Whether the auth form creates an account rather than signing in. */
+let creating = false;
 
 function showAuthError(text) {
   ui.authError.textContent = text;
   ui.authError.hidden = text === "";
 }
 
-/** Shows the sign-in screen; the URL (and so `?room=`) stays as it is. */
-function showSignIn(message = "") {
+function setAuthMode(create) {
+  creating = create;
+  ui.authHeading.textContent = create ? "Create account" : "Sign in";
+  ui.authSubmit.textContent = create ? "Create account" : "Sign in";
+  ui.authDisplayField.hidden = !create;
+  ui.authSwitchText.textContent = create ? "Have an account?" : "New here?";
+  ui.authSwitch.textContent = create ? "I already have an account" : "Create an account";
+  ui.authPassword.autocomplete = create ? "new-password" : "current-password";
+  for (const id of ["auth-username-help", "auth-password-help"]) document.getElementById(id).hidden = !create;
+  for (const input of [ui.authUsername, ui.authPassword, ui.authDisplayName]) setFieldError(input, "");
+  showAuthError("");
+  document.title = `${create ? "Create account" : "Sign in"} · Palaver`;
+}
+
+ui.authSwitch.addEventListener("click", () => {
+  setAuthMode(!creating);
+  setStatus(ui.authInfo, "");
+  ui.authUsername.focus();
+});
+
+/** Shows the sign-in screen; the URL (and so `?room=`) stays as it is. `info` is neutral news. */
+function showSignIn(info = "", { error = "" } = {}) {
   me = null;
   if (view !== null) {
-    view.stream.stop();
+    view.stream?.stop();
     view.abort.abort();
     view = null;
   }
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  watcher.stop();
+  closeDrawer();
   timeline.clear();
   ui.app.hidden = true;
   ui.auth.hidden = false;
-  document.title = "Sign in · Palaver";
-  showAuthError(message);
+  setAuthMode(false);
+  setStatus(ui.authInfo, info);
+  showAuthError(error);
+  ui.authPassword.value = "";
   ui.authUsername.focus();
+}
+
+function showMe() {
+  ui.meName.textContent = me.display_name;
+  ui.meUsername.textContent = `@${me.username}`;
 }
 
 function signedIn(user) {
   me = user;
+  timeline.viewer = { id: user.id, role: user.role };
   ui.auth.hidden = true;
   ui.app.hidden = false;
   ui.authPassword.value = "";
-  ui.meName.textContent = user.display_name;
-  ui.meUsername.textContent = `@${user.username}`;
+  setStatus(ui.authInfo, "");
+  showMe();
   enterRoom(roomFromUrl());
   refreshRooms();
   ui.text.focus();
 }
 
-async function authenticate(create) {
+/** A server refusal of the auth form, as a sentence beside the field it concerns. */
+function authFailure(err) {
+  if (err.status === 0) return [null, "The server could not be reached. Check your connection and try again."];
+  if (err.status === 429) {
+    const wait = err.retryAfter ? ` Try again in ${err.retryAfter} seconds.` : " Wait a moment, then try again.";
+    return [null, `Too many attempts.${wait}`];
+  }
+  if (!creating && err.status === 401) return [ui.authPassword, "That username and password do not match an account."];
+  if (creating && err.status === 409) return [ui.authUsername, "That username is taken: choose another one."];
+  if (creating && err.status === 403) return [null, "This server does not allow new accounts; ask its administrator."];
+  if (err.status === 403) return [null, "This account cannot sign in (it may be suspended)."];
+  if (err.code === "invalid_username") return [ui.authUsername, api.usernameError(ui.authUsername.value) ?? "The server refused this username."];
+  if (err.code === "invalid_password") return [ui.authPassword, api.passwordError(ui.authPassword.value) ?? "The server refused this password."];
+  if (err.code === "invalid_author") return [ui.authDisplayName, api.authorError(ui.authDisplayName.value) ?? "The server refused this display name."];
+  return [null, `That did not work (${err.message}).`];
+}
+
+async function authenticate() {
+  const create = creating;
   const username = ui.authUsername.value.trim();
   const password = ui.authPassword.value;
-  if (username === "" || password === "") {
-    showAuthError("Type your username and password.");
-    (username === "" ? ui.authUsername : ui.authPassword).focus();
-    return;
-  }
+  const displayName = ui.authDisplayName.value.trim();
+  setStatus(ui.authInfo, "");
+  showAuthError("");
+  const valid = create
+    ? checkFields([
+        [ui.authUsername, api.usernameError(username)],
+        [ui.authPassword, api.passwordError(password)],
+        [ui.authDisplayName, displayName === "" ? null : api.authorError(displayName)],
+      ])
+    : checkFields([
+        [ui.authUsername, username === "" ? "Type your username." : null],
+        [ui.authPassword, password === "" ? "Type your password." : null],
+      ]);
+  if (!valid) return;
+  ui.authSubmit.disabled = true;
   try {
-    const user = create
-      ? await api.register(username, password, ui.authDisplayName.value.trim())
-      : await api.login(username, password);
-    showAuthError("");
+    const user = create ? await api.register(username, password, displayName) : await api.login(username, password);
     signedIn(user);
   } catch (err) {
-    showAuthError(err.message);
-    ui.authUsername.focus();
+    const [field, sentence] = authFailure(err);
+    ui.authPassword.value = "";
+    if (field === null) {
+      showAuthError(sentence);
+      ui.authPassword.focus();
+    } else {
+      setFieldError(field, sentence);
+      field.focus();
+    }
+  } finally {
+    ui.authSubmit.disabled = false;
   }
 }
 
 ui.authForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  authenticate(false);
+  authenticate();
 });
-ui.createAccount.addEventListener("click", () => authenticate(true));
-ui.signOut.addEventListener("click", async () => {
+
+/** A modal panel: focus stays inside while it is open; Escape or a "Close" button closes it. */
+function openDialog(dialog, focus) {
+  closeDrawer();
+  if (!dialog.open) dialog.showModal();
+  (focus ?? dialog.querySelector("input, button"))?.focus();
+}
+for (const dialog of document.querySelectorAll("dialog")) {
+  dialog.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close]") !== null) dialog.close();
+  });
+}
+
+ui.signOut.addEventListener("click", () => openDialog(ui.signOutDialog, ui.signOutDialog.querySelector("[data-close]")));
+ui.signOutConfirm.addEventListener("click", async () => {
+  ui.signOutDialog.close();
   try {
     await api.logout();
   } finally {
@@ -138,13 +268,71 @@ ui.signOut.addEventListener("click", async () => {
   }
 });
 
+// ---- Profile --------------------------------------------------------------
+
+ui.meButton.addEventListener("click", () => {
+  ui.profileUsername.textContent = `@${me.username}`;
+  ui.profileName.value = me.display_name;
+  for (const input of [ui.profileName, ui.currentPassword, ui.newPassword]) setFieldError(input, "");
+  setStatus(ui.profileStatus, "");
+  openDialog(ui.profileDialog, ui.profileName);
+});
+
+ui.nameForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = ui.profileName.value.trim();
+  if (!checkFields([[ui.profileName, api.authorError(name)]])) return;
+  try {
+    me = await api.setDisplayName(name);
+    showMe();
+    setStatus(ui.profileStatus, `Your display name is now ${me.display_name}. New messages carry it.`);
+  } catch (err) {
+    if (err.status === 401) return showSignIn("", { error: "Your session has ended; sign in again." });
+    setFieldError(ui.profileName, err.code === "invalid_author" ? (api.authorError(name) ?? err.message) : `Not saved: ${describeError(err)}`);
+    ui.profileName.focus();
+  }
+});
+
+ui.passwordForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const current = ui.currentPassword.value;
+  const next = ui.newPassword.value;
+  const valid = checkFields([
+    [ui.currentPassword, current === "" ? "Type your current password." : null],
+    [ui.newPassword, api.passwordError(next) ?? (next === current ? "The new password is the same as the current one." : null)],
+  ]);
+  if (!valid) return;
+  try {
+    await api.changePassword(current, next);
+    ui.currentPassword.value = "";
+    ui.newPassword.value = "";
+    setStatus(ui.profileStatus, "Your password is changed; your other devices are signed out.");
+  } catch (err) {
+    ui.currentPassword.value = "";
+    ui.newPassword.value = "";
+    const field = err.status === 401 ? ui.currentPassword : err.code === "invalid_password" ? ui.newPassword : ui.currentPassword;
+    setFieldError(field, err.status === 401 ? "That is not your current password." : `Not changed: ${describeError(err)}`);
+    field.focus();
+  }
+});
+
 // ---- Drawer (narrow screens) ----------------------------------------------
+
+/** What Tab may reach while the drawer is open. */
+function drawerStops() {
+  return [ui.menuButton, ...ui.sidebar.querySelectorAll("a[href], button:not([disabled]), input:not([disabled])")].filter(
+    (node) => node.offsetParent !== null || node === ui.menuButton,
+  );
+}
 
 function openDrawer() {
   if (!narrow.matches) return;
   ui.app.classList.add("drawer-open");
   ui.menuButton.setAttribute("aria-expanded", "true");
   ui.scrim.hidden = false;
+  // The first room (the current one if listed): one Enter opens a room, never signs out.
+  const target = ui.roomList.querySelector('a[aria-current="page"]') ?? ui.roomList.querySelector("a") ?? ui.browseButton;
+  target.focus();
 }
 
 function closeDrawer({ focusMenu = false } = {}) {
@@ -156,16 +344,22 @@ function closeDrawer({ focusMenu = false } = {}) {
 }
 
 ui.menuButton.addEventListener("click", () => {
-  if (ui.app.classList.contains("drawer-open")) {
-    closeDrawer();
-  } else {
-    openDrawer();
-    ui.signOut.focus();
-  }
+  if (ui.app.classList.contains("drawer-open")) closeDrawer();
+  else openDrawer();
 });
 ui.scrim.addEventListener("click", () => closeDrawer({ focusMenu: true }));
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && ui.app.classList.contains("drawer-open")) closeDrawer({ focusMenu: true });
+  if (!ui.app.classList.contains("drawer-open")) return;
+  if (event.key === "Escape") {
+    closeDrawer({ focusMenu: true });
+  } else if (event.key === "Tab") {
+    // Focus stays in the open drawer (and its menu button).
+    const stops = drawerStops();
+    const at = stops.indexOf(document.activeElement);
+    const next = event.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at === -1 || at === stops.length - 1 ? 0 : at + 1);
+    event.preventDefault();
+    stops[next].focus();
+  }
 });
 narrow.addEventListener("change", () => closeDrawer());
 
@@ -180,19 +374,30 @@ function showNotice(text) {
   ui.notice.hidden = text === "";
 }
 
-/** The room the URL names; an invalid name falls back to the default. */
+/** The room the URL names (tidied: `#Random` is `random`); an invalid name falls back to the default. */
 function roomFromUrl() {
-  const asked = new URLSearchParams(location.search).get("room");
-  if (asked === null || asked === "") return DEFAULT_ROOM;
-  if (api.roomError(asked) === null) return asked;
-  showNotice(`“${asked}” is not a valid room name, so this is #${DEFAULT_ROOM}. ${api.roomError(asked)}`);
+  const raw = new URLSearchParams(location.search).get("room");
+  if (raw === null || raw === "") return DEFAULT_ROOM;
+  const asked = api.tidyRoom(raw);
+  if (api.roomError(asked) === null) {
+    if (asked !== raw) history.replaceState(null, "", roomUrl(asked));
+    return asked;
+  }
+  showNotice(`“${raw}” is not a valid room name, so this is #${DEFAULT_ROOM}. ${api.roomError(asked)}`);
   history.replaceState(null, "", roomUrl(DEFAULT_ROOM));
   return DEFAULT_ROOM;
 }
 
+const roomInfo = (name) => knownRooms.find((r) => r.name === name) ?? null;
+/** Whether the server says which rooms you joined (the `joined` field). */
+const tracksJoined = () => knownRooms.some((r) => typeof r.joined === "boolean");
+
+/** The sidebar: the rooms you joined (or, from a server without `joined`, every room you may see), and the open one. */
 function renderRooms() {
-  const names = new Set(knownRooms.map((r) => r.name));
-  if (view !== null) names.add(view.room);
+  // The default room (where `/` leads) is always there, joined or not.
+  const listed = tracksJoined() ? knownRooms.filter((r) => r.joined || r.name === DEFAULT_ROOM) : knownRooms;
+  const names = new Set(listed.map((r) => r.name));
+  if (view !== null && view.readable) names.add(view.room);
   const items = [...names].sort().map((name) => {
     const link = document.createElement("a");
     link.href = roomUrl(name);
@@ -203,10 +408,24 @@ function renderRooms() {
     hash.setAttribute("aria-hidden", "true");
     hash.textContent = "#";
     link.append(hash, name);
-    if (knownRooms.some((r) => r.name === name && r.visibility === "private")) {
+    if (roomInfo(name)?.visibility === "private") {
       const badge = document.createElement("span");
       badge.className = "room-private";
       badge.textContent = " (private)";
+      link.append(badge);
+    }
+    const unread = view !== null && name === view.room ? 0 : (roomInfo(name)?.unread ?? 0);
+    if (unread > 0) {
+      link.classList.add("room-link--unread");
+      const badge = document.createElement("span");
+      badge.className = "unread-badge";
+      const count = document.createElement("span");
+      count.setAttribute("aria-hidden", "true");
+      count.textContent = unread > 99 ? "99+" : String(unread);
+      const label = document.createElement("span");
+      label.className = "visually-hidden";
+      label.textContent = ` ${unread} unread`;
+      badge.append(count, label);
       link.append(badge);
     }
     if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
@@ -215,61 +434,138 @@ function renderRooms() {
     return item;
   });
   ui.roomList.replaceChildren(...items);
-}
-
-async function refreshRooms() {
-  if (me === null) return;
-  try {
-    knownRooms = await api.listRooms();
-    renderRooms();
-    showMemberForm();
-  } catch (err) {
-    if (err instanceof api.ApiError && err.status === 401) showSignIn("Your session has ended; sign in again.");
-    // Otherwise keep the last list; the connection state already tells the story.
+  showRoomHead();
+  // The joined rooms not open here are watched live for their unread badges.
+  if (me !== null && tracksJoined()) {
+    watcher.watch(knownRooms.filter((r) => r.joined && r.name !== view?.room).map((r) => r.name));
   }
 }
 
-/** The add-member form shows in a private room its owner (or an admin) may manage. */
-function showMemberForm() {
-  const room = view === null ? null : knownRooms.find((r) => r.name === view.room);
-  ui.memberForm.hidden = room === undefined || room === null || room.visibility !== "private";
+const watcher = new RoomWatcher({
+  onMessage: (room, message) => {
+    notifyMention(message);
+    const info = roomInfo(room);
+    if (info === null || message.author_id === me?.id || view?.room === room) return;
+    info.unread = (info.unread ?? 0) + 1;
+    if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
+    renderRooms();
+  },
+  onRoomsChanged: () => refreshRooms(),
+  onRead: () => refreshRooms(),
+  onReconnect: () => refreshRooms(),
+});
+
+let refreshing = null;
+async function refreshRooms() {
+  if (me === null) return;
+  if (refreshing !== null) return refreshing;
+  refreshing = (async () => {
+    try {
+      const before = knownRooms;
+      knownRooms = await api.listRooms();
+      renderRooms();
+      // The open room left the list (access withdrawn, say): check it is still readable.
+      const current = view;
+      if (current?.readable && before.some((r) => r.name === current.room) && roomInfo(current.room) === null) {
+        api.fetchPage(current.room, { limit: 1 }, current.abort.signal).catch((err) => {
+          if (err.status === 404) refuse(current, `You are no longer a member of #${current.room}.`);
+        });
+      }
+      if (ui.browseDialog.open) renderBrowse();
+    } catch (err) {
+      if (err instanceof api.ApiError && err.status === 401) showSignIn("", { error: "Your session has ended; sign in again." });
+      // Otherwise keep the last list; the connection state already tells the story.
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
 }
+
+/** Whether you may manage the room's members and topic: an admin, or its owner. */
+function mayManage(info) {
+  if (me === null || info === null) return false;
+  if (me.role === "admin") return true;
+  if (info.owner !== undefined) return info.owner === me.username || info.owner?.id === me.id;
+  if (info.owner_id !== undefined) return info.owner_id === me.id;
+  return managedRooms.get(info.name) === true;
+}
+
+/**
+ * Rooms whose members you may manage, as learned from the server, for a
+ * server whose room list does not name the owner: adding yourself to a
+ * private room you are in changes nothing, and answers 403 unless you are its
+ * owner (or an admin).
+ */
+const managedRooms = new Map();
+async function learnManagement(current) {
+  const info = roomInfo(current.room);
+  if (me === null || info === null || info.visibility !== "private" || info.owner !== undefined || info.owner_id !== undefined) return;
+  if (managedRooms.has(info.name) || !members.some((m) => m.id === me.id)) return;
+  try {
+    await api.addMember(info.name, me.username);
+    managedRooms.set(info.name, true);
+  } catch (err) {
+    if (err.status === 403) managedRooms.set(info.name, false);
+    return;
+  }
+  if (view === current && ui.membersDialog.open) renderMembers();
+}
+
+/** The header: name, visibility, topic and the Members button (not for a room you cannot read). */
+function showRoomHead() {
+  if (view === null) return;
+  const info = roomInfo(view.room);
+  const readable = view.readable;
+  ui.roomVisibility.textContent = !readable || info === null ? "" : info.visibility === "private" ? "Private" : "Public";
+  ui.roomTopic.textContent = readable && info?.topic ? info.topic : "";
+  ui.membersButton.hidden = !readable;
+}
+
+/** The room name typed in `input`, tidied, or null after showing why it is not one. */
+function typedRoom(input) {
+  const name = api.tidyRoom(input.value);
+  const error = name === "" ? "Type a room name." : api.roomError(name);
+  if (error !== null) {
+    setRoomFormError(input, error);
+    input.focus();
+    return null;
+  }
+  input.value = name;
+  return name;
+}
+
+/** Room forms show their help, or their error in its place (one style for both forms). */
+const ROOM_HELP = new Map([
+  [ui.joinRoom, [ui.joinHelp, ui.joinHelp.textContent]],
+  [ui.privateRoom, [ui.privateHelp, ui.privateHelp.textContent]],
+]);
+function setRoomFormError(input, text) {
+  const [help, normal] = ROOM_HELP.get(input);
+  input.setAttribute("aria-invalid", String(text !== ""));
+  help.textContent = text === "" ? normal : text;
+  help.classList.toggle("field-error", text !== "");
+}
+for (const input of ROOM_HELP.keys()) input.addEventListener("input", () => setRoomFormError(input, ""));
 
 ui.privateForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const name = ui.privateRoom.value.trim();
-  const error = name === "" ? "Type a room name." : api.roomError(name);
-  if (error !== null) {
-    ui.privateHelp.textContent = error;
-    ui.privateRoom.setAttribute("aria-invalid", "true");
-    ui.privateRoom.focus();
-    return;
-  }
+  const name = typedRoom(ui.privateRoom);
+  if (name === null) return;
   try {
     await api.createRoom(name, "private");
     ui.privateRoom.value = "";
-    ui.privateRoom.setAttribute("aria-invalid", "false");
-    ui.privateHelp.textContent = `#${name} is private: add members below.`;
+    setRoomFormError(ui.privateRoom, "");
+    ui.privateHelp.textContent = `#${name} is private: add members with the Members button.`;
     await refreshRooms();
     navigate(name);
   } catch (err) {
-    ui.privateHelp.textContent = err.message;
+    setRoomFormError(
+      ui.privateRoom,
+      err.status === 409 ? `A room named #${name} exists already: choose another name.` : `Not created: ${describeError(err)}`,
+    );
     ui.privateRoom.focus();
   }
-});
-
-ui.memberForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const username = ui.memberName.value.trim();
-  if (username === "" || view === null) return;
-  try {
-    await api.addMember(view.room, username);
-    ui.memberName.value = "";
-    ui.memberHelp.textContent = `${username} can now see #${view.room}.`;
-  } catch (err) {
-    ui.memberHelp.textContent = err.message;
-  }
-  ui.memberName.focus();
 });
 
 function navigate(room) {
@@ -291,26 +587,269 @@ ui.roomList.addEventListener("click", (event) => {
   navigate(link.dataset.room);
 });
 
-const JOIN_HELP = ui.joinHelp.textContent;
-function checkJoin({ quiet = false } = {}) {
-  const name = ui.joinRoom.value.trim();
-  const error = name === "" ? "Type a room name." : api.roomError(name);
-  const shown = error !== null && !quiet;
-  ui.joinRoom.setAttribute("aria-invalid", String(shown));
-  ui.joinHelp.textContent = shown ? error : JOIN_HELP;
-  ui.joinHelp.classList.toggle("field-error", shown);
-  return error;
+/** Joins a public room (kept on the server, so every device lists it); a missing one is created. */
+async function joinRoom(name) {
+  const info = roomInfo(name);
+  if (info === null) {
+    try {
+      await api.createRoom(name, "public");
+    } catch (err) {
+      if (err.status !== 409) throw err; // 409: it exists (perhaps private: the room view says so)
+    }
+  } else if (info.joined === false) {
+    try {
+      await api.addMember(name, me.username);
+    } catch (err) {
+      // A server that does not let members join by themselves (403) still
+      // lets everyone read a public room: open it all the same.
+      if (err.status !== 403 || info.visibility !== "public") throw err;
+    }
+  }
+  await refreshRooms();
 }
-ui.joinRoom.addEventListener("input", () => checkJoin({ quiet: ui.joinRoom.value === "" }));
-ui.joinForm.addEventListener("submit", (event) => {
+
+ui.joinForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  if (checkJoin() !== null) {
+  const room = typedRoom(ui.joinRoom);
+  if (room === null) return;
+  setRoomFormError(ui.joinRoom, "");
+  try {
+    await joinRoom(room);
+  } catch (err) {
+    setRoomFormError(ui.joinRoom, `Could not join #${room}: ${describeError(err)}`);
     ui.joinRoom.focus();
     return;
   }
-  const room = ui.joinRoom.value.trim();
   ui.joinRoom.value = "";
   navigate(room);
+});
+
+ui.refusalCreate.addEventListener("click", async () => {
+  if (view === null) return;
+  const room = view.room;
+  ui.refusalError.hidden = true;
+  try {
+    await api.createRoom(room, "public");
+  } catch (err) {
+    ui.refusalError.textContent =
+      err.status === 409 ? `#${room} exists but is private: ask its owner to add you.` : `Not created: ${describeError(err)}`;
+    ui.refusalError.hidden = false;
+    return;
+  }
+  await refreshRooms();
+  enterRoom(room);
+  ui.text.focus();
+});
+ui.refusalBack.addEventListener("click", (event) => {
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(DEFAULT_ROOM);
+});
+
+// ---- Browse rooms ---------------------------------------------------------
+
+function renderBrowse() {
+  const rooms = knownRooms.filter((r) => r.visibility === "public");
+  const items = rooms.map((room) => {
+    const item = document.createElement("li");
+    const name = document.createElement("a");
+    name.href = roomUrl(room.name);
+    name.className = "member-name";
+    name.textContent = `#${room.name}`;
+    name.dataset.room = room.name;
+    item.append(name);
+    if (room.topic) {
+      const topic = document.createElement("span");
+      topic.className = "field-help";
+      topic.textContent = ` ${room.topic}`;
+      item.append(topic);
+    }
+    if (room.joined === false) {
+      const join = document.createElement("button");
+      join.type = "button";
+      join.className = "plain-button";
+      join.dataset.join = room.name;
+      join.textContent = "Join";
+      join.setAttribute("aria-label", `Join #${room.name}`);
+      item.append(join);
+    } else if (room.joined === true) {
+      const joined = document.createElement("span");
+      joined.className = "field-help";
+      joined.textContent = " joined";
+      item.append(joined);
+    }
+    return item;
+  });
+  if (items.length === 0) {
+    const none = document.createElement("li");
+    none.textContent = "No public rooms yet.";
+    items.push(none);
+  }
+  ui.browseList.replaceChildren(...items);
+}
+
+ui.browseButton.addEventListener("click", async () => {
+  setStatus(ui.browseStatus, "");
+  renderBrowse();
+  openDialog(ui.browseDialog, ui.browseList.querySelector("button, a") ?? undefined);
+  refreshRooms();
+});
+ui.browseList.addEventListener("click", async (event) => {
+  const link = event.target.closest("a[data-room]");
+  if (link !== null && event.button === 0 && !event.metaKey && !event.ctrlKey && !event.shiftKey && !event.altKey) {
+    event.preventDefault();
+    ui.browseDialog.close();
+    navigate(link.dataset.room);
+    return;
+  }
+  const join = event.target.closest("button[data-join]");
+  if (join === null) return;
+  const room = join.dataset.join;
+  try {
+    await api.addMember(room, me.username);
+    await refreshRooms();
+    setStatus(ui.browseStatus, `You joined #${room}.`);
+  } catch (err) {
+    setStatus(ui.browseStatus, `Could not join #${room}: ${describeError(err)}`, { error: true });
+  }
+});
+
+// ---- Members --------------------------------------------------------------
+
+/** The open room's members, as last fetched: `[user]`. */
+let members = [];
+
+async function loadMembers(current) {
+  try {
+    const list = await api.listMembers(current.room, current.abort.signal);
+    if (view !== current) return;
+    members = list;
+    timeline.addPeople(list);
+    if (ui.membersDialog.open) renderMembers();
+    learnManagement(current);
+  } catch (err) {
+    if (err.name === "AbortError" || view !== current) return;
+    if (err.status === 404) refuse(current, "");
+  }
+}
+
+function renderMembers() {
+  const room = view.room;
+  const info = roomInfo(room);
+  const manage = mayManage(info);
+  ui.membersHeading.textContent = `Members of #${room}`;
+  ui.membersAbout.textContent =
+    info?.visibility === "private"
+      ? "A private room: only its members can find and read it."
+      : "A public room: anyone signed in can read it; people who join or post are members.";
+  const items = members.map((user) => {
+    const item = document.createElement("li");
+    const dot = document.createElement("span");
+    dot.className = "presence-dot";
+    dot.dataset.userId = user.id;
+    dot.setAttribute("aria-hidden", "true");
+    const name = document.createElement("span");
+    name.className = "member-name";
+    name.textContent = user.display_name;
+    const handle = document.createElement("span");
+    handle.className = "field-help";
+    handle.textContent = ` @${user.username}${user.id === me.id ? " (you)" : ""}`;
+    item.append(dot, name, handle);
+    if (manage && user.id !== me.id && user.username !== info?.owner) {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "plain-button";
+      remove.dataset.remove = user.username;
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", `Remove ${user.display_name} (@${user.username})`);
+      item.append(remove);
+    }
+    return item;
+  });
+  ui.memberList.replaceChildren(...items);
+  ui.addMemberForm.hidden = !manage || info?.visibility !== "private";
+  ui.topicForm.hidden = !manage;
+  if (!ui.topicForm.hidden && document.activeElement !== ui.topicText) ui.topicText.value = info?.topic ?? "";
+  ui.leaveRoom.hidden = !members.some((m) => m.id === me.id);
+}
+
+ui.membersButton.addEventListener("click", () => {
+  if (view === null) return;
+  setStatus(ui.membersStatus, "");
+  setFieldError(ui.memberName, "");
+  renderMembers();
+  openDialog(ui.membersDialog, ui.membersDialog.querySelector("[data-close]"));
+  loadMembers(view);
+});
+
+ui.addMemberForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = ui.memberName.value.trim().replace(/^@/, "").toLowerCase();
+  if (!checkFields([[ui.memberName, username === "" ? "Type the username of the person to add." : api.usernameError(username)]])) return;
+  const current = view;
+  if (members.some((m) => m.username === username)) {
+    setFieldError(ui.memberName, `@${username} is already a member of #${current.room}.`);
+    ui.memberName.focus();
+    return;
+  }
+  try {
+    await api.addMember(current.room, username);
+    ui.memberName.value = "";
+    await loadMembers(current); // the list first, then the news: nothing moves after it is said
+    setStatus(ui.membersStatus, `@${username} can now see #${current.room}.`);
+  } catch (err) {
+    setFieldError(ui.memberName, err.status === 404 ? `There is no account named @${username}.` : `Not added: ${describeError(err)}`);
+  }
+  ui.memberName.focus();
+});
+
+ui.memberList.addEventListener("click", async (event) => {
+  const remove = event.target.closest("button[data-remove]");
+  if (remove === null || view === null) return;
+  const current = view;
+  const username = remove.dataset.remove;
+  try {
+    await api.removeMember(current.room, username);
+    await loadMembers(current);
+    setStatus(ui.membersStatus, `@${username} is no longer a member of #${current.room}.`);
+  } catch (err) {
+    setStatus(ui.membersStatus, `@${username} was not removed: ${describeError(err)}`, { error: true });
+  }
+  (ui.memberList.querySelector("button") ?? ui.membersDialog.querySelector("[data-close]")).focus();
+});
+
+ui.topicForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const topic = ui.topicText.value.trim();
+  const tooLong = [...topic].length > api.MAX_TOPIC_CHARS;
+  if (!checkFields([[ui.topicText, tooLong ? `A topic is at most ${api.MAX_TOPIC_CHARS} characters.` : null]])) return;
+  try {
+    await api.setTopic(view.room, topic);
+    setStatus(ui.membersStatus, topic === "" ? "The topic is cleared." : "The topic is saved.");
+    await refreshRooms();
+  } catch (err) {
+    setFieldError(ui.topicText, `Not saved: ${describeError(err)}`);
+  }
+});
+
+ui.leaveRoom.addEventListener("click", async () => {
+  if (view === null) return;
+  const room = view.room;
+  try {
+    await api.removeMember(room, me.username);
+  } catch (err) {
+    setStatus(
+      ui.membersStatus,
+      err.status === 409 ? `You own #${room}, so you cannot leave it.` : `You did not leave #${room}: ${describeError(err)}`,
+      { error: true },
+    );
+    return;
+  }
+  ui.membersDialog.close();
+  const wasPrivate = roomInfo(room)?.visibility === "private";
+  await refreshRooms();
+  if (wasPrivate) navigate(DEFAULT_ROOM);
+  showNotice(`You left #${room}.`);
 });
 
 window.addEventListener("popstate", () => {
@@ -329,10 +868,17 @@ const STATE_TEXT = {
 };
 
 function showConnection(state) {
+  const changed = ui.connection.dataset.state !== state;
   ui.connection.dataset.state = state;
-  ui.connectionText.textContent = STATE_TEXT[state];
-  ui.reconnect.hidden = state === "connected" || state === "connecting";
-  if (state === "connected") refreshRooms();
+  ui.connection.hidden = state === "none";
+  ui.connectionText.textContent = STATE_TEXT[state] ?? "";
+  ui.reconnect.hidden = state !== "reconnecting" && state !== "offline";
+  if (state === "connected" && changed) {
+    // Rooms may have come or gone while the stream was away; sends that
+    // waited for the server go now (their client_id stores each at most once).
+    refreshRooms();
+    retryWaiting();
+  }
 }
 
 ui.reconnect.addEventListener("click", () => view?.stream.retryNow());
@@ -369,18 +915,53 @@ function showStored(message, { follow = false } = {}) {
   ui.empty.hidden = true;
   if (stick) scrollToBottom();
   else ui.jump.hidden = false;
+  markRead();
+}
+
+/** Moves the read marker to the newest event seen, at most once a second, while the newest messages are in view. */
+let readTimer = null;
+function markRead() {
+  if (readTimer !== null || view === null || !view.readable) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    const current = view;
+    if (current === null || !current.readable || document.visibilityState !== "visible" || !atBottom()) return;
+    if (current.lastSeq <= (current.readSeq ?? 0)) return;
+    current.readSeq = current.lastSeq;
+    api.markRead(current.room, current.lastSeq).catch(() => {
+      current.readSeq = 0; // try again with the next message
+    });
+  }, 1000);
 }
 
 /** The newest page; runs (and is retried) before the stream first connects. */
 async function loadLatest(current) {
-  const page = await api.fetchPage(current.room, {}, current.abort.signal);
+  let page;
+  try {
+    page = await api.fetchPage(current.room, {}, current.abort.signal);
+  } catch (err) {
+    if (err instanceof api.ApiError && err.status === 404 && view === current) {
+      refuse(current, "");
+      const stop = new Error("refused");
+      stop.name = "AbortError"; // nothing to retry
+      throw stop;
+    }
+    throw err;
+  }
   if (view !== current) return;
+  current.readable = true;
+  ui.connection.hidden = false;
+  // Where you stopped reading, from the room list (when it is there yet).
+  const readSeq = roomInfo(current.room)?.read_seq;
+  renderRooms();
+  loadMembers(current);
   for (const message of page.messages) timeline.add(message);
   const newest = page.messages[0]?.seq ?? 0;
   current.lastSeq = Math.max(current.lastSeq, newest);
   current.hasMore = page.has_more;
   current.loaded = true;
   ui.historyError.hidden = true;
+  if (typeof readSeq === "number" && readSeq > 0) timeline.markNew(readSeq);
   showHistoryEdge();
   scrollToBottom();
   fillViewport(current);
@@ -432,7 +1013,10 @@ ui.log.addEventListener(
   "scroll",
   () => {
     if (ui.log.scrollTop < LOAD_OLDER_MARGIN) loadOlder();
-    if (atBottom()) ui.jump.hidden = true;
+    if (atBottom()) {
+      ui.jump.hidden = true;
+      markRead();
+    }
   },
   { passive: true },
 );
@@ -441,12 +1025,47 @@ ui.jump.addEventListener("click", () => {
   ui.text.focus();
 });
 
+/**
+ * A room you cannot read: it says so, offers a way back, opens no stream, is
+ * not listed, and takes no messages. `detail` says why when it is known.
+ */
+function refuse(current, detail) {
+  if (view !== current) return;
+  current.readable = false;
+  current.stream?.stop();
+  current.abort.abort();
+  for (const dialog of [ui.membersDialog]) if (dialog.open) dialog.close();
+  timeline.clear();
+  members = [];
+  ui.log.hidden = true;
+  ui.jump.hidden = true;
+  ui.refusal.hidden = false;
+  ui.refusalError.hidden = true;
+  ui.refusalDetail.textContent =
+    detail ||
+    `Either no room is named #${current.room}, or it is private and you are not one of its members. Its owner can add you.`;
+  ui.refusalBack.hidden = current.room === DEFAULT_ROOM;
+  ui.refusalCreate.hidden = detail !== "";
+  ui.refusalCreate.textContent = `Create #${current.room} as a public room`;
+  showConnection("none");
+  setComposerEnabled(false);
+  renderRooms();
+  refreshRooms();
+}
+
+function setComposerEnabled(enabled) {
+  ui.text.disabled = !enabled;
+  ui.send.disabled = !enabled;
+  if (!enabled) ui.text.placeholder = "You cannot write here";
+}
+
 function enterRoom(room) {
   if (view !== null) {
-    view.stream.stop();
+    view.stream?.stop();
     view.abort.abort();
   }
   timeline.clear();
+  members = [];
   const current = {
     room,
     abort: new AbortController(),
@@ -454,9 +1073,15 @@ function enterRoom(room) {
     loaded: false,
     hasMore: false,
     loadingOlder: false,
+    readable: false,
     stream: null,
   };
   view = current;
+  ui.refusal.hidden = true;
+  ui.log.hidden = false;
+  ui.connection.hidden = false;
+  ui.text.disabled = false;
+  updateCounter();
   ui.roomName.textContent = room;
   ui.historyRoom.textContent = `#${room}`;
   ui.log.setAttribute("aria-label", `Messages in #${room}`);
@@ -472,7 +1097,6 @@ function enterRoom(room) {
   }
   showHistoryEdge();
   renderRooms();
-  showMemberForm();
 
   current.stream = new RoomStream(room, {
     since: () => current.lastSeq,
@@ -482,20 +1106,33 @@ function enterRoom(room) {
       // The stream is in seq order and gapless: what it delivered is the resume point.
       current.lastSeq = Math.max(current.lastSeq, message.seq);
       showStored(message);
+      notifyMention(message);
     },
     onState: (state, reason) => {
       if (view !== current) return;
       if (state === "ended") {
         if (reason === "removed") {
-          showNotice(`You are no longer a member of #${room}.`);
-          showConnection("offline");
+          refuse(current, `You are no longer a member of #${room}: its owner or an admin removed you.`);
+        } else if (reason === "suspended") {
+          showSignIn("", { error: "This account is suspended." });
         } else {
-          showSignIn(reason === "suspended" ? "This account is suspended." : "You are signed out.");
+          showSignIn("You are signed out.");
         }
         return;
       }
       showConnection(state);
     },
+    onEvent: (frame) => {
+      if (view !== current) return;
+      current.lastSeq = Math.max(current.lastSeq, frame.seq);
+      timeline.apply(frame);
+    },
+    onCaughtUp: (seq) => {
+      if (view !== current) return;
+      current.lastSeq = Math.max(current.lastSeq, seq);
+      markRead();
+    },
+    onRoomsChanged: () => refreshRooms(),
   });
   current.stream.start();
 }
@@ -511,6 +1148,10 @@ function describeFailure(err) {
 }
 
 function showFailure(send) {
+  if (waitsForServer(send)) {
+    timeline.setWaiting(send.clientId, describeFailure(send.error));
+    return;
+  }
   timeline.setFailed(send.clientId, describeFailure(send.error), {
     // The server may have stored a retryable failure: only the same
     // client_id may try again, and nothing else may be sent in its place.
@@ -520,6 +1161,7 @@ function showFailure(send) {
 }
 
 async function deliver(send) {
+  clearTimeout(send.timer);
   send.state = "sending";
   timeline.setSending(send.clientId);
   try {
@@ -534,8 +1176,31 @@ async function deliver(send) {
     if (!pending.has(send.clientId)) return; // the stream delivered it meanwhile
     send.state = "failed";
     send.error = err;
+    if (err.status === 404 && view?.room === send.room && view.readable) {
+      // The room went away under us (removed, say): the stream will end too.
+      loadMembers(view);
+    }
     if (view !== null && view.room === send.room) showFailure(send);
+    if (waitsForServer(send)) {
+      // The stream may be up while this request was lost: try again by
+      // ourselves, backing off; a reconnect also sends it at once.
+      send.tries = (send.tries ?? 0) + 1;
+      clearTimeout(send.timer);
+      send.timer = setTimeout(() => {
+        if (pending.get(send.clientId) === send && send.state === "failed" && ui.connection.dataset.state === "connected") {
+          deliver(send);
+        }
+      }, Math.min(30_000, 1000 * 2 ** (send.tries - 1)));
+    }
   }
+}
+
+/** Whether a failed send waits for the server to come back (and is then sent by itself). */
+const waitsForServer = (send) => send.state === "failed" && (send.error.status === 0 || send.error.status >= 500);
+
+/** Sends every send that waited for the server, with its own client_id. */
+function retryWaiting() {
+  for (const send of pending.values()) if (waitsForServer(send)) deliver(send);
 }
 
 function showComposerStatus(text) {
@@ -552,12 +1217,12 @@ function updateCounter() {
     : `${length.toLocaleString()} / ${api.MAX_TEXT_CHARS.toLocaleString()}`;
   ui.counter.classList.toggle("field-error", over);
   ui.text.setAttribute("aria-invalid", String(over));
-  ui.send.disabled = over;
+  ui.send.disabled = over || ui.text.disabled;
   if (!over && ui.status.classList.contains("field-error")) showComposerStatus("");
 }
 
 function submit() {
-  if (me === null) return;
+  if (me === null || view === null || !view.readable) return;
   const error = api.textError(ui.text.value);
   if (error !== null) {
     showComposerStatus(error);
@@ -568,11 +1233,14 @@ function submit() {
     clientId: api.newClientId(),
     room: view.room,
     author: me.display_name,
+    authorId: me.id,
     text: ui.text.value.trim(),
     at: new Date(),
     state: "sending",
     error: null,
+    replyTo: replyTo?.seq ?? null,
   };
+  setReply(null);
   pending.set(send.clientId, send);
   timeline.addPending(send);
   ui.empty.hidden = true;
@@ -587,11 +1255,35 @@ ui.composer.addEventListener("submit", (event) => {
   submit();
   ui.text.focus();
 });
+/** On touch screens Enter is a new line (there is no Shift key to hand); the Send button sends. */
+const touch = window.matchMedia("(pointer: coarse)");
+const onTouch = () => touch.matches || (navigator.maxTouchPoints > 0 && window.matchMedia("(hover: none)").matches);
+function showComposerHelp() {
+  ui.composerHelp.textContent = onTouch() ? "Enter for a new line · Send to send" : "Enter to send · Shift+Enter for a new line";
+}
+touch.addEventListener("change", showComposerHelp);
+showComposerHelp();
 ui.text.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
+  if (event.key !== "Enter" || onTouch() || mentionPicker.open) return;
+  if (!event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
     event.preventDefault();
     if (!ui.send.disabled) submit();
   }
+});
+
+// Up and Down move between messages in the log; each shows its time when focused.
+ui.log.addEventListener("keydown", (event) => {
+  if (event.key !== "ArrowUp" && event.key !== "ArrowDown" && event.key !== "Home" && event.key !== "End") return;
+  const items = [...ui.messages.querySelectorAll(":scope > .msg")];
+  if (items.length === 0) return;
+  const at = items.indexOf(document.activeElement);
+  let next;
+  if (event.key === "Home") next = 0;
+  else if (event.key === "End") next = items.length - 1;
+  else if (at === -1) next = event.key === "ArrowUp" ? items.length - 1 : 0;
+  else next = Math.max(0, Math.min(items.length - 1, at + (event.key === "ArrowUp" ? -1 : 1)));
+  event.preventDefault();
+  items[next].focus();
 });
 ui.text.addEventListener("input", updateCounter);
 
@@ -620,16 +1312,177 @@ ui.messages.addEventListener("click", (event) => {
   }
 });
 
+// ---- @ autocomplete of the room's members ----------------------------------
+
+const mentionPicker = new MentionPicker(ui.text, ui.mentionList, {
+  candidates: () => members.filter((m) => m.id !== me?.id),
+  onInsert: () => updateCounter(),
+});
+
+// ---- Mention notifications ------------------------------------------------
+
+/** A browser notification for a message that mentions you while the tab is hidden, once you allowed them. */
+function notifyMention(message) {
+  if (me === null || !document.hidden || typeof Notification !== "function" || Notification.permission !== "granted") return;
+  if (!(message.mentions ?? []).includes(me.id) || message.author_id === me.id) return;
+  const note = new Notification(`${message.author} mentioned you in #${message.room}`, {
+    body: message.text.slice(0, 200),
+    tag: `${message.room}:${message.seq}`,
+  });
+  note.addEventListener("click", () => {
+    window.focus();
+    note.close();
+  });
+}
+
+ui.notifyButton.addEventListener("click", async () => {
+  if (typeof Notification !== "function") {
+    setStatus(ui.profileStatus, "This browser cannot show notifications.");
+    return;
+  }
+  const permission = await Notification.requestPermission();
+  setStatus(
+    ui.profileStatus,
+    permission === "granted"
+      ? "You will be notified of mentions while Palaver is in the background."
+      : "Notifications are blocked; the browser's site settings can allow them.",
+  );
+});
+
+// ---- Message actions: reply, react, edit, delete ---------------------------
+
+const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
+/** The message a send will reply to: `{seq}`, or null. */
+let replyTo = null;
+/** The message a dialog (delete, react) is about. */
+let actingOn = null;
+
+function setReply(seq) {
+  replyTo = seq === null ? null : { seq };
+  ui.composerReply.hidden = seq === null;
+  if (seq !== null) {
+    const item = timeline.item(seq);
+    const text = (item?.querySelector(":scope > .msg-text")?.textContent ?? "").split("\n")[0].slice(0, 80);
+    ui.composerReplyText.textContent = `Replying to ${item?.dataset.author ?? "a message"}: ${text}`;
+  }
+}
+ui.composerReplyCancel.addEventListener("click", () => {
+  setReply(null);
+  ui.text.focus();
+});
+
+/** Edits your message `seq` in place; saving applies the stored edit at once (the stream's copy changes nothing). */
+function startEdit(seq) {
+  const item = timeline.item(seq);
+  if (item === undefined || view === null) return;
+  const room = view.room;
+  editInPlace(item, {
+    enterSaves: () => !onTouch(),
+    save: async (text) => {
+      const problem = api.textError(text);
+      if (problem !== null) return problem;
+      try {
+        const message = await api.editMessage(room, seq, text.trim());
+        timeline.apply({ type: "edit", target: seq, text: message.text, mentions: message.mentions ?? [] });
+        return null;
+      } catch (err) {
+        return `Not saved: ${describeError(err)}`;
+      }
+    },
+  });
+}
+
+ui.messages.addEventListener("click", async (event) => {
+  const control = event.target.closest("button[data-msg-action]");
+  if (control === null || view === null) return;
+  const seq = Number(control.dataset.seq);
+  const room = view.room;
+  switch (control.dataset.msgAction) {
+    case "reply":
+      setReply(seq);
+      ui.text.focus();
+      break;
+    case "edit":
+      startEdit(seq);
+      break;
+    case "delete":
+      actingOn = { room, seq };
+      openDialog(ui.deleteDialog, ui.deleteDialog.querySelector("[data-close]"));
+      break;
+    case "react":
+      actingOn = { room, seq };
+      ui.reactChoices.replaceChildren(
+        ...EMOJI.map((emoji) => {
+          const choice = document.createElement("button");
+          choice.type = "button";
+          choice.className = "emoji-choice";
+          choice.textContent = emoji;
+          choice.dataset.emoji = emoji;
+          return choice;
+        }),
+      );
+      openDialog(ui.reactDialog, ui.reactChoices.querySelector("button"));
+      break;
+    case "chip": {
+      const emoji = control.dataset.emoji;
+      const mine = control.getAttribute("aria-pressed") === "true";
+      try {
+        await api.react(room, seq, emoji, !mine);
+      } catch (err) {
+        showNotice(`The reaction was not changed: ${describeError(err)}`);
+      }
+      break;
+    }
+  }
+});
+
+ui.reactChoices.addEventListener("click", async (event) => {
+  const choice = event.target.closest("button[data-emoji]");
+  if (choice === null || actingOn === null) return;
+  const { room, seq } = actingOn;
+  ui.reactDialog.close();
+  const already = timeline.reactions(seq).some((r) => r.emoji === choice.dataset.emoji && r.me);
+  try {
+    if (!already) await api.react(room, seq, choice.dataset.emoji, true);
+  } catch (err) {
+    showNotice(`The reaction was not added: ${describeError(err)}`);
+  }
+  timeline.item(seq)?.focus();
+});
+
+ui.deleteConfirm.addEventListener("click", async () => {
+  if (actingOn === null) return;
+  const { room, seq } = actingOn;
+  ui.deleteDialog.close();
+  try {
+    await api.deleteMessage(room, seq);
+    if (view?.room === room) timeline.apply({ type: "delete", target: seq });
+  } catch (err) {
+    showNotice(`The message was not deleted: ${describeError(err)}`);
+  }
+  ui.text.focus();
+});
+
+// Up arrow in an empty composer edits your last message.
+ui.text.addEventListener("keydown", (event) => {
+  if (event.key !== "ArrowUp" || mentionPicker.open || ui.text.value !== "" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+  const last = timeline.lastOwn;
+  if (last === undefined) return;
+  event.preventDefault();
+  startEdit(Number(last.dataset.seq));
+});
+
 // ---- Start ----------------------------------------------------------------
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") refreshRooms();
 });
-// Rooms are created by their first message, anywhere: look for new ones now and then.
+// `rooms_changed` (watch.js) says when you were added or removed at once;
+// rooms made elsewhere and changed counts are picked up every 15 s.
 setInterval(() => {
   if (document.visibilityState === "visible") refreshRooms();
-}, 60_000);
+}, 15_000);
 api.me().then(
   (user) => (user === null ? showSignIn() : signedIn(user)),
-  () => showSignIn("The server could not be reached; try signing in."),
+  () => showSignIn("", { error: "The server could not be reached; try signing in." }),
 );

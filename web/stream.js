@@ -6,13 +6,13 @@ import { streamUrl } from "./api.js";
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15_000;
-/** Consecutive failures after which the state reads "offline". */
-const OFFLINE_AFTER = 5;
 
 /**
  * States: `connecting` (first attempt), `connected` (replay done, live),
- * `reconnecting` (a retry is scheduled or running), `offline` (the browser is
- * offline, or the server has been unreachable for a while; still retrying).
+ * `reconnecting` (the server is away: a retry is scheduled or running),
+ * `offline` (the browser itself says it is offline; retried when it is back).
+ * A server that cannot be reached is not "offline": the person's network may
+ * be fine.
  */
 export class RoomStream {
   #room;
@@ -20,6 +20,9 @@ export class RoomStream {
   #prepare;
   #onMessage;
   #onState;
+  #onRoomsChanged;
+  #onEvent;
+  #onCaughtUp;
   #ws = null;
   #timer = null;
   #attempt = 0;
@@ -36,13 +39,19 @@ export class RoomStream {
    *   connect (loading history); retried with the same backoff until it succeeds
    * @param {(message: object) => void} handlers.onMessage
    * @param {(state: string) => void} handlers.onState
+   * @param {() => void} [handlers.onRoomsChanged] the rooms you may see changed
+   * @param {(frame: object) => void} [handlers.onEvent] an edit, delete or reaction frame
+   * @param {(seq: number) => void} [handlers.onCaughtUp] the replay is done up to this event seq
    */
-  constructor(room, { since, prepare, onMessage, onState }) {
+  constructor(room, { since, prepare, onMessage, onState, onRoomsChanged, onEvent, onCaughtUp }) {
     this.#room = room;
     this.#since = since;
     this.#prepare = prepare ?? null;
     this.#onMessage = onMessage;
     this.#onState = onState;
+    this.#onRoomsChanged = onRoomsChanged ?? (() => {});
+    this.#onEvent = onEvent ?? (() => {});
+    this.#onCaughtUp = onCaughtUp ?? (() => {});
   }
 
   start() {
@@ -120,7 +129,12 @@ export class RoomStream {
       }
       if (frame.type === "message" && frame.message) {
         this.#onMessage(frame.message);
+      } else if ((frame.type === "edit" || frame.type === "delete" || frame.type === "reaction") && Number.isInteger(frame.seq)) {
+        this.#onEvent(frame);
+      } else if (frame.type === "rooms_changed") {
+        this.#onRoomsChanged();
       } else if (frame.type === "caught_up") {
+        if (Number.isInteger(frame.seq)) this.#onCaughtUp(frame.seq);
         this.#failures = 0;
         this.#connectedOnce = true;
         this.#onState("connected");
@@ -147,7 +161,7 @@ export class RoomStream {
     const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (this.#failures - 1));
     let delay = ceiling * (0.5 + Math.random() / 2);
     if (hinted && this.#failures === 1) delay = 250 + Math.random() * 750;
-    this.#onState(this.#failures >= OFFLINE_AFTER ? "offline" : "reconnecting");
+    this.#onState(navigator.onLine === false ? "offline" : "reconnecting");
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
 }

@@ -244,14 +244,16 @@ export async function waitForState(page, state, timeout = 30_000) {
 }
 
 /** Creates an account shown as `name` on the sign-in screen and waits until the stream is live. */
-export async function joinAs(page, name) {
+export async function joinAs(page, name, { user = username(name), state = "connected" } = {}) {
   const form = page.locator("#auth-form");
-  await form.getByLabel("Username").fill(username(name));
-  await form.getByLabel("Password").fill(PASSWORD);
+  await form.getByRole("button", { name: "Create an account" }).click();
+  await form.getByLabel("Username").fill(user);
+  await form.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await form.getByLabel("Display name").fill(name);
-  await form.getByRole("button", { name: "Create account" }).click();
+  await form.getByRole("button", { name: "Create account", exact: true }).click();
   await page.getByRole("textbox", { name: "Message" }).waitFor();
-  await waitForState(page, "connected");
+  if (state !== null) await waitForState(page, state);
+  return user;
 }
 
 /** The texts of the stored messages shown, in page order. */
@@ -262,6 +264,28 @@ export function shownTexts(page) {
 /** The seqs of the stored messages shown, in page order. */
 export function shownSeqs(page) {
   return page.locator("#messages .msg[data-seq]").evaluateAll((items) => items.map((i) => Number(i.dataset.seq)));
+}
+
+/** axe-core, installed by scripts/test-web.sh (`AXE_DIR`, default .tools/axe). */
+const AXE_SOURCE = path.join(
+  process.env.AXE_DIR ?? path.join(ROOT, ".tools/axe"),
+  "node_modules/axe-core/axe.min.js",
+);
+let axeSource = null;
+
+/**
+ * The axe-core violations of what the page shows now, as readable lines
+ * (`rule: target`). Evaluated through the DevTools protocol, so the page's
+ * CSP stays on.
+ */
+export async function axeViolations(page) {
+  axeSource ??= fs.readFileSync(AXE_SOURCE, "utf8");
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  return violations;
 }
 
 /** Saves a screenshot of a failing page next to the server logs. */
