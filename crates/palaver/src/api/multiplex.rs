@@ -200,7 +200,7 @@ impl Connection {
 
     async fn run(mut self, socket: WebSocket, mut feed: crate::auth::AccessFeed) -> CloseReason {
         let (mut sink, mut incoming) = socket.split();
-        let limits = self.state.limits.clone();
+        let limits = self.state.limits;
         let shutdown = self.state.shutdown.clone();
         let mut heartbeat = tokio::time::interval(limits.heartbeat);
         heartbeat.tick().await;
