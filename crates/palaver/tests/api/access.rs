@@ -84,13 +84,20 @@ async fn creating_rooms_is_201_for_new_names_409_for_taken_and_400_for_bad_input
         assert_eq!(response.status(), 400, "{bad}");
     }
     let (_, rooms) = app.get_json("/api/v1/rooms").await;
+    let listed: Vec<Value> = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["name"], r["last_seq"], r["visibility"], r["joined"]]))
+        .collect();
+    // The creator joined the rooms it created.
     assert_eq!(
-        rooms["rooms"],
-        json!([
-            {"name": "design", "last_seq": 0, "visibility": "private"},
-            {"name": "general", "last_seq": 0, "visibility": "public"},
-            {"name": "lobby", "last_seq": 0, "visibility": "public"},
-        ])
+        listed,
+        vec![
+            json!(["design", 0, "private", true]),
+            json!(["general", 0, "public", false]),
+            json!(["lobby", 0, "public", true]),
+        ]
     );
     app.stop().await;
 }
