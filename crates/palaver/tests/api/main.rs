@@ -15,6 +15,7 @@ mod health;
 mod limits;
 mod notify;
 mod oidc;
+mod profile;
 mod redis_bus;
 mod redis_cluster;
 mod resilience;
