@@ -266,8 +266,13 @@ async fn update_me(
 pub struct ChangePassword {
     #[schema(example = "correct horse battery", max_length = 1024)]
     pub current_password: String,
-    /// 10-1024 characters.
-    #[schema(example = "a longer passphrase", min_length = 10, max_length = 1024)]
+    /// 10-1024 characters, no control characters.
+    #[schema(
+        example = "a longer passphrase",
+        min_length = 10,
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub new_password: String,
 }
 
