@@ -104,7 +104,6 @@ run_suite() {
   # on a third. The document's examples name user `ada` and room `general`,
   # created here so the examples phase reaches the 2xx of the member and
   # admin operations; the password example is this user's password.
-  local cookie
   curl -fsS -o /dev/null -H 'Content-Type: application/json' \
     -d "{\"username\":\"schemathesis\",\"password\":\"$FUZZ_PASSWORD\"}" \
     "$base/api/v1/auth/register"
@@ -113,8 +112,13 @@ run_suite() {
   curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/json' \
     -d '{"message":"general exists"}' "$base/chat"
   "$PALAVER" user set-role schemathesis admin --database-url "$url" >/dev/null
+  # All three sessions are opened now: once login has been fuzzed, this
+  # address may be throttled (429) for a while.
+  local cookie logout_cookie password_cookie
   cookie="$(sign_in)"
-  if [ -z "$cookie" ]; then
+  logout_cookie="$(sign_in)"
+  password_cookie="$(sign_in)"
+  if [ -z "$cookie" ] || [ -z "$logout_cookie" ] || [ -z "$password_cookie" ]; then
     echo "could not sign in the schemathesis user against $name" >&2
     return 1
   fi
@@ -122,8 +126,8 @@ run_suite() {
   echo "--> schemathesis against $name: seed $SEED, at most $MAX_EXAMPLES examples per operation, signed in"
   if ! fuzz "$name" "$cookie" --exclude-path-regex '^/api/v1/(auth/|me/password$)' \
     || ! fuzz "$name-auth" "$cookie" --include-path-regex '^/api/v1/auth/(register|login)$' \
-    || ! fuzz "$name-logout" "$(sign_in)" --include-path /api/v1/auth/logout \
-    || ! fuzz "$name-password" "$(sign_in)" --include-path /api/v1/me/password; then
+    || ! fuzz "$name-logout" "$logout_cookie" --include-path /api/v1/auth/logout \
+    || ! fuzz "$name-password" "$password_cookie" --include-path /api/v1/me/password; then
     echo "schemathesis found failures against $name; server log:" >&2
     tail -n 50 "$work/$name.log" >&2
     return 1
