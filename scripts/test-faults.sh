@@ -35,8 +35,9 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 PALAVER="$TARGET/debug/palaver"
 BENCH="$TARGET/debug/palaver-bench"
 SCHEMATHESIS="$ROOT/.tools/venv/bin/schemathesis"
-# The schemathesis user's password: the document's example current_password
-# (POST /api/v1/me/password), so that example succeeds.
+# The password of the schemathesis user and of `ada`: the document's example
+# current_password (POST /api/v1/me/password) and login password, so that
+# those examples succeed.
 FUZZ_PASSWORD="correct horse battery"
 
 work="$(mktemp -d /tmp/palaver-faults-XXXXXX)"
@@ -108,7 +109,7 @@ run_suite() {
     -d "{\"username\":\"schemathesis\",\"password\":\"$FUZZ_PASSWORD\"}" \
     "$base/api/v1/auth/register"
   curl -fsS -o /dev/null -H 'Content-Type: application/json' \
-    -d '{"username":"ada","password":"ada-password-123"}' "$base/api/v1/auth/register"
+    -d "{\"username\":\"ada\",\"password\":\"$FUZZ_PASSWORD\"}" "$base/api/v1/auth/register"
   curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/json' \
     -d '{"message":"general exists"}' "$base/chat"
   "$PALAVER" user set-role schemathesis admin --database-url "$url" >/dev/null
@@ -125,6 +126,7 @@ run_suite() {
   python3 "$ROOT/scripts/schemathesis_2xx.py" snapshot "$base" >"$work/before-$name.json"
   echo "--> schemathesis against $name: seed $SEED, at most $MAX_EXAMPLES examples per operation, signed in"
   if ! fuzz "$name" "$cookie" --exclude-path-regex '^/api/v1/(auth/|me/password$)' \
+    || ! reinstate_ada "$cookie" \
     || ! fuzz "$name-auth" "$cookie" --include-path-regex '^/api/v1/auth/(register|login)$' \
     || ! fuzz "$name-logout" "$logout_cookie" --include-path /api/v1/auth/logout \
     || ! fuzz "$name-password" "$password_cookie" --include-path /api/v1/me/password; then
@@ -137,6 +139,12 @@ run_suite() {
   echo "--> every operation answered 2xx at least once during the run ($name)"
   python3 "$ROOT/scripts/schemathesis_2xx.py" check "$base" "$work/before-$name.json" \
     GET /api/v1/rooms/{room}/stream
+}
+
+# The suspend examples may have left `ada` suspended; the login example signs
+# ada in, so reinstate ada first.
+reinstate_ada() {
+  curl -fsS -o /dev/null -X POST -H "Cookie: $1" "$base/api/v1/users/ada/unsuspend"
 }
 
 # Prints a fresh session cookie of the schemathesis user.
