@@ -62,6 +62,17 @@ pub enum UserCommand {
     ResetPassword { username: String },
 }
 
+/// The longest valid send body, in bytes: 4000 characters that each take
+/// the longest JSON spelling of a character, an astral one escaped as a
+/// surrogate pair (`\ud83d\ude00`, 12 bytes), and a 64-character `client_id`
+/// escaped (`\u0041`, 6 bytes each), with the keys and punctuation of
+/// `{"text":"…","client_id":"…"}`: 48,409 bytes. `--max-body-bytes`
+/// defaults above it (a message at the maximum length is accepted in any
+/// script and any encoding a client may use); the WAF's body rule
+/// (infra/terraform, `max_body_bytes`) follows the default.
+pub const LONGEST_VALID_SEND_BYTES: usize =
+    4000 * 12 + 64 * 6 + r#"{"text":"","client_id":""}"#.len();
+
 /// Everything the server reads at start-up.
 #[derive(Clone, clap::Args)]
 pub struct Config {
@@ -123,8 +134,9 @@ pub struct Config {
     pub max_message_chars: u16,
 
     /// Largest request body accepted, in bytes; larger bodies get 413.
-    /// Default: 16384.
-    #[arg(long, env = "PALAVER_MAX_BODY_BYTES", default_value_t = 16 * 1024, global = true)]
+    /// Default: 65536 (the longest valid send, 4000 astral characters
+    /// JSON-escaped, is 48,409 bytes).
+    #[arg(long, env = "PALAVER_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,
 
     /// Sends allowed per second (sustained), per user when signed in, per
@@ -724,7 +736,9 @@ mod tests {
         let config = Config::from_args(["palaver"]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.roles(), Roles::ALL);
-        assert_eq!(config.max_body_bytes, 16 * 1024);
+        assert_eq!(config.max_body_bytes, 64 * 1024);
+        assert_eq!(LONGEST_VALID_SEND_BYTES, 48_409);
+        assert!(config.max_body_bytes >= LONGEST_VALID_SEND_BYTES);
         assert_eq!(config.max_message_chars, 4000);
     }
 

@@ -187,15 +187,60 @@ fn describe() {
         CACHE_EVICTIONS,
         "Rooms evicted from the read cache at its byte bound"
     );
-    // Series that should exist from the first scrape, before any event.
-    ::metrics::gauge!(STREAMS_OPEN, "transport" => "websocket").set(0.0);
-    ::metrics::gauge!(STREAMS_OPEN, "transport" => "sse").set(0.0);
-    ::metrics::counter!(MESSAGES_STORED).increment(0);
-    ::metrics::counter!(BUS_RECONNECTS).increment(0);
-    ::metrics::counter!(BUS_REPAIRS).increment(0);
-    ::metrics::counter!(BUS_PAYLOADS_REJECTED).increment(0);
-    ::metrics::counter!(BUS_PUBLISHES_DROPPED).increment(0);
-    ::metrics::counter!(RATE_LIMITED).increment(0);
+    register_at_zero();
+}
+
+/// The `reason` values of [`metrics::STREAMS_REFUSED`] (api/stream.rs).
+pub const STREAM_REFUSAL_REASONS: [&str; 3] = ["opening_too_fast", "client_cap", "process_cap"];
+
+/// Creates, at 0, every counter and gauge that the rules and dashboards of
+/// deploy/observability name, with each label value known in advance: a
+/// series that appears only with its first event hides that event from
+/// `rate()` and `increase()`, and an absent series cannot tell "never
+/// happened" from "not scraped". The observability suite scrapes a freshly
+/// started server and fails on any watched series missing.
+///
+/// The two unlabelled histograms are registered too (rendered with empty
+/// buckets). Not here: the HTTP request counter and duration histogram,
+/// labelled by the route and status of requests answered (none yet). The
+/// gauges start at 0 and their owners set them as soon as they know:
+/// `palaver_db_up` by the first database probe, `palaver_bus_up` by the
+/// bus, the stream cap at start-up, the pool gauges at every scrape.
+fn register_at_zero() {
+    use crate::stream::CloseReason;
+    use ::metrics::{counter, gauge, histogram};
+    use metrics::*;
+    for name in [FANOUT_LAG, BATCH_SIZE] {
+        let _registered = histogram!(name);
+    }
+    for transport in ["websocket", "sse"] {
+        gauge!(STREAMS_OPEN, "transport" => transport).set(0.0);
+    }
+    for reason in CloseReason::ALL {
+        counter!(STREAMS_CLOSED, "reason" => reason.as_str()).increment(0);
+    }
+    for reason in STREAM_REFUSAL_REASONS {
+        counter!(STREAMS_REFUSED, "reason" => reason).increment(0);
+    }
+    for state in ["idle", "in_use"] {
+        gauge!(DB_POOL, "state" => state).set(0.0);
+    }
+    for name in [DB_POOL_MAX, STREAMS_MAX, DB_UP, BUS_UP] {
+        gauge!(name).set(0.0);
+    }
+    for name in [
+        MESSAGES_STORED,
+        BUS_RECONNECTS,
+        BUS_REPAIRS,
+        BUS_PAYLOADS_REJECTED,
+        BUS_PUBLISHES_DROPPED,
+        RATE_LIMITED,
+        CACHE_HITS,
+        CACHE_MISSES,
+        CACHE_EVICTIONS,
+    ] {
+        counter!(name).increment(0);
+    }
 }
 
 /// Middleware: counts and times every request by its route pattern (not its

@@ -140,21 +140,10 @@ def variable_queries() -> list[tuple[str, dict]]:
 #### Metric names in one place
 
 
-PENDING_SECTION = "exported-once-issue-12-lands"
-
-
 def external_metrics() -> dict[str, str]:
     """The allow-list: metric name -> the exporter that produces it."""
     doc = yaml.safe_load(EXTERNAL_METRICS_FILE.read_text())
-    return {entry["name"]: source for source, entries in doc.items() if source != PENDING_SECTION
-            for entry in entries}
-
-
-def pending_metrics() -> set[str]:
-    """Palaver metrics that rules and panels use before the server exports
-    them (they land with issue 12): not expected in the end-to-end scrape."""
-    doc = yaml.safe_load(EXTERNAL_METRICS_FILE.read_text())
-    return {entry["name"] for entry in doc.get(PENDING_SECTION, [])}
+    return {entry["name"]: source for source, entries in doc.items() for entry in entries}
 
 
 def used_metrics() -> dict[str, set[str]]:
@@ -172,6 +161,70 @@ def used_metrics() -> dict[str, set[str]]:
         for name in metric_names(selector or ""):
             used.setdefault(name, set()).add(f"{dashboard}: variable {variable['name']}")
     return used
+
+
+#### What a freshly started server exports
+
+# Watched series a server that has answered no request cannot have: they are
+# labelled by the route and status of the requests answered. Every other
+# watched Palaver series exists, at 0, from start-up (telemetry.rs,
+# register_at_zero).
+BORN_WITH_FIRST_REQUEST = {"palaver_http_requests_total", "palaver_http_request_duration_seconds"}
+# Labels Prometheus (or the ServiceMonitor) attaches, not Palaver.
+TARGET_LABELS = {"job", "namespace", "pod", "role", "container", "service", "endpoint", "instance"}
+_SELECTOR = re.compile(r"\b(palaver_[a-z_]+)\{([^{}]*)\}")
+_EQUAL = re.compile(r'\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s")
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def all_exprs() -> list[str]:
+    exprs = [rule["expr"] for rule in rules()]
+    exprs += [expr for _, _, expr in dashboard_queries()]
+    exprs += [variable_selector(v["definition"])[0] or "" for _, v in variable_queries()]
+    return exprs
+
+
+def watched_at_start() -> set[tuple[str, str, str]]:
+    """What a freshly started Palaver must export: (family, label, value) for
+    every Palaver metric a rule or panel names ("" label: the family itself),
+    and every exact label value they select it by (`reason="lagging"`)."""
+    watched = set()
+    for name in used_metrics():
+        family = base_metric(name)
+        if family.startswith("palaver_") and family not in BORN_WITH_FIRST_REQUEST:
+            watched.add((family, "", ""))
+    for expr in all_exprs():
+        for match in _SELECTOR.finditer(str(expr)):
+            family = base_metric(match.group(1))
+            if family in BORN_WITH_FIRST_REQUEST:
+                continue
+            for label, value in _EQUAL.findall(match.group(2)):
+                if label not in TARGET_LABELS and "$" not in value:
+                    watched.add((family, label, value))
+    return watched
+
+
+def exported(exposition: str) -> set[tuple[str, str, str]]:
+    """(family, label, value) of every sample in a Prometheus text scrape,
+    plus (family, "", "") for each family."""
+    found = set()
+    for line in exposition.splitlines():
+        match = _SAMPLE.match(line)
+        if not match or line.startswith("#"):
+            continue
+        family = base_metric(match.group(1))
+        found.add((family, "", ""))
+        for label, value in _LABEL.findall(match.group(2) or ""):
+            found.add((family, label, value))
+    return found
+
+
+def missing_at_start(exposition: str, watched: set[tuple[str, str, str]] | None = None) -> list[str]:
+    """The watched series a scrape lacks, as `family` or `family{label="value"}`."""
+    watched = watched_at_start() if watched is None else watched
+    have = exported(exposition)
+    return sorted(f'{f}{{{l}="{v}"}}' if l else f for f, l, v in watched - have)
 
 
 def telemetry_metrics() -> set[str]:

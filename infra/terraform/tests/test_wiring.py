@@ -383,7 +383,7 @@ MUTATIONS = [
     ("platform", replace(f"{TF}/modules/addons/variables.tf", 'default     = "gp3-encrypted"', 'default     = "gp2"'), "StorageClass gp2"),
     ("platform", replace(f"{TF}/modules/addons/charts/platform-objects/templates/storageclass.yaml", 'encrypted: "true"', 'encrypted: "false"'), "not encrypted gp3"),
     ("platform", replace(f"{TF}/modules/security/main.tf", 'concat(["SizeRestrictions_BODY"], var.waf_common_rule_overrides)', "var.waf_common_rule_overrides"), "SizeRestrictions_BODY"),
-    ("platform", replace(f"{TF}/modules/security/variables.tf", "default     = 16384", "default     = 8192"), "body limit is 8192"),
+    ("platform", replace(f"{TF}/modules/security/variables.tf", "default     = 65536", "default     = 8192"), "body limit is 8192"),
     ("platform", replace(f"{CHART}/values.yaml", "options: sslmode=verify-full&sslrootcert=/etc/ssl/rds/global-bundle.pem", "options: sslmode=require"), "certificate unchecked"),
     ("platform", replace("deploy/docker/Dockerfile", "COPY --from=rds-ca /rds/global-bundle.pem /etc/ssl/rds/global-bundle.pem\n", ""), "does not carry the CA bundle"),
 ]

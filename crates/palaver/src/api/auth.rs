@@ -19,7 +19,8 @@ use crate::AppState;
 pub fn router(local_accounts: bool) -> Router<AppState> {
     let router = Router::new()
         .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/me", get(me));
+        .route("/api/v1/me", get(me).patch(update_me))
+        .route("/api/v1/me/password", post(change_password));
     if local_accounts {
         router
             .route("/api/v1/auth/register", post(register))
@@ -223,4 +224,116 @@ async fn logout(
 )]
 async fn me(current: CurrentUser) -> axum::Json<UserBody> {
     axum::Json(UserBody { user: current.user })
+}
+
+/// `PATCH /api/v1/me`: what may change of your own account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateMe {
+    /// 1-64 characters after trimming, no control characters.
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub display_name: String,
+}
+
+/// Change your display name; later messages carry the new name.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/me",
+    tag = "accounts",
+    security(("session" = []), ("bearer" = [])),
+    request_body = UpdateMe,
+    responses(
+        (status = 200, description = "The updated user", body = UserBody),
+        (status = 400, description = "Invalid display name, or malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Suspended, or a cross-site cookie request", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn update_me(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Json(body): Json<UpdateMe>,
+) -> Result<axum::Json<UserBody>, ApiError> {
+    let name = DisplayName::parse(&body.display_name)?;
+    let user = state
+        .auth
+        .set_display_name(&current.user, name.as_str())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("not_signed_in", "the account no longer exists"))?;
+    Ok(axum::Json(UserBody { user }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePassword {
+    #[schema(example = "correct horse battery", max_length = 1024)]
+    pub current_password: String,
+    /// 10-1024 characters, no control characters.
+    #[schema(
+        example = "a longer passphrase",
+        min_length = 10,
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub new_password: String,
+}
+
+/// Change your password; every other session of yours is signed out (this
+/// one stays).
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "accounts",
+    security(("session" = []), ("bearer" = [])),
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed; your other sessions are revoked"),
+        (status = 400, description = "The new password is too short or too long, or malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the current password is wrong", body = ErrorBody),
+        (status = 403, description = "Suspended, or a cross-site cookie request", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    current: CurrentUser,
+    Json(body): Json<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    let auth = &state.auth;
+    let new = Password::parse(&body.new_password)?;
+    // Throttled like a sign-in: a wrong current password counts as a
+    // failure against the address and the username.
+    let attempt = auth
+        .throttle
+        .sign_in(ip, Some(&current.user.username))
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    if body.current_password.len() > 4 * Password::MAX_CHARS {
+        attempt.failed();
+        return Err(crate::auth::AuthError::BadCredentials.into());
+    }
+    let keep = match &current.credential {
+        Credential::Session(id) => Some(id),
+        Credential::Bearer => None,
+    };
+    match auth
+        .change_password(&current.user, keep, &body.current_password, &new)
+        .await
+    {
+        Err(crate::auth::AuthError::BadCredentials) => {
+            attempt.failed();
+            Err(crate::auth::AuthError::BadCredentials.into())
+        }
+        other => {
+            other?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+    }
 }

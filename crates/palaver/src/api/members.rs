@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,13 +17,14 @@ use crate::auth::access::RoomAccess;
 use crate::auth::extract::CurrentUser;
 use crate::domain::RoomName;
 use crate::identity::{Role, User, Username, Visibility};
-use crate::store::accounts::{CreateError, RoomInfo};
+use crate::store::accounts::{CreateError, RoomInfo, RoomTopic};
 use crate::store::RoomSummary;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/rooms", post(create_room))
+        .route("/api/v1/rooms/{room}", patch(set_topic))
         .route("/api/v1/rooms/{room}/members", get(list_members))
         .route(
             "/api/v1/rooms/{room}/members/{username}",
@@ -143,7 +144,7 @@ fn may_manage(current: &CurrentUser, info: &RoomInfo) -> Result<(), ApiError> {
     path = "/api/v1/rooms/{room}/members",
     tag = "rooms",
     security(("session" = []), ("bearer" = [])),
-    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
+    params(("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     responses(
         (status = 200, description = "Members, by username", body = MemberList),
         (status = 400, description = "Invalid room name", body = ErrorBody),
@@ -162,6 +163,11 @@ async fn list_members(
     Ok(axum::Json(MemberList { members }))
 }
 
+/// Whether a member call names the caller.
+fn is_self(current: &CurrentUser, username: &str) -> Result<bool, ApiError> {
+    Ok(Username::parse(username)? == current.user.username)
+}
+
 async fn target(state: &AppState, username: &str) -> Result<User, ApiError> {
     let username = Username::parse(username)?;
     state
@@ -173,16 +179,16 @@ async fn target(state: &AppState, username: &str) -> Result<User, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no user named {username}")))
 }
 
-/// Add a member (owner or admin).
+/// Add a member (owner or admin); naming yourself joins a public room.
 #[utoipa::path(
     put,
     path = "/api/v1/rooms/{room}/members/{username}",
     tag = "rooms",
     security(("session" = []), ("bearer" = [])),
-    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-           ("username" = String, Path, description = "Username")),
+    params(("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+           ("username" = String, Path, description = "Username (case and look-alike spellings fold onto one account; the pattern is the ASCII part of what is accepted)", example = "ada", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")),
     responses(
-        (status = 204, description = "A member (also when already one)"),
+        (status = 204, description = "A member (also when already one); naming yourself joins a public room"),
         (status = 400, description = "Invalid room name or username", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner or an admin, or a cross-site cookie request", body = ErrorBody),
@@ -198,28 +204,30 @@ async fn add_member(
 ) -> Result<StatusCode, ApiError> {
     let (room, info) = managed_room(&state, &room, &current).await?;
     not_direct(&state, &room).await?;
-    may_manage(&current, &info)?;
+    if !(is_self(&current, &username)? && info.visibility == Visibility::Public) {
+        may_manage(&current, &info)?;
+    }
     let user = target(&state, &username).await?;
     state.auth.add_member(&room, &user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a member (owner or admin); their open streams on the room close
-/// with reason `removed`.
+/// Remove a member (owner or admin), or leave a room by naming yourself;
+/// their open streams on the room close with reason `removed`.
 #[utoipa::path(
     delete,
     path = "/api/v1/rooms/{room}/members/{username}",
     tag = "rooms",
     security(("session" = []), ("bearer" = [])),
-    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-           ("username" = String, Path, description = "Username")),
+    params(("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+           ("username" = String, Path, description = "Username (case and look-alike spellings fold onto one account; the pattern is the ASCII part of what is accepted)", example = "ada", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")),
     responses(
         (status = 204, description = "Not a member any more (also when they were not one)"),
         (status = 400, description = "Invalid room name or username", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner or an admin, or a cross-site cookie request", body = ErrorBody),
         (status = 404, description = "No such room (or a private room you are not in), or no such user", body = ErrorBody),
-        (status = 409, description = "The owner cannot be removed, or a direct room (its members are fixed)", body = ErrorBody),
+        (status = 409, description = "The owner cannot be removed (nor leave their private room), or a direct room (its members are fixed)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -230,9 +238,19 @@ async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     let (room, info) = managed_room(&state, &room, &current).await?;
     not_direct(&state, &room).await?;
-    may_manage(&current, &info)?;
+    let leaving = is_self(&current, &username)?;
+    if !leaving {
+        may_manage(&current, &info)?;
+    }
     let user = target(&state, &username).await?;
-    if info.owner_id.as_ref() == Some(&user.id) {
+    let owner = info.owner_id.as_ref() == Some(&user.id);
+    if owner && leaving && info.visibility == Visibility::Private {
+        return Err(ApiError::conflict(
+            "owner_cannot_leave",
+            "the owner of a private room cannot leave it",
+        ));
+    }
+    if owner && !leaving {
         return Err(ApiError::conflict(
             "owner_cannot_be_removed",
             "the room's owner cannot be removed",
@@ -240,4 +258,67 @@ async fn remove_member(
     }
     state.auth.remove_member(&room, &user.id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateRoom {
+    /// At most 250 characters after trimming, no control characters; empty
+    /// clears it.
+    #[schema(
+        example = "Design reviews, Thursdays",
+        max_length = 250,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub topic: String,
+}
+
+/// `{"room": {...}}` with the room's topic.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomTopicBody {
+    pub room: RoomTopic,
+}
+
+/// Longest topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 250;
+
+/// Set a room's topic (owner or admin).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/rooms/{room}",
+    tag = "rooms",
+    security(("session" = []), ("bearer" = [])),
+    params(("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
+    request_body = UpdateRoom,
+    responses(
+        (status = 200, description = "The room with its new topic", body = RoomTopicBody),
+        (status = 400, description = "Invalid room name or topic, or malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not the owner or an admin, or a cross-site cookie request", body = ErrorBody),
+        (status = 404, description = "No such room (or a private room you are not in)", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+async fn set_topic(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(room): Path<String>,
+    Json(body): Json<UpdateRoom>,
+) -> Result<axum::Json<RoomTopicBody>, ApiError> {
+    let (room, info) = managed_room(&state, &room, &current).await?;
+    may_manage(&current, &info)?;
+    let topic = body.topic.trim();
+    if topic.chars().count() > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_topic",
+            format!("a topic is at most {MAX_TOPIC_CHARS} characters, without control characters"),
+        ));
+    }
+    let room = state
+        .auth
+        .accounts
+        .set_topic(&room, topic)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no room named {room}")))?;
+    Ok(axum::Json(RoomTopicBody { room }))
 }

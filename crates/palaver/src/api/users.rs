@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
     path = "/api/v1/users/{username}/suspend",
     tag = "accounts",
     security(("session" = []), ("bearer" = [])),
-    params(("username" = String, Path, description = "Username")),
+    params(("username" = String, Path, description = "Username (case and look-alike spellings fold onto one account; the pattern is the ASCII part of what is accepted)", example = "ada", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")),
     responses(
         (status = 204, description = "Suspended"),
         (status = 400, description = "Invalid username", body = ErrorBody),
@@ -49,7 +49,7 @@ async fn suspend(
     path = "/api/v1/users/{username}/unsuspend",
     tag = "accounts",
     security(("session" = []), ("bearer" = [])),
-    params(("username" = String, Path, description = "Username")),
+    params(("username" = String, Path, description = "Username (case and look-alike spellings fold onto one account; the pattern is the ASCII part of what is accepted)", example = "ada", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")),
     responses(
         (status = 204, description = "Reinstated"),
         (status = 400, description = "Invalid username", body = ErrorBody),

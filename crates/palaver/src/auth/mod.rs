@@ -255,6 +255,54 @@ impl Auth {
         Ok(user)
     }
 
+    /// Sets `user`'s display name. Every replica drops its cached sessions
+    /// of the user, so later requests (and messages) carry the new name.
+    pub async fn set_display_name(
+        &self,
+        user: &User,
+        name: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let updated = self.accounts.set_display_name(&user.id, name).await?;
+        if let Some(updated) = &updated {
+            self.publish(AccessEvent::UserChanged {
+                user_id: updated.id.as_str().to_owned(),
+                suspended: updated.suspended,
+            })
+            .await;
+        }
+        Ok(updated)
+    }
+
+    /// Changes `user`'s password once `current` proves it is theirs
+    /// ([`AuthError::BadCredentials`] otherwise), then revokes every other
+    /// session of the user on every replica; `keep` (the session the change
+    /// came from, if any) stays.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        keep: Option<&SessionId>,
+        current: &str,
+        new: &Password,
+    ) -> Result<(), AuthError> {
+        let checked = self.check_password(user.username.as_str(), current).await?;
+        if checked.id != user.id {
+            return Err(AuthError::BadCredentials);
+        }
+        let hash = self.passwords.hash(new).await?;
+        self.accounts
+            .set_password_hash(&user.username, &hash)
+            .await?;
+        let revoked = self
+            .accounts
+            .delete_other_sessions(&user.id, keep.map_or("", |id| id.as_str()))
+            .await?;
+        for session_id in revoked {
+            self.publish(AccessEvent::SessionRevoked { session_id })
+                .await;
+        }
+        Ok(())
+    }
+
     // -- rooms ------------------------------------------------------------
 
     /// What `user` may do with `room`.

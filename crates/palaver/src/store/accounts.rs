@@ -116,6 +116,42 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn remove_member(&self, room: &RoomName, user: &UserId) -> Result<(), StoreError>;
     /// Public rooms and the private rooms `user` belongs to, by name.
     async fn rooms_visible_to(&self, user: &UserId) -> Result<Vec<RoomSummary>, StoreError>;
+    /// Sets a user's display name; `None` when the user does not exist.
+    async fn set_display_name(&self, user: &UserId, name: &str)
+        -> Result<Option<User>, StoreError>;
+    /// Deletes every session of `user` but `keep`; returns the deleted ids.
+    async fn delete_other_sessions(
+        &self,
+        user: &UserId,
+        keep: &str,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Sets a room's topic; `None` when the room does not exist.
+    async fn set_topic(
+        &self,
+        room: &RoomName,
+        topic: &str,
+    ) -> Result<Option<RoomTopic>, StoreError>;
+}
+
+/// A room with its topic, as `PATCH /api/v1/rooms/{room}` answers it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RoomTopic {
+    #[schema(value_type = String, example = "general")]
+    pub name: RoomName,
+    /// Sequence number of the newest message (0 when the room is empty).
+    pub last_seq: i64,
+    pub visibility: Visibility,
+    /// At most 250 characters; empty when none is set.
+    pub topic: String,
+}
+
+pub(super) fn room_topic(row: (String, i64, String, String)) -> Option<RoomTopic> {
+    Some(RoomTopic {
+        name: RoomName::parse(&row.0).ok()?,
+        last_seq: row.1,
+        visibility: Visibility::from_stored(&row.2),
+        topic: row.3,
+    })
 }
 
 #[derive(Debug, FromRow)]
@@ -264,6 +300,12 @@ pub(super) mod sql {
     pub const ADD_MEMBER: &str = "INSERT INTO room_members (room, user_id, added_at) \
         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
     pub const REMOVE_MEMBER: &str = "DELETE FROM room_members WHERE room = $1 AND user_id = $2";
+    pub const SET_DISPLAY_NAME: &str = "UPDATE users SET display_name = $2 WHERE id = $1 \
+        RETURNING id, username, display_name, role, suspended, password_hash";
+    pub const DELETE_OTHER_SESSIONS: &str =
+        "DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id";
+    pub const SET_TOPIC: &str = "UPDATE rooms SET topic = $2 WHERE name = $1 \
+        RETURNING name, last_seq, visibility, topic";
     /// The rooms `$1` may read with their reading state, in one query: the
     /// unread messages of every room are counted by one join over the
     /// messages after each read marker (the primary key's range), not by a
@@ -591,6 +633,48 @@ macro_rules! impl_accounts {
                     Vec::new()
                 };
                 Ok($crate::store::accounts::room_summaries(rows, members))
+            }
+
+            async fn set_display_name(
+                &self,
+                user: &$crate::identity::UserId,
+                name: &str,
+            ) -> Result<Option<$crate::identity::User>, $crate::store::StoreError> {
+                use $crate::store::accounts::{sql, user_of, UserRow};
+                let row: Option<UserRow> = sqlx::query_as(sql::SET_DISPLAY_NAME)
+                    .bind(user.as_str())
+                    .bind(name)
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                Ok(row.map(user_of))
+            }
+
+            async fn delete_other_sessions(
+                &self,
+                user: &$crate::identity::UserId,
+                keep: &str,
+            ) -> Result<Vec<String>, $crate::store::StoreError> {
+                let ids: Vec<(String,)> =
+                    sqlx::query_as($crate::store::accounts::sql::DELETE_OTHER_SESSIONS)
+                        .bind(user.as_str())
+                        .bind(keep)
+                        .fetch_all(&self.$writer)
+                        .await?;
+                Ok(ids.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn set_topic(
+                &self,
+                room: &$crate::domain::RoomName,
+                topic: &str,
+            ) -> Result<Option<$crate::store::accounts::RoomTopic>, $crate::store::StoreError> {
+                let row: Option<(String, i64, String, String)> =
+                    sqlx::query_as($crate::store::accounts::sql::SET_TOPIC)
+                        .bind(room.as_str())
+                        .bind(topic)
+                        .fetch_optional(&self.$writer)
+                        .await?;
+                Ok(row.and_then($crate::store::accounts::room_topic))
             }
         }
     };

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod accounts;
+mod body_limit;
 mod cache;
 mod concurrency;
 mod dms;
@@ -18,6 +19,7 @@ mod limits;
 mod notify;
 mod oidc;
 mod people;
+mod profile;
 mod redis_bus;
 mod redis_cluster;
 mod resilience;

@@ -221,7 +221,7 @@ async fn invalid_texts_are_400_and_store_nothing(backend: Backend) {
 
 async fn oversized_bodies_are_413_and_wrong_content_types_415(backend: Backend) {
     let app = spawn_app(backend).await;
-    let huge = json!({"author": "a", "text": "x".repeat(20 * 1024)});
+    let huge = json!({"author": "a", "text": "x".repeat(65 * 1024)});
     let response = app.post_message("dev", &huge).await;
     assert_eq!(response.status(), 413);
     assert_error(&response.json().await.unwrap(), "payload_too_large");

@@ -73,7 +73,7 @@ variable "certificate_arn" {
 variable "max_body_bytes" {
   description = "Largest request body the application accepts (crates/palaver/src/config.rs --max-body-bytes): the WAF's body-size rule follows it (modules/security)."
   type        = number
-  default     = 16384
+  default     = 65536
 }
 
 variable "waf_rate_limit" {

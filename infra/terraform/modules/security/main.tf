@@ -184,7 +184,7 @@ resource "aws_wafv2_web_acl" "this" {
   }
 
   # The application accepts request bodies up to var.max_body_bytes (its
-  # --max-body-bytes, 16 KiB) and answers 413 itself above that. The common
+  # --max-body-bytes, 64 KiB) and answers 413 itself above that. The common
   # rule set's SizeRestrictions_BODY blocks bodies over 8 KB, so it is
   # counted (always, see local.common_rule_overrides), and this rule refuses
   # what the application would refuse anyway, by its declared length, before

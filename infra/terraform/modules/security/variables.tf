@@ -42,9 +42,9 @@ variable "waf_rate_limit" {
 }
 
 variable "max_body_bytes" {
-  description = "Largest request body the application accepts (its --max-body-bytes, 16 KiB by default); the WAF answers 413 to a larger Content-Length and never blocks a smaller body for its size."
+  description = "Largest request body the application accepts (its --max-body-bytes, 64 KiB by default); the WAF answers 413 to a larger Content-Length and never blocks a smaller body for its size."
   type        = number
-  default     = 16384
+  default     = 65536
 
   validation {
     condition     = var.max_body_bytes >= 1024 && floor(var.max_body_bytes) == var.max_body_bytes

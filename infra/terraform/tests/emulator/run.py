@@ -124,7 +124,7 @@ def main() -> None:
         state = (stack / "terraform.tfstate").read_text()
         check(value["password"] not in state, "the password is not in the Terraform state")
 
-        # modules/security: rotating keys; the WAF lets 16 KiB bodies through and refuses more.
+        # modules/security: rotating keys; the WAF lets 64 KiB bodies through and refuses more.
         kms = client("kms")
         keys = [k["KeyId"] for k in kms.list_keys()["Keys"]]
         rotating = [k for k in keys if kms.get_key_rotation_status(KeyId=k)["KeyRotationEnabled"]]
@@ -138,8 +138,8 @@ def main() -> None:
               "SizeRestrictions_BODY (8 KB) is counted, not blocking")
         import re
         regex = rules["body-over-application-limit"]["Statement"]["RegexMatchStatement"]["RegexString"]
-        check(not re.match(regex, "16384") and re.match(regex, "16385") and not re.match(regex, "9000"),
-              "the body rule refuses exactly Content-Lengths over 16 KiB")
+        check(not re.match(regex, "65536") and re.match(regex, "65537") and not re.match(regex, "9000"),
+              "the body rule refuses exactly Content-Lengths over 64 KiB")
 
         # modules/network: the VPC and its subnets.
         ec2 = client("ec2")

@@ -79,14 +79,14 @@ run "waf_lets_through_every_body_the_application_accepts" {
 
   assert {
     condition     = contains([for o in one([for r in aws_wafv2_web_acl.this.rule : r if r.name == "AWSManagedRulesCommonRuleSet"]).statement[0].managed_rule_group_statement[0].rule_action_override : o.name], "SizeRestrictions_BODY")
-    error_message = "SizeRestrictions_BODY (8 KB) must be counted, not blocking: the application accepts 16 KiB bodies."
+    error_message = "SizeRestrictions_BODY (8 KB) must be counted, not blocking: the application accepts 64 KiB bodies."
   }
 
   assert {
     condition = (
-      !can(regex(local.content_length_over_limit, "16384")) && !can(regex(local.content_length_over_limit, "8193")) && !can(regex(local.content_length_over_limit, "9999")) &&
-      can(regex(local.content_length_over_limit, "16385")) && can(regex(local.content_length_over_limit, "20000")) && can(regex(local.content_length_over_limit, "1048576"))
+      !can(regex(local.content_length_over_limit, "65536")) && !can(regex(local.content_length_over_limit, "8193")) && !can(regex(local.content_length_over_limit, "9999")) &&
+      can(regex(local.content_length_over_limit, "65537")) && can(regex(local.content_length_over_limit, "70000")) && can(regex(local.content_length_over_limit, "1048576"))
     )
-    error_message = "The body-size rule must refuse exactly the Content-Lengths above the application's 16 KiB."
+    error_message = "The body-size rule must refuse exactly the Content-Lengths above the application's 64 KiB."
   }
 }
