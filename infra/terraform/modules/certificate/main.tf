@@ -7,7 +7,8 @@
  */
 
 locals {
-  request = var.route53_zone_id != null
+  # An unset GitHub variable arrives as "": the same as null.
+  request = coalesce(var.route53_zone_id, "") != ""
 }
 
 #### Requested and validated in Route 53 (the zone is given)

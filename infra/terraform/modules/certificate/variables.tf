@@ -9,12 +9,12 @@ variable "host_name" {
 }
 
 variable "route53_zone_id" {
-  description = "Route 53 hosted zone of host_name: the certificate is requested and validated by DNS there. null: the issued certificate of host_name is looked up in ACM."
+  description = "Route 53 hosted zone of host_name: the certificate is requested and validated by DNS there. null or empty: the issued certificate of host_name is looked up in ACM."
   type        = string
   default     = null
 
   validation {
-    condition     = var.route53_zone_id == null || can(regex("^Z[A-Z0-9]{1,31}$", var.route53_zone_id))
+    condition     = coalesce(var.route53_zone_id, "") == "" || can(regex("^Z[A-Z0-9]{1,31}$", var.route53_zone_id))
     error_message = "route53_zone_id must be a Route 53 hosted zone ID (Z...)."
   }
 }
