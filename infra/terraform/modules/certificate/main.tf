@@ -8,7 +8,7 @@
 
 locals {
   # An unset GitHub variable arrives as "": the same as null.
-  request = coalesce(var.route53_zone_id, "") != ""
+  request = var.route53_zone_id != null && var.route53_zone_id != ""
 }
 
 #### Requested and validated in Route 53 (the zone is given)

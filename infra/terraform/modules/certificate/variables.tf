@@ -14,7 +14,7 @@ variable "route53_zone_id" {
   default     = null
 
   validation {
-    condition     = coalesce(var.route53_zone_id, "") == "" || can(regex("^Z[A-Z0-9]{1,31}$", var.route53_zone_id))
+    condition     = var.route53_zone_id == null || var.route53_zone_id == "" || can(regex("^Z[A-Z0-9]{1,31}$", var.route53_zone_id))
     error_message = "route53_zone_id must be a Route 53 hosted zone ID (Z...)."
   }
 }
