@@ -81,7 +81,7 @@ if command -v terraform >/dev/null && [ -d "$PLUGINS/registry.terraform.io/hashi
   work="$(mktemp -d)"
   trap 'rm -f "$report"; rm -rf "$work"' EXIT
   cp -r "$TF_DIR" "$work/terraform"
-  for stack in modules/network modules/security modules/eks modules/secret-value modules/aurora modules/monitoring modules/ci modules/registry modules/audit modules/bus modules/identity modules/platform envs/account envs/staging envs/production; do
+  for stack in modules/network modules/security modules/eks modules/secret-value modules/files modules/certificate modules/aurora modules/monitoring modules/ci modules/registry modules/audit modules/bus modules/identity modules/platform envs/account envs/staging envs/production; do
     echo "==> terraform validate + test ($stack, local provider mirror)"
     dir="$work/terraform/$stack"
     terraform -chdir="$dir" init -backend=false -input=false -no-color -plugin-dir="$PLUGINS" >"$work/init.log" 2>&1 \

@@ -278,10 +278,27 @@ def network_policy_problems(doc: dict, labels: dict, policies: list[dict]) -> li
                 problems.append(f"{pwhere}: ingress must be limited to port {APP_PORT} (has {sorted(map(str, ports))})")
         for rule in policy["spec"].get("egress") or []:
             ports = {p.get("port") for p in rule.get("ports") or []}
+            if files_egress(doc, rule, ports):
+                continue
             if not ports or ports - {DNS_PORT, DATABASE_PORT, BUS_PORT}:
                 problems.append(f"{pwhere}: egress must be limited to DNS ({DNS_PORT}), the database "
                                 f"({DATABASE_PORT}) and the bus ({BUS_PORT}) (has {sorted(map(str, ports)) or 'all ports'})")
     return problems
+
+
+# The roles that serve uploaded files (api, all) may also reach S3 over HTTPS
+# (public addresses only: every private range excepted) and the EKS Pod
+# Identity agent (its credentials) on its link-local address, nothing else.
+S3_EGRESS = {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]}
+POD_IDENTITY_AGENT = {"cidr": "169.254.170.23/32"}
+
+
+def files_egress(doc: dict, rule: dict, ports: set) -> bool:
+    name = (doc.get("metadata") or {}).get("name", "")
+    if not (name.endswith("-api") or name.endswith("-all")):
+        return False
+    to = [peer.get("ipBlock") for peer in rule.get("to") or []]
+    return (ports == {443} and to == [S3_EGRESS]) or (ports == {80} and to == [POD_IDENTITY_AGENT])
 
 
 def secret_problems(docs: list[dict]) -> list[str]:

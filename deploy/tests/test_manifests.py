@@ -186,6 +186,18 @@ def egress_anywhere(docs):
     find(docs, "NetworkPolicy", "-api")["spec"]["egress"].append({})
 
 
+def https_from_the_gateway(docs):
+    # Only the roles that serve files may reach S3.
+    find(docs, "NetworkPolicy", "-gateway")["spec"]["egress"].append(
+        {"to": [{"ipBlock": dict(k8s_checks.S3_EGRESS)}], "ports": [{"protocol": "TCP", "port": 443}]})
+
+
+def api_https_anywhere(docs):
+    # S3 egress that reaches the private ranges too is not the files rule.
+    find(docs, "NetworkPolicy", "-api")["spec"]["egress"].append(
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]})
+
+
 def ingress_from_anyone(docs):
     find(docs, "NetworkPolicy", "-web")["spec"]["ingress"].append({"ports": [{"port": 8080}]})
 
@@ -257,6 +269,8 @@ POLICY_MUTATIONS = [
     (no_network_policies, "no NetworkPolicy selects its pods"),
     (no_default_deny, "no default-deny NetworkPolicy"),
     (egress_anywhere, "egress must be limited"),
+    (https_from_the_gateway, "egress must be limited"),
+    (api_https_anywhere, "egress must be limited"),
     (ingress_from_anyone, "admits every source"),
     (token_mounted, "automountServiceAccountToken must be false"),
     (short_grace, "terminationGracePeriodSeconds 20 must exceed"),
@@ -521,9 +535,9 @@ def test_environments_set_their_own_values_and_the_infrastructure_the_rest():
 
     infra = yaml.safe_load((Path(__file__).parent / "fixtures" / "infra-values.yaml").read_text())
     rendered = {env: k8s_checks.load_file(RENDER_DIR / f"release-{env}.yaml") for env in ("staging", "production")}
-    hosts = {}
     for env, docs in rendered.items():
-        hosts[env] = find(docs, "Ingress")["spec"]["rules"][0]["host"]
+        # The host is Terraform's host_name (the certificate's), not the environment file's.
+        assert [r["host"] for r in find(docs, "Ingress")["spec"]["rules"]] == infra["ingress"]["hosts"]
         images = {c["image"] for d in docs if d["kind"] in ("Deployment", "Job") and not d["metadata"]["name"].endswith("db-bootstrap")
                   for c in d["spec"]["template"]["spec"]["containers"]}
         assert images == {infra["image"]["repository"] + "@sha256:" + "0" * 64}
@@ -534,7 +548,6 @@ def test_environments_set_their_own_values_and_the_infrastructure_the_rest():
         assert ann["alb.ingress.kubernetes.io/wafv2-acl-arn"] == infra["ingress"]["alb"]["wafv2AclArn"]
         assert find(docs, "ConfigMap", "-config")["data"]["PALAVER_TRUSTED_PROXIES"] == ",".join(infra["config"]["trustedProxies"])
         assert find(docs, "Job", "-db-bootstrap"), "the database bootstrap hook runs in every environment"
-    assert hosts["staging"] != hosts["production"]
     prod_api = find(rendered["production"], "HorizontalPodAutoscaler", "-api")["spec"]
     stag_api = find(rendered["staging"], "HorizontalPodAutoscaler", "-api")["spec"]
     assert prod_api["minReplicas"] >= 3 > stag_api["minReplicas"]

@@ -39,6 +39,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Resource types that accept a `tags` argument. Keep both sets in sync with
 # the resources the modules use: an unknown type is a finding of its own.
 TAGGABLE = {
+    "aws_acm_certificate",
     "aws_autoscaling_group",
     "aws_backup_plan",
     "aws_backup_vault",
@@ -87,6 +88,7 @@ TAGGABLE = {
     "aws_wafv2_web_acl",
 }
 UNTAGGABLE = {
+    "aws_acm_certificate_validation",
     "aws_autoscaling_group_tag",
     "aws_backup_selection",
     "aws_cloudwatch_log_metric_filter",
@@ -104,8 +106,10 @@ UNTAGGABLE = {
     "aws_iam_role_policy_attachment",
     "aws_kms_alias",
     "aws_route",
+    "aws_route53_record",
     "aws_route_table_association",
     "aws_s3_bucket_lifecycle_configuration",
+    "aws_s3_bucket_ownership_controls",
     "aws_s3_bucket_policy",
     "aws_s3_bucket_public_access_block",
     "aws_s3_bucket_server_side_encryption_configuration",

@@ -32,6 +32,10 @@ FILES = [
     f"{TF}/modules/addons/charts/platform-objects/templates/clustersecretstore.yaml",
     f"{TF}/modules/addons/charts/platform-objects/templates/storageclass.yaml",
     f"{TF}/modules/aurora/main.tf",
+    f"{TF}/modules/certificate/main.tf",
+    f"{TF}/modules/eks/variables.tf",
+    f"{TF}/modules/files/main.tf",
+    f"{TF}/modules/files/outputs.tf",
     f"{TF}/modules/aurora/outputs.tf",
     f"{TF}/modules/ci/main.tf",
     f"{TF}/modules/eks/main.tf",
@@ -46,6 +50,8 @@ FILES = [
     f"{TF}/envs/staging/addons/main.tf",
     f"{TF}/envs/production/addons/main.tf",
     f"{CHART}/values.yaml",
+    f"{CHART}/templates/deployment.yaml",
+    f"{CHART}/templates/networkpolicy.yaml",
     "deploy/environments/staging.yaml",
     "deploy/environments/production.yaml",
     "deploy/kustomize/base/kustomization.yaml",
@@ -246,7 +252,10 @@ def source_of_truth_findings(tree):
         "networkPolicy.ingress.cidrs": "var.vpc_cidr",
         "database.cidrs": "module.network.database_subnet_cidrs",
         "ingress.alb.wafv2AclArn": "module.security.web_acl_arn",
-        "ingress.alb.certificateArn": "var.certificate_arn",
+        "ingress.alb.certificateArn": "module.certificate.arn",
+        "ingress.hosts": "var.host_name",
+        "fileStore.url": "module.files.url",
+        "fileStore.maxFileBytes": "var.max_file_bytes",
         "image.repository": "var.ecr_repository_url",
         "database.bootstrap.masterSecretKey": "module.aurora.master_user_secret_arn",
     }
@@ -325,6 +334,132 @@ def platform_findings(tree):
     return findings
 
 
+#### 7. Uploaded files (issue 18): the bucket, the api role's access, the
+#### release's values and the WAF's upload route
+
+# The contract (DESIGN §5d): --max-file-bytes defaults to 25 MiB; when the
+# server's config.rs declares it, its default is the one compared.
+DESIGN_MAX_FILE_BYTES = 25 * 1024 * 1024
+UPLOAD_ROUTE = "/api/v1/rooms/general/files"
+
+
+def files_findings(tree):
+    findings = []
+    match = re.search(r'PALAVER_MAX_FILE_BYTES", default_value_t = ([0-9 *]+)', tree["crates/palaver/src/config.rs"])
+    app_limit = int(eval(match.group(1))) if match else DESIGN_MAX_FILE_BYTES
+    for module in ("platform", "security"):
+        limit = default(tree, f"{TF}/modules/{module}/variables.tf", "max_file_bytes")
+        if limit != app_limit:
+            findings.append(f"modules/{module} max_file_bytes is {limit}, the application's --max-file-bytes {app_limit}")
+    calls = blocks(hcl(tree, f"{TF}/modules/platform/main.tf"), "module")
+    if calls.get("security", {}).get("max_file_bytes") != "${var.max_file_bytes}":
+        findings.append("the WAF's upload limit is not the release's max_file_bytes")
+    files_call = calls.get("files", {})
+    if files_call.get("kms_key_arn") != "${module.security.files_kms_key_arn}":
+        findings.append(f"the files bucket is not encrypted with the project's files key: {files_call.get('kms_key_arn')!r}")
+    if "module.files.access_policy_json" not in json.dumps(calls.get("eks", {}).get("api_policy_jsons", "")):
+        findings.append("the api role's Pod Identity does not get the files bucket's policy")
+
+    # The bucket: SSE-KMS with the given key, no public access, TLS only,
+    # incomplete multipart uploads aborted.
+    files = hcl(tree, f"{TF}/modules/files/main.tf")
+    resources = blocks(files, "resource")
+    sse = json.dumps(resources.get("aws_s3_bucket_server_side_encryption_configuration.this", {}))
+    if '"sse_algorithm": "aws:kms"' not in sse or "var.kms_key_arn" not in sse:
+        findings.append("the files bucket is not SSE-KMS with the given key")
+    block = resources.get("aws_s3_bucket_public_access_block.this", {})
+    for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+        if block.get(setting) is not True:
+            findings.append(f"the files bucket does not set {setting}")
+    policy = json.dumps(blocks(files, "data").get("aws_iam_policy_document.bucket", {}))
+    if "aws:SecureTransport" not in policy or '"Deny"' not in policy:
+        findings.append("the files bucket admits requests without TLS")
+    if "data.aws_iam_policy_document.bucket.json" not in json.dumps(resources.get("aws_s3_bucket_policy.this", {})):
+        findings.append("the TLS-only policy is not the bucket's policy")
+    lifecycle = json.dumps(resources.get("aws_s3_bucket_lifecycle_configuration.this", {}))
+    if "abort_incomplete_multipart_upload" not in lifecycle:
+        findings.append("incomplete multipart uploads are never aborted")
+    # The api role's access: that bucket's prefix only.
+    access = blocks(files, "data").get("aws_iam_policy_document.access", {})
+    for statement in access.get("statement", []):
+        for resource in statement.get("resources", []):
+            if resource not in ("${local.objects_arn}", "${aws_s3_bucket.this.arn}", "${var.kms_key_arn}"):
+                findings.append(f"the api role's files policy reaches {resource}")
+            if resource == "${aws_s3_bucket.this.arn}" and "s3:prefix" not in json.dumps(statement):
+                findings.append("the api role may list the whole files bucket")
+    objects = locals_of(files).get("objects_arn", "")
+    if not objects.endswith("/${var.prefix}/*"):
+        findings.append(f"the api role's objects are {objects!r}, not the prefix's")
+    outputs = blocks(hcl(tree, f"{TF}/modules/files/outputs.tf"), "output")
+    if outputs.get("url", {}).get("value") != "s3://${aws_s3_bucket.this.bucket}/${var.prefix}":
+        findings.append("the release's --file-store is not s3://<the bucket>/<the prefix>")
+
+    # Only the api role's pods run as the service account Pod Identity names.
+    eks_sa = default(tree, f"{TF}/modules/eks/variables.tf", "api_service_account")
+    if eks_sa != "palaver-api":
+        findings.append(f"the api role's Pod Identity is for service account {eks_sa}, the chart's is palaver-api")
+    deployment = tree[f"{CHART}/templates/deployment.yaml"]
+    if 'ternary "palaver.apiServiceAccountName" "palaver.serviceAccountName" (has $role (list "api" "all"))' not in deployment:
+        findings.append("the api role's pods do not run as its own service account")
+    if 'hasPrefix "s3://" .Values.fileStore.url' not in tree[f"{CHART}/templates/networkpolicy.yaml"]:
+        findings.append("the api role's NetworkPolicy does not let it reach S3")
+
+    # The WAF: uploads up to max_file_bytes pass on the upload route only.
+    security_text = tree[f"{TF}/modules/security/main.tf"]
+    security = locals_of(hcl(tree, f"{TF}/modules/security/main.tf"))
+    path = security.get("upload_path", "")
+    if not re.match(path, UPLOAD_ROUTE) or re.match(path, "/api/v1/rooms/general/messages"):
+        findings.append(f"the WAF's upload route {path!r} is not POST /api/v1/rooms/{{room}}/files")
+    acl = blocks(hcl(tree, f"{TF}/modules/security/main.tf"), "resource").get("aws_wafv2_web_acl.this", {})
+    rules = {r.get("name"): json.dumps(r) for r in acl.get("rule", [])}
+    upload = rules.get("upload-over-file-limit", "")
+    if "local.content_length_over_file_limit" not in upload or "local.upload_path" not in upload:
+        findings.append("no rule limits uploads to max_file_bytes on the upload route")
+    body = rules.get("body-over-application-limit", "")
+    if "not_statement" not in body or "local.upload_path" not in body:
+        findings.append("the body-size rule blocks uploads on the upload route")
+    if "var.max_file_bytes" not in security_text.split("content_length_over_file_limit", 1)[0]:
+        findings.append("the upload limit is not built from max_file_bytes")
+    return findings
+
+
+#### 8. One public host name: the certificate's and the Ingress's (issue 20, item 7)
+
+def host_findings(tree):
+    findings = []
+    platform = hcl(tree, f"{TF}/modules/platform/main.tf")
+    helm_values = locals_of(platform).get("helm_values", {})
+    if helm_values.get("ingress", {}).get("hosts") != ["${var.host_name}"]:
+        findings.append(f"the release's Ingress hosts are {helm_values.get('ingress', {}).get('hosts')!r}, not host_name")
+    if helm_values.get("ingress", {}).get("alb", {}).get("certificateArn") != "${module.certificate.arn}":
+        findings.append("the ALB's certificate is not the one of host_name")
+    calls = blocks(platform, "module")
+    if calls.get("certificate", {}).get("host_name") != "${var.host_name}":
+        findings.append("the certificate is for another name than host_name")
+    if calls.get("security", {}).get("certificate_arn") != "${module.certificate.arn}":
+        findings.append("the ingress annotations carry another certificate than host_name's")
+    certificate = blocks(hcl(tree, f"{TF}/modules/certificate/main.tf"), "resource")
+    requested = certificate.get("aws_acm_certificate.this", {})
+    if requested.get("domain_name") != "${var.host_name}" or requested.get("validation_method") != "DNS":
+        findings.append("the requested certificate is not DNS-validated for host_name")
+    if "aws_route53_record.validation" not in certificate or "aws_acm_certificate_validation.this" not in certificate:
+        findings.append("the certificate's DNS validation is not written to the zone and awaited")
+    looked_up = blocks(hcl(tree, f"{TF}/modules/certificate/main.tf"), "data").get("aws_acm_certificate.this", {})
+    if looked_up.get("domain") != "${var.host_name}" or looked_up.get("statuses") != ["ISSUED"]:
+        findings.append("without a zone, the looked-up certificate is not host_name's issued one")
+    for env in ("staging", "production"):
+        env_call = blocks(hcl(tree, f"{TF}/envs/{env}/main.tf"), "module")["platform"]
+        if env_call.get("host_name") != "${var.host_name}":
+            findings.append(f"envs/{env} does not pass its host_name variable")
+        for url in env_call.get("identity_callback_urls", []):
+            if "${var.host_name}" not in url:
+                findings.append(f"envs/{env} sends the sign-in back to {url}, not host_name")
+        values = yaml.safe_load(tree[f"deploy/environments/{env}.yaml"])
+        if "hosts" in (values.get("ingress") or {}):
+            findings.append(f"deploy/environments/{env}.yaml sets ingress.hosts (host_name comes from Terraform)")
+    return findings
+
+
 CHECKS = {
     "eso_api": eso_api_findings,
     "store": store_findings,
@@ -332,6 +467,8 @@ CHECKS = {
     "ci": ci_findings,
     "source_of_truth": source_of_truth_findings,
     "platform": platform_findings,
+    "files": files_findings,
+    "host": host_findings,
 }
 
 
@@ -385,6 +522,35 @@ MUTATIONS = [
     ("platform", replace(f"{TF}/modules/security/main.tf", 'concat(["SizeRestrictions_BODY"], var.waf_common_rule_overrides)', "var.waf_common_rule_overrides"), "SizeRestrictions_BODY"),
     ("platform", replace(f"{TF}/modules/security/variables.tf", "default     = 65536", "default     = 8192"), "body limit is 8192"),
     ("platform", replace(f"{CHART}/values.yaml", "options: sslmode=verify-full&sslrootcert=/etc/ssl/rds/global-bundle.pem", "options: sslmode=require"), "certificate unchecked"),
+    # Issue 18: the bucket, the api role's access, the release's values, the WAF's upload route
+    ("files", replace(f"{TF}/modules/files/main.tf", 'sse_algorithm     = "aws:kms"', 'sse_algorithm     = "AES256"'), "not SSE-KMS"),
+    ("files", replace(f"{TF}/modules/platform/main.tf", "kms_key_arn             = module.security.files_kms_key_arn", "kms_key_arn             = module.security.logs_kms_key_arn"), "project's files key"),
+    ("files", replace(f"{TF}/modules/files/main.tf", "restrict_public_buckets = true", "restrict_public_buckets = false"), "restrict_public_buckets"),
+    ("files", replace(f"{TF}/modules/files/main.tf", 'variable = "aws:SecureTransport"', 'variable = "aws:SourceIp"'), "without TLS"),
+    ("files", replace(f"{TF}/modules/files/main.tf", "abort_incomplete_multipart_upload {", "noncurrent_version_transition {"), "multipart"),
+    ("files", replace(f"{TF}/modules/files/main.tf", "resources = [local.objects_arn]", 'resources = ["${aws_s3_bucket.this.arn}/*"]'), "policy reaches"),
+    ("files", replace(f"{TF}/modules/files/main.tf", 'variable = "s3:prefix"', 'variable = "s3:delimiter"'), "list the whole"),
+    ("files", replace(f"{TF}/modules/platform/main.tf", "api_policy_jsons = { files = module.files.access_policy_json }", "api_policy_jsons = {}"), "does not get the files bucket"),
+    ("source_of_truth", replace(f"{TF}/modules/platform/main.tf", "url          = module.files.url", 'url          = "file://data/files"'), "fileStore.url"),
+    ("source_of_truth", replace(f"{TF}/modules/platform/main.tf", "maxFileBytes = var.max_file_bytes", "maxFileBytes = 26214400"), "fileStore.maxFileBytes"),
+    ("files", replace(f"{TF}/modules/platform/variables.tf", "default     = 26214400", "default     = 16777216"), "modules/platform max_file_bytes is 16777216"),
+    ("files", replace(f"{TF}/modules/platform/main.tf", "max_file_bytes           = var.max_file_bytes\n", ""), "WAF's upload limit"),
+    ("files", replace(f"{TF}/modules/eks/variables.tf", 'default     = "palaver-api"', 'default     = "palaver"'), "service account palaver,"),
+    ("files", replace(f"{CHART}/templates/deployment.yaml", '(has $role (list "api" "all"))', '(has $role (list "all"))'), "own service account"),
+    ("files", replace(f"{TF}/modules/security/main.tf", 'upload_path       = "^/api/v1/rooms/[^/]+/files$"', 'upload_path       = "^/api/v1/files$"'), "upload route"),
+    ("files", replace(f"{TF}/modules/security/main.tf", 'name     = "upload-over-file-limit"', 'name     = "upload-limit-off"'), "no rule limits uploads"),
+    ("files", replace(f"{TF}/modules/security/main.tf", "not_statement {", "or_statement {"), "blocks uploads on the upload route"),
+    # Issue 20, item 7: the host name, the certificate and the Ingress
+    ("host", replace(f"{TF}/modules/platform/main.tf", "hosts = [var.host_name]", 'hosts = ["chat.example.com"]'), "Ingress hosts"),
+    ("host", replace(f"{TF}/modules/platform/main.tf", "certificateArn = module.certificate.arn", "certificateArn = var.certificate_arn"), "not the one of host_name"),
+    ("host", replace(f"{TF}/modules/platform/main.tf", "certificate_arn          = module.certificate.arn", "certificate_arn          = var.certificate_arn"), "annotations carry another"),
+    ("host", replace(f"{TF}/modules/platform/main.tf", "host_name       = var.host_name", 'host_name       = "chat.example.com"'), "another name than host_name"),
+    ("host", replace(f"{TF}/modules/certificate/main.tf", 'validation_method = "DNS"', 'validation_method = "EMAIL"'), "not DNS-validated"),
+    ("host", replace(f"{TF}/modules/certificate/main.tf", 'resource "aws_acm_certificate_validation" "this"', 'resource "aws_acm_certificate_validation" "unused"'), "awaited"),
+    ("host", replace(f"{TF}/modules/certificate/main.tf", 'statuses    = ["ISSUED"]', 'statuses    = ["ISSUED", "PENDING_VALIDATION"]'), "issued one"),
+    ("host", replace(f"{TF}/envs/production/main.tf", "host_name                   = var.host_name", 'host_name                   = "chat.example.com"'), "does not pass its host_name"),
+    ("host", replace(f"{TF}/envs/staging/main.tf", 'identity_callback_urls = ["https://${var.host_name}/"]', 'identity_callback_urls = ["https://chat.staging.example.com/"]'), "sends the sign-in back"),
+    ("host", replace("deploy/environments/staging.yaml", "  className: alb\n", "  className: alb\n  hosts:\n    - chat.staging.example.com\n"), "sets ingress.hosts"),
     ("platform", replace("deploy/docker/Dockerfile", "COPY --from=rds-ca /rds/global-bundle.pem /etc/ssl/rds/global-bundle.pem\n", ""), "does not carry the CA bundle"),
 ]
 

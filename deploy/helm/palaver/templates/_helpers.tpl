@@ -105,6 +105,18 @@ ServiceAccount name.
 {{- end }}
 
 {{/*
+ServiceAccount of the api role (and of `all`): its own, so that only it gets
+the files bucket through EKS Pod Identity.
+*/}}
+{{- define "palaver.apiServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "palaver.componentName" (dict "root" . "suffix" "api")) .Values.serviceAccount.apiName }}
+{{- else }}
+{{- include "palaver.serviceAccountName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
 Container image reference: repository@digest when a digest is given, else repository:tag.
 */}}
 {{- define "palaver.image" -}}

@@ -68,7 +68,8 @@ module "platform" {
   ecr_repository_arn       = local.account.ecr_repository_arn
   ecr_kms_key_arn          = local.account.ecr_kms_key_arn
 
-  certificate_arn             = var.certificate_arn
+  host_name                   = var.host_name
+  route53_zone_id             = var.route53_zone_id
   cluster_public_access_cidrs = var.cluster_public_access_cidrs
   cluster_admin_role_arns     = var.cluster_admin_role_arns
   kms_admin_role_arns         = var.kms_admin_role_arns

@@ -62,10 +62,11 @@ module "platform" {
   performance_insights_retention_days = 7
   kms_deletion_window_days            = 7
   app_secret_recovery_window_days     = 0
+  files_force_destroy                 = true
 
   # Accounts through Cognito and the Valkey broker run in staging first.
   identity_enabled       = true
-  identity_callback_urls = ["https://chat.staging.example.com/"]
+  identity_callback_urls = ["https://${var.host_name}/"]
   identity_self_sign_up  = true
   bus_enabled            = true
   bus_node_type          = "cache.t4g.micro"
@@ -82,7 +83,8 @@ module "platform" {
   ecr_repository_arn       = local.account.ecr_repository_arn
   ecr_kms_key_arn          = local.account.ecr_kms_key_arn
 
-  certificate_arn             = var.certificate_arn
+  host_name                   = var.host_name
+  route53_zone_id             = var.route53_zone_id
   cluster_public_access_cidrs = var.cluster_public_access_cidrs
   cluster_admin_role_arns     = var.cluster_admin_role_arns
   kms_admin_role_arns         = var.kms_admin_role_arns

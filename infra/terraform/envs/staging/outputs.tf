@@ -22,8 +22,13 @@ output "waf_web_acl_arn" {
 }
 
 output "certificate_arn" {
-  description = "ACM certificate ARN for the `alb.ingress.kubernetes.io/certificate-arn` ingress annotation (the input, passed through)."
+  description = "ACM certificate ARN of host_name (requested and DNS-validated, or looked up), for the `alb.ingress.kubernetes.io/certificate-arn` ingress annotation."
   value       = module.platform.certificate_arn
+}
+
+output "files_bucket_name" {
+  description = "S3 bucket of the uploaded files (the release's fileStore.url names it)."
+  value       = module.platform.files_bucket_name
 }
 
 output "alb_ingress_annotations" {
@@ -40,6 +45,7 @@ output "github_environment_variables" {
   description = "The variables of the GitHub environment `<env>` the deploy workflow reads (README, Deploy), from this apply."
   value = {
     AWS_REGION            = module.platform.region
+    BASE_URL              = "https://${module.platform.host_name}"
     AWS_DEPLOY_ROLE_ARN   = module.platform.ci_deploy_role_arn
     EKS_CLUSTER_NAME      = module.platform.cluster_name
     HELM_VALUES_PARAMETER = module.platform.helm_values_parameter

@@ -2,9 +2,15 @@
 # TF_VAR_cluster_public_access_cidrs); every other value of the environment
 # is in main.tf. modules/platform validates them.
 
-variable "certificate_arn" {
-  description = "ACM certificate ARN of the public host name, for the ALB's HTTPS listener."
+variable "host_name" {
+  description = "Public host name of staging (e.g. `chat.staging.example.com`): the ALB's certificate is requested (with route53_zone_id) or looked up for it, and the release's Ingress host is this name (through the SSM parameter)."
   type        = string
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone of host_name, where the certificate's DNS validation record is written; null: an issued ACM certificate of host_name is looked up."
+  type        = string
+  default     = null
 }
 
 variable "cluster_public_access_cidrs" {

@@ -398,8 +398,14 @@ resource "aws_cloudwatch_log_group" "application" {
 #### Pod Identity roles
 
 locals {
+  # The api role (its own service account) stores uploaded files in S3
+  # (api_policy_jsons) and, with IAM database authentication, connects
+  # like the other roles.
+  api_identity = length(var.api_policy_jsons) > 0 || var.db_iam_auth != null
+
   # Every workload that calls AWS, by role name: its service account. The
-  # application needs a role only for IAM database authentication.
+  # application needs a role only for IAM database authentication; the api
+  # role for the files bucket too.
   pod_identities = {
     for name, sa in {
       cluster-autoscaler           = { namespace = "kube-system", service_account = "cluster-autoscaler" }
@@ -409,7 +415,8 @@ locals {
       ebs-csi-driver               = { namespace = "kube-system", service_account = "ebs-csi-controller-sa" }
       alertmanager                 = { namespace = "monitoring", service_account = "alertmanager" }
       application                  = { namespace = var.app_namespace, service_account = var.app_service_account }
-    } : name => sa if name != "application" || var.db_iam_auth != null
+      api                          = { namespace = var.app_namespace, service_account = var.api_service_account }
+    } : name => sa if(name != "application" || var.db_iam_auth != null) && (name != "api" || local.api_identity)
   }
 
   # Their permissions: our own least-privilege documents (the keys depend on
@@ -423,7 +430,8 @@ locals {
       alertmanager                 = data.aws_iam_policy_document.alertmanager.json
       ebs-csi-driver               = data.aws_iam_policy_document.ebs_csi_kms.json
       application                  = one(data.aws_iam_policy_document.application[*].json)
-    } : name => json if name != "application" || var.db_iam_auth != null
+      api                          = one(data.aws_iam_policy_document.api[*].json)
+    } : name => json if(name != "application" || var.db_iam_auth != null) && (name != "api" || local.api_identity)
   }
 
   # ... or, for the EBS CSI driver, the AWS managed policy written for it.
@@ -647,6 +655,17 @@ data "aws_iam_policy_document" "application" {
     actions   = ["rds-db:connect"]
     resources = ["arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${var.db_iam_auth.cluster_resource_id}/${var.db_iam_auth.username}"]
   }
+}
+
+# The api role: the given documents (modules/files: its bucket and prefix
+# only) and, with IAM database authentication, the application's.
+data "aws_iam_policy_document" "api" {
+  count = local.api_identity ? 1 : 0
+
+  source_policy_documents = concat(
+    [for name in sort(keys(var.api_policy_jsons)) : var.api_policy_jsons[name]],
+    data.aws_iam_policy_document.application[*].json,
+  )
 }
 
 # AWS Load Balancer Controller: the upstream policy (kubernetes-sigs/

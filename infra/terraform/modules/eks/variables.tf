@@ -209,6 +209,23 @@ variable "app_service_account" {
   }
 }
 
+variable "api_service_account" {
+  description = "Kubernetes service account of the api role's pods (the chart's `<fullname>-api`), the only one whose Pod Identity gets api_policy_jsons."
+  type        = string
+  default     = "palaver-api"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.api_service_account))
+    error_message = "api_service_account must be a valid Kubernetes service account name."
+  }
+}
+
+variable "api_policy_jsons" {
+  description = "IAM policy documents of the api role's Pod Identity, by name (static keys; e.g. `files` = modules/files' access_policy_json). Empty and no db_iam_auth: no api role."
+  type        = map(string)
+  default     = {}
+}
+
 variable "db_iam_auth" {
   description = "When set, the application gets a Pod Identity role allowed only `rds-db:connect` as `username` on the Aurora cluster with resource ID `cluster_resource_id`."
   type = object({

@@ -16,6 +16,18 @@ locals {
   opensearch_domain_arn = "arn:${data.aws_partition.current.partition}:es:${local.region}:${data.aws_caller_identity.current.account_id}:domain/${local.opensearch_domain_name}"
 }
 
+#### The public host name and its certificate
+
+# One value, host_name: the certificate's domain here and the release's
+# Ingress host in helm_values below.
+module "certificate" {
+  source = "../certificate"
+
+  host_name       = var.host_name
+  route53_zone_id = var.route53_zone_id
+  tags            = var.tags
+}
+
 #### Keys and WAF
 
 module "security" {
@@ -26,7 +38,8 @@ module "security" {
   kms_deletion_window_days = var.kms_deletion_window_days
   waf_rate_limit           = var.waf_rate_limit
   max_body_bytes           = var.max_body_bytes
-  certificate_arn          = var.certificate_arn
+  max_file_bytes           = var.max_file_bytes
+  certificate_arn          = module.certificate.arn
   log_retention_days       = var.log_retention_days
   tags                     = var.tags
 }
@@ -70,6 +83,9 @@ module "eks" {
   }
   opensearch_domain_arn = local.opensearch_domain_arn
 
+  # Only the api role (its own service account) reaches the files bucket.
+  api_policy_jsons = { files = module.files.access_policy_json }
+
   extra_readable_secret_arns = concat([module.aurora.master_user_secret_arn], module.bus[*].secret_arn)
   alert_topic_arn            = module.monitoring.alert_topic_arn
   alert_topic_kms_key_arn    = module.security.alerts_kms_key_arn
@@ -79,6 +95,19 @@ module "eks" {
   api_client_security_group_ids = { ci-runner = module.ci.runner_security_group_id }
 
   tags = var.tags
+}
+
+#### Uploaded files (issue 18)
+
+module "files" {
+  source = "../files"
+
+  name                    = var.name
+  kms_key_arn             = module.security.files_kms_key_arn
+  prefix                  = var.files_prefix
+  noncurrent_version_days = var.files_noncurrent_version_days
+  force_destroy           = var.files_force_destroy
+  tags                    = var.tags
 }
 
 #### Database
@@ -168,10 +197,20 @@ locals {
       }
     }
     ingress = {
+      # The host the certificate is for (modules/certificate), no other.
+      hosts = [var.host_name]
       alb = {
-        certificateArn = var.certificate_arn
+        certificateArn = module.certificate.arn
         wafv2AclArn    = module.security.web_acl_arn
       }
+    }
+    # Uploaded files (issue 18): the api role's --file-store, its limit (the
+    # WAF's upload-route rule follows the same variable) and the region of
+    # the bucket; the credentials come from the api role's Pod Identity.
+    fileStore = {
+      url          = module.files.url
+      maxFileBytes = var.max_file_bytes
+      region       = local.region
     }
     networkPolicy = {
       ingress = { cidrs = [var.vpc_cidr] }

@@ -89,9 +89,14 @@ output "waf_web_acl_arn" {
   value       = module.security.web_acl_arn
 }
 
+output "host_name" {
+  description = "Public host name of the environment (the release's Ingress host, the certificate's domain)."
+  value       = var.host_name
+}
+
 output "certificate_arn" {
-  description = "ACM certificate ARN for the `alb.ingress.kubernetes.io/certificate-arn` ingress annotation (the input, passed through)."
-  value       = var.certificate_arn
+  description = "ACM certificate ARN of host_name (requested and DNS-validated, or looked up: modules/certificate), for the `alb.ingress.kubernetes.io/certificate-arn` ingress annotation."
+  value       = module.certificate.arn
 }
 
 output "alb_ingress_annotations" {
@@ -154,6 +159,16 @@ output "opensearch_endpoint" {
 output "opensearch_dashboards_endpoint" {
   description = "OpenSearch Dashboards of the log search domain."
   value       = module.monitoring.opensearch_dashboards_endpoint
+}
+
+output "files_bucket_name" {
+  description = "S3 bucket of the uploaded files (modules/files)."
+  value       = module.files.bucket_name
+}
+
+output "file_store_url" {
+  description = "The api role's --file-store (fileStore.url): s3://<bucket>/<prefix>."
+  value       = module.files.url
 }
 
 output "storage_kms_key_arn" {

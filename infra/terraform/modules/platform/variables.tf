@@ -60,20 +60,32 @@ variable "kms_deletion_window_days" {
   default     = 30
 }
 
-variable "certificate_arn" {
-  description = "ACM certificate ARN of the public host name, for the ALB's HTTPS listener."
+variable "host_name" {
+  description = "Public host name of the environment (e.g. `chat.example.com`): its ACM certificate is requested or looked up (modules/certificate), and the release's Ingress host (`ingress.hosts`) is this name, through helm_values."
   type        = string
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
-    error_message = "certificate_arn must be an ACM certificate ARN."
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.host_name))
+    error_message = "host_name must be a fully qualified lower-case DNS name (no scheme, path or trailing dot)."
   }
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone of host_name: the certificate is requested and DNS-validated there; null: the issued certificate of host_name is looked up (modules/certificate)."
+  type        = string
+  default     = null
 }
 
 variable "max_body_bytes" {
   description = "Largest request body the application accepts (crates/palaver/src/config.rs --max-body-bytes): the WAF's body-size rule follows it (modules/security)."
   type        = number
   default     = 65536
+}
+
+variable "max_file_bytes" {
+  description = "Largest uploaded file the application accepts (--max-file-bytes, 25 MiB): the release's fileStore.maxFileBytes and the WAF's upload-route limit (modules/security)."
+  type        = number
+  default     = 26214400
 }
 
 variable "waf_rate_limit" {
@@ -173,12 +185,32 @@ variable "app_db_iam_username" {
   default     = null
 }
 
+#### Uploaded files (issue 18)
+
+variable "files_prefix" {
+  description = "Key prefix of the files bucket the application writes under (modules/files)."
+  type        = string
+  default     = "files"
+}
+
+variable "files_noncurrent_version_days" {
+  description = "Days a deleted or overwritten file stays recoverable (modules/files)."
+  type        = number
+  default     = 30
+}
+
 #### Protection (defaults protect; throw-away environments opt out)
 
 variable "deletion_protection" {
   description = "The database refuses deletion."
   type        = bool
   default     = true
+}
+
+variable "files_force_destroy" {
+  description = "Let `terraform destroy` delete the files bucket with the files in it (throw-away environments only)."
+  type        = bool
+  default     = false
 }
 
 variable "skip_final_snapshot" {

@@ -18,6 +18,7 @@ locals {
     rds    = "Aurora storage, Performance Insights, backups and database secrets for ${var.name}"
     logs   = "CloudWatch Logs groups (VPC flow, EKS, Aurora, WAF, application) and OpenSearch storage for ${var.name}"
     alerts = "Alert topic (SNS) of ${var.name}"
+    files  = "Uploaded files (S3, SSE-KMS) of ${var.name}"
   }
 }
 
@@ -68,6 +69,9 @@ locals {
   service_statements = {
     eks = []
     rds = []
+    # S3 uses the key with the caller's own permissions (kms:ViaService),
+    # granted through IAM by the root statement: no service principal here.
+    files = []
     # CloudWatch alarms publish to the encrypted alert topic.
     alerts = [{
       Sid       = "CloudWatchAlarmsPublish"
@@ -143,6 +147,22 @@ locals {
       ) if tonumber(d) < 9
     ],
   )))
+
+  # The upload route (POST /api/v1/rooms/{room}/files, a raw body) takes
+  # bodies up to var.max_file_bytes (--max-file-bytes); every other route
+  # keeps the limit above. The same construction, from that limit's digits.
+  upload_path       = "^/api/v1/rooms/[^/]+/files$"
+  file_limit_digits = split("", tostring(var.max_file_bytes))
+  content_length_over_file_limit = format("^0*(%s)$", join("|", concat(
+    ["[1-9][0-9]{${length(local.file_limit_digits)},}"],
+    [
+      for i, d in local.file_limit_digits : format("%s[%s-9][0-9]{%d}",
+        join("", slice(local.file_limit_digits, 0, i)),
+        tonumber(d) + 1,
+        length(local.file_limit_digits) - i - 1,
+      ) if tonumber(d) < 9
+    ],
+  )))
 }
 
 resource "aws_wafv2_web_acl" "this" {
@@ -189,7 +209,8 @@ resource "aws_wafv2_web_acl" "this" {
   # counted (always, see local.common_rule_overrides), and this rule refuses
   # what the application would refuse anyway, by its declared length, before
   # it reaches a pod. (An ALB passes WAF only the first 8 KB of a body, so a
-  # body-size statement could not see the difference.)
+  # body-size statement could not see the difference.) The upload route has
+  # its own limit, the next rule.
   rule {
     name     = "body-over-application-limit"
     priority = 5
@@ -203,18 +224,41 @@ resource "aws_wafv2_web_acl" "this" {
     }
 
     statement {
-      regex_match_statement {
-        regex_string = local.content_length_over_limit
+      and_statement {
+        statement {
+          regex_match_statement {
+            regex_string = local.content_length_over_limit
 
-        field_to_match {
-          single_header {
-            name = "content-length"
+            field_to_match {
+              single_header {
+                name = "content-length"
+              }
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
           }
         }
 
-        text_transformation {
-          priority = 0
-          type     = "NONE"
+        statement {
+          not_statement {
+            statement {
+              regex_match_statement {
+                regex_string = local.upload_path
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
         }
       }
     }
@@ -222,6 +266,63 @@ resource "aws_wafv2_web_acl" "this" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${var.name}-body-over-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  # Uploads: bodies up to var.max_file_bytes (--max-file-bytes, 25 MiB) pass
+  # on the upload route only; a larger declared length is refused there.
+  rule {
+    name     = "upload-over-file-limit"
+    priority = 6
+
+    action {
+      block {
+        custom_response {
+          response_code = 413
+        }
+      }
+    }
+
+    statement {
+      and_statement {
+        statement {
+          regex_match_statement {
+            regex_string = local.content_length_over_file_limit
+
+            field_to_match {
+              single_header {
+                name = "content-length"
+              }
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+
+        statement {
+          regex_match_statement {
+            regex_string = local.upload_path
+
+            field_to_match {
+              uri_path {}
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-upload-over-limit"
       sampled_requests_enabled   = true
     }
   }

@@ -1,5 +1,5 @@
 output "kms_key_arns" {
-  description = "ARN of every customer-managed KMS key, by purpose (`eks`, `rds`, `logs`, `alerts`)."
+  description = "ARN of every customer-managed KMS key, by purpose (`eks`, `rds`, `logs`, `alerts`, `files`)."
   value       = { for purpose, key in aws_kms_key.this : purpose => key.arn }
 }
 
@@ -50,4 +50,9 @@ output "alerts_kms_key_arn" {
 output "web_acl_name" {
   description = "Name of the WAFv2 web ACL (the WebACL dimension of its CloudWatch metrics)."
   value       = aws_wafv2_web_acl.this.name
+}
+
+output "files_kms_key_arn" {
+  description = "KMS key ARN of the uploaded files' bucket (SSE-KMS, modules/files)."
+  value       = aws_kms_key.this["files"].arn
 }

@@ -52,6 +52,17 @@ variable "max_body_bytes" {
   }
 }
 
+variable "max_file_bytes" {
+  description = "Largest uploaded file the application accepts (its --max-file-bytes, 25 MiB by default): the WAF lets bodies up to this size through on the upload route (POST /api/v1/rooms/{room}/files) only, and answers 413 to a larger Content-Length there."
+  type        = number
+  default     = 26214400
+
+  validation {
+    condition     = var.max_file_bytes >= 1024 && floor(var.max_file_bytes) == var.max_file_bytes
+    error_message = "max_file_bytes must be a whole number of at least 1024."
+  }
+}
+
 variable "waf_common_rule_overrides" {
   description = "Further rules of AWSManagedRulesCommonRuleSet to switch to count mode (SizeRestrictions_BODY always is: the application's own limit, max_body_bytes, is larger)."
   type        = list(string)

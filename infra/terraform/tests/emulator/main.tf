@@ -15,7 +15,10 @@
 #   modules/ci: CodeBuild webhooks (the GitHub runner registration) are not
 #     served;
 #   modules/audit: Security Hub standards and GuardDuty detector features
-#     are not served.
+#     are not served;
+#   modules/certificate: ACM's DNS validation needs the real DNS, and a
+#     certificate moto issues is not one any ALB serves (the mocked
+#     `terraform test` of modules/platform covers both of its paths).
 # Those are covered by `terraform test` (mocked provider) and their plans in
 # GitHub Actions.
 
@@ -48,6 +51,40 @@ module "registry" {
   github_repository = "palaver-chat/palaver"
   repository_name   = "palaver-emulator"
   state_bucket      = "palaver-emulator-state"
+}
+
+# The uploaded files' bucket (issue 18), and the api role's policy on a
+# role like the one modules/eks gives the api role's Pod Identity.
+module "files" {
+  source = "../../modules/files"
+
+  name          = local.name
+  kms_key_arn   = module.security.files_kms_key_arn
+  force_destroy = true
+}
+
+data "aws_iam_policy_document" "pod_identity_assume" {
+  statement {
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["pods.eks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "api" {
+  name               = "${local.name}-api"
+  assume_role_policy = data.aws_iam_policy_document.pod_identity_assume.json
+
+  tags = { Name = "${local.name}-api" }
+}
+
+resource "aws_iam_role_policy" "api" {
+  name   = "files"
+  role   = aws_iam_role.api.id
+  policy = module.files.access_policy_json
 }
 
 # The application's connection secret as modules/aurora creates it, and

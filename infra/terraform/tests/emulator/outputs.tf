@@ -22,3 +22,23 @@ output "github_oidc_provider_arn" {
   description = "ARN of the GitHub OIDC provider."
   value       = module.registry.github_oidc_provider_arn
 }
+
+output "files_bucket_name" {
+  description = "Name of the files bucket."
+  value       = module.files.bucket_name
+}
+
+output "file_store_url" {
+  description = "The api role's --file-store."
+  value       = module.files.url
+}
+
+output "files_kms_key_arn" {
+  description = "ARN of the files key."
+  value       = module.security.files_kms_key_arn
+}
+
+output "api_role_name" {
+  description = "Name of the role carrying the api role's files policy."
+  value       = aws_iam_role.api.name
+}

@@ -21,7 +21,7 @@ override_data {
 variables {
   github_repository           = "palaver-chat/palaver"
   github_connection_arn       = "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555"
-  certificate_arn             = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  host_name                   = "chat.example.com"
   cluster_public_access_cidrs = ["203.0.113.0/24"]
 }
 
@@ -52,12 +52,12 @@ run "outputs_feed_the_helm_values" {
   command = plan
 
   assert {
-    condition     = output.cluster_name == "palaver-production" && output.certificate_arn == var.certificate_arn
+    condition     = output.cluster_name == "palaver-production" && output.certificate_arn == "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555" && output.github_environment_variables.BASE_URL == "https://${var.host_name}"
     error_message = "The Helm values need the cluster name and the certificate ARN."
   }
 
   assert {
-    condition     = output.alb_ingress_annotations["alb.ingress.kubernetes.io/certificate-arn"] == var.certificate_arn
+    condition     = output.alb_ingress_annotations["alb.ingress.kubernetes.io/certificate-arn"] == output.certificate_arn && module.platform.helm_values.ingress.hosts == [var.host_name]
     error_message = "The ingress annotations must carry the certificate."
   }
 }

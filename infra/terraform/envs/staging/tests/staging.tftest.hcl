@@ -21,7 +21,8 @@ override_data {
 variables {
   github_repository           = "palaver-chat/palaver"
   github_connection_arn       = "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555"
-  certificate_arn             = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  host_name                   = "chat.staging.example.com"
+  route53_zone_id             = "Z0123456789ABCDEFGHIJ"
   cluster_public_access_cidrs = ["203.0.113.0/24"]
 }
 
@@ -47,7 +48,12 @@ run "outputs_feed_the_helm_values" {
   command = plan
 
   assert {
-    condition     = output.cluster_name == "palaver-staging" && output.certificate_arn == var.certificate_arn
-    error_message = "The Helm values need the cluster name and the certificate ARN."
+    condition     = output.cluster_name == "palaver-staging" && output.github_environment_variables.BASE_URL == "https://chat.staging.example.com"
+    error_message = "The Helm values need the cluster name; the smoke suite's URL is the host name's."
+  }
+
+  assert {
+    condition     = module.platform.helm_values.ingress.hosts == ["chat.staging.example.com"] && module.platform.helm_values.fileStore.maxFileBytes == 26214400
+    error_message = "The Ingress host and the file limit come from Terraform."
   }
 }

@@ -135,6 +135,30 @@ run "application_gets_only_rds_db_connect_for_its_user" {
   }
 }
 
+run "only_the_api_role_gets_the_files_policy" {
+  command = plan
+
+  variables {
+    api_policy_jsons = {
+      files = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::palaver-test-files-123456789012/files/*\"}]}"
+    }
+  }
+
+  assert {
+    condition = (
+      aws_eks_pod_identity_association.this["api"].service_account == "palaver-api" &&
+      aws_eks_pod_identity_association.this["api"].namespace == "palaver" &&
+      !contains(keys(aws_eks_pod_identity_association.this), "application")
+    )
+    error_message = "The files policy goes to the api role's own service account, and no other application role is created."
+  }
+
+  assert {
+    condition     = data.aws_iam_policy_document.api[0].source_policy_documents == tolist([var.api_policy_jsons["files"]])
+    error_message = "The api role's policy is the files bucket's document and nothing else."
+  }
+}
+
 run "api_stays_private_without_cidrs" {
   command = plan
 

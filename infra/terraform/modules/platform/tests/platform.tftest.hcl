@@ -17,7 +17,7 @@ variables {
   name                        = "palaver-test"
   azs                         = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
   vpc_cidr                    = "10.30.0.0/16"
-  certificate_arn             = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  host_name                   = "chat.test.example.com"
   cluster_public_access_cidrs = ["203.0.113.0/24"]
   aurora_min_capacity         = 0.5
   aurora_max_capacity         = 4
@@ -83,8 +83,29 @@ run "one_name_and_the_edge_outputs" {
   }
 
   assert {
-    condition     = output.certificate_arn == var.certificate_arn && output.alb_ingress_annotations["alb.ingress.kubernetes.io/certificate-arn"] == var.certificate_arn
-    error_message = "The Helm values need the certificate ARN, and the ingress annotations must carry it."
+    condition     = output.certificate_arn == "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555" && output.alb_ingress_annotations["alb.ingress.kubernetes.io/certificate-arn"] == output.certificate_arn
+    error_message = "Without a zone the issued certificate of host_name is looked up; the ingress annotations must carry it."
+  }
+
+  assert {
+    condition     = module.certificate.requested == false && output.host_name == var.host_name
+    error_message = "Without a zone nothing is requested."
+  }
+}
+
+run "with_a_zone_the_certificate_is_requested_and_dns_validated" {
+  command = plan
+
+  variables {
+    route53_zone_id = "Z0123456789ABCDEFGHIJ"
+  }
+
+  assert {
+    condition = (
+      module.certificate.requested == true &&
+      module.certificate.host_name == var.host_name
+    )
+    error_message = "With a zone, the certificate of host_name is requested there."
   }
 }
 
@@ -98,14 +119,14 @@ run "rejects_an_api_open_to_the_internet" {
   expect_failures = [var.cluster_public_access_cidrs]
 }
 
-run "rejects_a_certificate_that_is_not_from_acm" {
+run "rejects_a_host_name_that_is_not_one" {
   command = plan
 
   variables {
-    certificate_arn = "arn:aws:iam::123456789012:server-certificate/palaver"
+    host_name = "https://chat.example.com/"
   }
 
-  expect_failures = [var.certificate_arn]
+  expect_failures = [var.host_name]
 }
 
 run "the_release_values_come_from_the_infrastructure" {
@@ -122,8 +143,23 @@ run "the_release_values_come_from_the_infrastructure" {
   }
 
   assert {
-    condition     = output.helm_values.ingress.alb.certificateArn == var.certificate_arn && output.helm_values.image.repository == var.ecr_repository_url
+    condition     = output.helm_values.ingress.alb.certificateArn == output.certificate_arn && output.helm_values.image.repository == var.ecr_repository_url
     error_message = "Certificate and image repository come from the infrastructure."
+  }
+
+  assert {
+    condition     = output.helm_values.ingress.hosts == [var.host_name]
+    error_message = "The Ingress host is host_name, the certificate's domain."
+  }
+
+  assert {
+    condition     = output.helm_values.fileStore.maxFileBytes == 26214400 && output.helm_values.fileStore.region == "eu-west-1" && startswith(output.helm_values.fileStore.url, "s3://palaver-test-files-123456789012/")
+    error_message = "The release's file store is the files bucket, with --max-file-bytes and the region."
+  }
+
+  assert {
+    condition     = module.eks.pod_identities["api"].service_account == "palaver-api" && !contains(keys(module.eks.pod_identities), "application")
+    error_message = "Only the api role's service account gets the files bucket's policy."
   }
 
   assert {

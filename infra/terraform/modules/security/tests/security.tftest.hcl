@@ -14,7 +14,7 @@ run "keys_rotate_and_trust_no_wildcard_principal" {
   command = plan
 
   assert {
-    condition     = length(aws_kms_key.this) == 4 && alltrue([for k in aws_kms_key.this : k.enable_key_rotation])
+    condition     = length(aws_kms_key.this) == 5 && alltrue([for k in aws_kms_key.this : k.enable_key_rotation])
     error_message = "Every KMS key must have automatic rotation on."
   }
 
@@ -88,5 +88,30 @@ run "waf_lets_through_every_body_the_application_accepts" {
       can(regex(local.content_length_over_limit, "65537")) && can(regex(local.content_length_over_limit, "70000")) && can(regex(local.content_length_over_limit, "1048576"))
     )
     error_message = "The body-size rule must refuse exactly the Content-Lengths above the application's 64 KiB."
+  }
+}
+
+run "uploads_pass_up_to_max_file_bytes_on_the_upload_route_only" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for r in aws_wafv2_web_acl.this.rule : (
+        can(regex(r.statement[0].and_statement[0].statement[0].regex_match_statement[0].regex_string, "26214401")) &&
+        !can(regex(r.statement[0].and_statement[0].statement[0].regex_match_statement[0].regex_string, "26214400")) &&
+        r.statement[0].and_statement[0].statement[1].regex_match_statement[0].regex_string == "^/api/v1/rooms/[^/]+/files$"
+      ) if r.name == "upload-over-file-limit"
+    ]) && contains([for r in aws_wafv2_web_acl.this.rule : r.name], "upload-over-file-limit")
+    error_message = "The upload route must refuse exactly the Content-Lengths over max_file_bytes (25 MiB)."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_wafv2_web_acl.this.rule : (
+        can(regex(r.statement[0].and_statement[0].statement[0].regex_match_statement[0].regex_string, "65537")) &&
+        r.statement[0].and_statement[0].statement[1].not_statement[0].statement[0].regex_match_statement[0].regex_string == "^/api/v1/rooms/[^/]+/files$"
+      ) if r.name == "body-over-application-limit"
+    ])
+    error_message = "Every route but the upload route must keep the max_body_bytes limit."
   }
 }

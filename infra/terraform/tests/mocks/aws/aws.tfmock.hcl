@@ -44,3 +44,16 @@ mock_data "aws_secretsmanager_random_password" {
     random_password = "MockTokenMockTokenMockTokenMockTokenMockTokenMockTokenMockToken1"
   }
 }
+
+# An issued certificate (modules/certificate looks it up without a zone).
+mock_data "aws_acm_certificate" {
+  defaults = {
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  }
+}
+
+mock_resource "aws_acm_certificate" {
+  defaults = {
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  }
+}
