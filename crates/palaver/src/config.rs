@@ -70,8 +70,11 @@ pub enum UserCommand {
 /// defaults above it (a message at the maximum length is accepted in any
 /// script and any encoding a client may use); the WAF's body rule
 /// (infra/terraform, `max_body_bytes`) follows the default.
-pub const LONGEST_VALID_SEND_BYTES: usize =
-    4000 * 12 + 64 * 6 + r#"{"text":"","client_id":""}"#.len();
+pub const LONGEST_VALID_SEND_BYTES: usize = 4000 * 12
+    + 64 * 6
+    // Up to 10 attached file ids (36-character UUIDs), each escaped.
+    + 10 * (36 * 6 + 3)
+    + r#"{"text":"","client_id":"","reply_to":9223372036854775807,"files":[]}"#.len();
 
 /// Everything the server reads at start-up.
 #[derive(Clone, clap::Args)]
@@ -737,7 +740,7 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.roles(), Roles::ALL);
         assert_eq!(config.max_body_bytes, 64 * 1024);
-        assert_eq!(LONGEST_VALID_SEND_BYTES, 48_409);
+        assert_eq!(LONGEST_VALID_SEND_BYTES, 50_642);
         assert!(config.max_body_bytes >= LONGEST_VALID_SEND_BYTES);
         assert_eq!(config.max_message_chars, 4000);
     }

@@ -308,6 +308,33 @@ pub(crate) mod sql {
         "DELETE FROM reactions WHERE room = $1 AND seq = $2 AND emoji = $3 AND user_id = $4";
 }
 
+/// Takes the room's next seq and records the change's event row: the two
+/// statements every change ends with. Evaluates to the seq.
+macro_rules! record_event {
+    ($tx:expr, $room:expr, $target:expr, $kind:expr, $user:expr,
+     $text:expr, $mentions:expr, $emoji:expr, $added:expr, $at:expr) => {{
+        let seq: i64 = sqlx::query_scalar($crate::store::events::sql::BUMP)
+            .bind($room.as_str())
+            .fetch_one(&mut **$tx)
+            .await?;
+        sqlx::query($crate::store::events::sql::INSERT_EVENT)
+            .bind($room.as_str())
+            .bind(seq)
+            .bind($kind)
+            .bind($target)
+            .bind($user.as_str())
+            .bind($text)
+            .bind($mentions)
+            .bind($emoji)
+            .bind($added)
+            .bind($at)
+            .execute(&mut **$tx)
+            .await?;
+        seq
+    }};
+}
+pub(crate) use record_event;
+
 /// Applies one change inside the batch's transaction `$tx` (a
 /// `&mut Transaction`), with `$sql` the store's dialect module: validates
 /// it against the locked message, updates the current state, takes the
@@ -355,23 +382,18 @@ macro_rules! apply_change {
                         .bind(mentions_json.as_deref())
                         .execute(&mut **$tx)
                         .await?;
-                    let seq: i64 = sqlx::query_scalar(common::BUMP)
-                        .bind(room.as_str())
-                        .fetch_one(&mut **$tx)
-                        .await?;
-                    sqlx::query(common::INSERT_EVENT)
-                        .bind(room.as_str())
-                        .bind(seq)
-                        .bind("edit")
-                        .bind(target)
-                        .bind(user_id.as_str())
-                        .bind(text.as_str())
-                        .bind(mentions_json.as_deref())
-                        .bind(None::<&str>)
-                        .bind(None::<bool>)
-                        .bind(at)
-                        .execute(&mut **$tx)
-                        .await?;
+                    let seq = $crate::store::events::record_event!(
+                        $tx,
+                        room,
+                        target,
+                        "edit",
+                        user_id,
+                        text.as_str(),
+                        mentions_json.as_deref(),
+                        None::<&str>,
+                        None::<bool>,
+                        at
+                    );
                     Ok(Applied::Changed(Some(std::sync::Arc::new(
                         RoomEvent::Edit(EditEvent {
                             room: room.clone(),
@@ -408,23 +430,18 @@ macro_rules! apply_change {
                             .execute(&mut **$tx)
                             .await?;
                     }
-                    let seq: i64 = sqlx::query_scalar(common::BUMP)
-                        .bind(room.as_str())
-                        .fetch_one(&mut **$tx)
-                        .await?;
-                    sqlx::query(common::INSERT_EVENT)
-                        .bind(room.as_str())
-                        .bind(seq)
-                        .bind("delete")
-                        .bind(target)
-                        .bind(user_id.as_str())
-                        .bind(None::<&str>)
-                        .bind(None::<&str>)
-                        .bind(None::<&str>)
-                        .bind(None::<bool>)
-                        .bind(at)
-                        .execute(&mut **$tx)
-                        .await?;
+                    let seq = $crate::store::events::record_event!(
+                        $tx,
+                        room,
+                        target,
+                        "delete",
+                        user_id,
+                        None::<&str>,
+                        None::<&str>,
+                        None::<&str>,
+                        None::<bool>,
+                        at
+                    );
                     Ok(Applied::Changed(Some(std::sync::Arc::new(
                         RoomEvent::Delete(DeleteEvent {
                             room: room.clone(),
@@ -473,23 +490,18 @@ macro_rules! apply_change {
                         .bind(user_id.as_str());
                     let query = if *on { query.bind(at) } else { query };
                     query.execute(&mut **$tx).await?;
-                    let seq: i64 = sqlx::query_scalar(common::BUMP)
-                        .bind(room.as_str())
-                        .fetch_one(&mut **$tx)
-                        .await?;
-                    sqlx::query(common::INSERT_EVENT)
-                        .bind(room.as_str())
-                        .bind(seq)
-                        .bind("reaction")
-                        .bind(target)
-                        .bind(user_id.as_str())
-                        .bind(None::<&str>)
-                        .bind(None::<&str>)
-                        .bind(emoji.as_str())
-                        .bind(Some(*on))
-                        .bind(at)
-                        .execute(&mut **$tx)
-                        .await?;
+                    let seq = $crate::store::events::record_event!(
+                        $tx,
+                        room,
+                        target,
+                        "reaction",
+                        user_id,
+                        None::<&str>,
+                        None::<&str>,
+                        emoji.as_str(),
+                        Some(*on),
+                        at
+                    );
                     Ok(Applied::Changed(Some(std::sync::Arc::new(
                         RoomEvent::Reaction(ReactionEvent {
                             room: room.clone(),

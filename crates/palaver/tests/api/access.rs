@@ -277,8 +277,11 @@ async fn members_are_managed_by_the_owner_or_an_admin_only(backend: Backend) {
     // Unknown and invalid usernames.
     assert_eq!(status_of(carol.client.put(url("nobody"))).await, 404);
     assert_eq!(status_of(carol.client.put(url("Not%20Valid!"))).await, 400);
-    // The owner cannot be removed.
+    // The owner cannot be removed, nor leave her private room.
     let owner = carol.client.delete(url("carol")).send().await.unwrap();
+    assert_eq!(owner.status(), 409);
+    assert_error(&owner.json().await.unwrap(), "owner_cannot_leave");
+    let owner = app.client.delete(url("carol")).send().await.unwrap();
     assert_eq!(owner.status(), 409);
     assert_error(&owner.json().await.unwrap(), "owner_cannot_be_removed");
     // The admin, not a member, manages it all the same, but still cannot

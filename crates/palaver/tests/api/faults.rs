@@ -427,10 +427,11 @@ async fn a_subscriber_that_stops_reading_costs_bounded_memory_and_is_closed() {
             let client = client.clone();
             let base = base.clone();
             async move {
-                metrics(&client, &base).await.lines().any(|l| {
-                    l.starts_with("palaver_stream_closed_total")
-                        && l.contains(r#"reason="lagging""#)
-                })
+                crate::helpers::counted(
+                    &metrics(&client, &base).await,
+                    "palaver_stream_closed_total",
+                    r#"reason="lagging""#,
+                )
             }
         },
     )

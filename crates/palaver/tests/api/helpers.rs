@@ -880,3 +880,17 @@ impl PgClusterHandle {
         panic!("PostgreSQL processes {ids:?} survived SIGKILL");
     }
 }
+
+/// Whether `page` (a `/metrics` scrape) has a series of `name` with
+/// `label` whose value is above 0: counters are registered at 0 from
+/// start-up, so their presence alone says nothing.
+pub fn counted(page: &str, name: &str, label: &str) -> bool {
+    page.lines().any(|l| {
+        l.starts_with(name)
+            && l.contains(label)
+            && l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v > 0.0)
+    })
+}

@@ -421,9 +421,8 @@ async fn a_stalled_sse_reader_is_closed_by_the_write_timeout() {
     let mut sent = 0;
     let closed = loop {
         let page = metrics(&client, &base).await;
-        let lagging = page.lines().any(|l| {
-            l.starts_with("palaver_stream_closed_total") && l.contains(r#"reason="lagging""#)
-        });
+        let lagging =
+            crate::helpers::counted(&page, "palaver_stream_closed_total", r#"reason="lagging""#);
         if lagging {
             break true;
         }

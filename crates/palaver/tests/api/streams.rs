@@ -191,9 +191,11 @@ async fn a_subscriber_that_falls_behind_is_closed_with_lagging(backend: Backend)
         "the slow stream closed as lagging",
         Duration::from_secs(10),
         || async {
-            metrics(&app.client, &app.address).await.lines().any(|l| {
-                l.starts_with("palaver_stream_closed_total") && l.contains(r#"reason="lagging""#)
-            })
+            crate::helpers::counted(
+                &metrics(&app.client, &app.address).await,
+                "palaver_stream_closed_total",
+                r#"reason="lagging""#,
+            )
         },
     )
     .await;
