@@ -112,6 +112,11 @@ run_suite() {
     -d "{\"username\":\"ada\",\"password\":\"$FUZZ_PASSWORD\"}" "$base/api/v1/auth/register"
   curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/json' \
     -d '{"message":"general exists"}' "$base/chat"
+  # `grace` is the direct-room example; the room-event examples name seq 1
+  # of `general` (the anonymous message above: deleted by the admin), seq 2
+  # (the schemathesis user's, edited) and seq 3 (reacted to).
+  curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"username\":\"grace\",\"password\":\"$FUZZ_PASSWORD\"}" "$base/api/v1/auth/register"
   "$PALAVER" user set-role schemathesis admin --database-url "$url" >/dev/null
   # All three sessions are opened now: once login has been fuzzed, this
   # address may be throttled (429) for a while.
@@ -123,6 +128,11 @@ run_suite() {
     echo "could not sign in the schemathesis user against $name" >&2
     return 1
   fi
+  local text
+  for text in "edit me" "react to me"; do
+    curl -fsS -o /dev/null -H "Cookie: $cookie" -H 'Content-Type: application/json' \
+      -d "{\"text\":\"$text\"}" "$base/api/v1/rooms/general/messages"
+  done
   python3 "$ROOT/scripts/schemathesis_2xx.py" snapshot "$base" >"$work/before-$name.json"
   echo "--> schemathesis against $name: seed $SEED, at most $MAX_EXAMPLES examples per operation, signed in"
   if ! fuzz "$name" "$cookie" --exclude-path-regex '^/api/v1/(auth/|me/password$)' \
@@ -137,8 +147,11 @@ run_suite() {
   # The stream endpoint answers a request without an upgrade or an SSE
   # Accept header (schemathesis sends neither) 400 by design: exempt.
   echo "--> every operation answered 2xx at least once during the run ($name)"
+  # The same for the multiplexed stream (WebSocket only); a file's id is a
+  # random UUID no example can name (downloads are tested in Rust,
+  # tests/api/files.rs).
   python3 "$ROOT/scripts/schemathesis_2xx.py" check "$base" "$work/before-$name.json" \
-    GET /api/v1/rooms/{room}/stream
+    GET /api/v1/rooms/{room}/stream GET /api/v1/stream GET /api/v1/files/{id}
 }
 
 # The suspend examples may have left `ada` suspended; the login example signs

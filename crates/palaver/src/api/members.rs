@@ -36,7 +36,9 @@ pub fn router() -> Router<AppState> {
 pub struct CreateRoom {
     #[schema(example = "design", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub name: String,
-    /// Default: public.
+    /// `public` or `private` (default: public); direct rooms are opened
+    /// with `POST /api/v1/dms`.
+    #[schema(value_type = Option<String>, example = "private", pattern = "^(public|private)$")]
     pub visibility: Option<Visibility>,
 }
 

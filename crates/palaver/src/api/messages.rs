@@ -153,7 +153,12 @@ pub async fn current_message(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EditMessage {
     /// The new text: the rules of a sent message.
-    #[schema(example = "hi, fixed", min_length = 1, max_length = 4000)]
+    #[schema(
+        example = "hi, fixed",
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+    )]
     pub text: String,
 }
 
@@ -164,8 +169,8 @@ pub struct EditMessage {
     tag = "messages",
     security(("session" = []), ("bearer" = [])),
     params(
-        ("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-        ("seq" = i64, Path, description = "The message's seq", minimum = 1),
+        ("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+        ("seq" = i64, Path, description = "The message's seq", example = 2, minimum = 1),
     ),
     request_body = EditMessage,
     responses(
@@ -216,8 +221,8 @@ async fn edit_message(
     tag = "messages",
     security(("session" = []), ("bearer" = [])),
     params(
-        ("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-        ("seq" = i64, Path, description = "The message's seq", minimum = 1),
+        ("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+        ("seq" = i64, Path, description = "The message's seq", example = 1, minimum = 1),
     ),
     responses(
         (status = 204, description = "Deleted: the text and its earlier versions are erased, a tombstone stays; a `delete` event follows on the streams"),
@@ -271,9 +276,9 @@ async fn delete_message(
     tag = "messages",
     security(("session" = []), ("bearer" = [])),
     params(
-        ("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-        ("seq" = i64, Path, description = "The message's seq", minimum = 1),
-        ("emoji" = String, Path, description = "One emoji (one grapheme cluster of at most 32 bytes that is a known emoji or a pictograph of the emoji blocks), percent-encoded. The pattern is the pictographs U+1F300-U+1F5FF, a subset the fuzzer can draw from; the server accepts any emoji", max_length = 32, pattern = "^[\u{1F300}-\u{1F5FF}]$"),
+        ("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+        ("seq" = i64, Path, description = "The message's seq", example = 3, minimum = 1),
+        ("emoji" = String, Path, description = "One emoji (one grapheme cluster of at most 32 bytes that is a known emoji or a pictograph of the emoji blocks), percent-encoded. The pattern is the pictographs U+1F300-U+1F5FF, a subset the fuzzer can draw from; the server accepts any emoji", max_length = 32, example = "👍", pattern = "^[\u{1F300}-\u{1F5FF}]$"),
     ),
     responses(
         (status = 204, description = "The reaction is there; a `reaction` event follows on the streams when it was not before"),
@@ -301,9 +306,9 @@ async fn add_reaction(
     tag = "messages",
     security(("session" = []), ("bearer" = [])),
     params(
-        ("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-        ("seq" = i64, Path, description = "The message's seq", minimum = 1),
-        ("emoji" = String, Path, description = "One emoji, percent-encoded (see PUT)", max_length = 32, pattern = "^[\u{1F300}-\u{1F5FF}]$"),
+        ("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+        ("seq" = i64, Path, description = "The message's seq", example = 3, minimum = 1),
+        ("emoji" = String, Path, description = "One emoji, percent-encoded (see PUT)", max_length = 32, example = "👍", pattern = "^[\u{1F300}-\u{1F5FF}]$"),
     ),
     responses(
         (status = 204, description = "The reaction is gone; a `reaction` event follows on the streams when it was there"),
@@ -364,7 +369,7 @@ pub struct ReadMarker {
     path = "/api/v1/rooms/{room}/read",
     tag = "rooms",
     security(("session" = []), ("bearer" = [])),
-    params(("room" = String, Path, description = "Room name", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
+    params(("room" = String, Path, description = "Room name", example = "general", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
     request_body = ReadMarker,
     responses(
         (status = 204, description = "Stored; your other sessions hear a `read` frame on /api/v1/stream"),

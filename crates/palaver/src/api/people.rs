@@ -68,6 +68,11 @@ async fn find_people(
         ));
     }
     let limit = match params.limit {
+        // No name holds a control character: such a query matches nobody
+        // (and PostgreSQL refuses a NUL in a text parameter).
+        Some(1..=50) | None if query.chars().any(char::is_control) => {
+            return Ok(axum::Json(UserList { users: Vec::new() }));
+        }
         None => 20,
         Some(n @ 1..=50) => n as u32,
         Some(_) => return Err(ApiError::bad_request("invalid_limit", "limit is 1 to 50")),

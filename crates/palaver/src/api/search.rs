@@ -177,6 +177,9 @@ pub fn parse_query(q: &str) -> Result<(Vec<String>, Vec<String>), ApiError> {
             }
             word
         };
+        // Control characters match nothing stored (texts refuse them), and
+        // PostgreSQL refuses a NUL in a parameter: they are dropped.
+        let term: String = term.chars().filter(|c| !c.is_control()).collect();
         if term.chars().any(char::is_alphanumeric) {
             if negated {
                 exclude.push(term);

@@ -50,14 +50,16 @@ fn is_emoji(cluster: &str) -> bool {
         .chars()
         .filter(|c| !matches!(*c as u32, 0x1F3FB..=0x1F3FF | 0xFE0E | 0xFE0F))
         .collect();
-    if base.is_empty() {
-        return false;
-    }
-    if emojis::get(&base).is_some() || emojis::get(&format!("{base}\u{FE0F}")).is_some() {
+    if !base.is_empty()
+        && (emojis::get(&base).is_some() || emojis::get(&format!("{base}\u{FE0F}")).is_some())
+    {
         return true;
     }
+    // A skin tone alone (U+1F3FB-1F3FF) is an emoji too: it shows as its
+    // swatch.
     base.chars()
         .next()
+        .or_else(|| cluster.chars().next())
         .is_some_and(|c| matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF))
 }
 
