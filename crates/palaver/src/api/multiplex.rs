@@ -37,9 +37,7 @@ use crate::auth::access::RoomAccess;
 use crate::auth::events::AccessEvent;
 use crate::auth::extract::{Credential, CurrentUser};
 use crate::domain::RoomName;
-use crate::stream::limits::{ClientKey, Refusal};
 use crate::stream::{CloseReason, Frame, Outbound, StreamGuard, Subscription};
-use crate::telemetry::metrics as m;
 use crate::AppState;
 
 /// Frames waiting for the writer, from all rooms of one stream.
@@ -122,26 +120,7 @@ pub async fn multiplexed(
     if state.shutdown.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
-    let client = ClientKey::of(Some(&current.user.id), ip);
-    let permit = state.stream_limits.admit(client).map_err(|refusal| {
-        let (label, error) = match refusal {
-            Refusal::OpeningTooFast { retry_after } => (
-                "opening_too_fast",
-                ApiError::RateLimited {
-                    retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
-                },
-            ),
-            Refusal::TooManyForClient => (
-                "client_cap",
-                ApiError::TooManyClientStreams {
-                    retry_after_secs: 5,
-                },
-            ),
-            Refusal::TooManyStreams => ("process_cap", ApiError::TooManyStreams),
-        };
-        metrics::counter!(m::STREAMS_REFUSED, "reason" => label).increment(1);
-        error
-    })?;
+    let permit = super::stream::admit(&state, &current, ip)?;
     // Listen for access changes before anything is subscribed.
     let feed = state.auth.feed();
     let tasks = state.tasks.clone();

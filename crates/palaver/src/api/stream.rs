@@ -144,26 +144,7 @@ pub async fn stream(
     }
     // Limited as the signed-in user (every v1 stream has one), so users
     // behind one address each get their own allowance.
-    let client = ClientKey::of(Some(&current.user.id), ip);
-    let permit = state.stream_limits.admit(client).map_err(|refusal| {
-        let (label, error) = match refusal {
-            Refusal::OpeningTooFast { retry_after } => (
-                "opening_too_fast",
-                ApiError::RateLimited {
-                    retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
-                },
-            ),
-            Refusal::TooManyForClient => (
-                "client_cap",
-                ApiError::TooManyClientStreams {
-                    retry_after_secs: CLIENT_CAP_RETRY_SECS,
-                },
-            ),
-            Refusal::TooManyStreams => ("process_cap", ApiError::TooManyStreams),
-        };
-        metrics::counter!(m::STREAMS_REFUSED, "reason" => label).increment(1);
-        error
-    })?;
+    let permit = admit(&state, &current, ip)?;
     let (revoke, revoked) = tokio::sync::oneshot::channel();
     let subscription = Subscription::start(
         &state.hub,
@@ -218,6 +199,37 @@ pub async fn stream(
             Ok(([("x-accel-buffering", "no")], sse).into_response())
         }
     }
+}
+
+/// Admits one more stream for the signed-in user (limited per user, so
+/// users behind one address each get their own allowance), or answers the
+/// refusal, counted by reason. Shared by the per-room and the multiplexed
+/// streams.
+pub fn admit(
+    state: &AppState,
+    current: &CurrentUser,
+    ip: std::net::IpAddr,
+) -> Result<crate::stream::StreamPermit, ApiError> {
+    let client = ClientKey::of(Some(&current.user.id), ip);
+    state.stream_limits.admit(client).map_err(|refusal| {
+        let (label, error) = match refusal {
+            Refusal::OpeningTooFast { retry_after } => (
+                "opening_too_fast",
+                ApiError::RateLimited {
+                    retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                },
+            ),
+            Refusal::TooManyForClient => (
+                "client_cap",
+                ApiError::TooManyClientStreams {
+                    retry_after_secs: CLIENT_CAP_RETRY_SECS,
+                },
+            ),
+            Refusal::TooManyStreams => ("process_cap", ApiError::TooManyStreams),
+        };
+        metrics::counter!(m::STREAMS_REFUSED, "reason" => label).increment(1);
+        error
+    })
 }
 
 /// Ends a stream (through `revoke`) when its user loses access: removed from
