@@ -32,6 +32,11 @@ pub enum Command {
     Ceiling(CeilingArgs),
     /// Check a deployed instance end to end; exits non-zero on any failure.
     Smoke(SmokeArgs),
+    /// One user types in many rooms on one replica while another follows
+    /// them on a second: typing delivery latency across the bus.
+    Typing(TypingArgs),
+    /// Many users online at once (existing sessions), then flapping.
+    Online(OnlineArgs),
 }
 
 /// How long a load runs and how hard it pushes.
@@ -175,4 +180,40 @@ pub struct SmokeArgs {
     /// Room to use; default: a fresh `smoke-<random>` room per run.
     #[arg(long)]
     pub room: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TypingArgs {
+    /// Gateway the typist's streams connect to.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub typist_url: String,
+    /// Gateway the watcher's streams connect to (another replica).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub watcher_url: String,
+    /// Rooms typed in (one typing frame per room every 2.05 s).
+    #[arg(long, default_value_t = 50)]
+    pub rooms: usize,
+    /// Seconds of typing.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OnlineArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base_url: String,
+    /// Users (user i's session cookie is `<token-prefix><i>`).
+    #[arg(long, default_value_t = 10_000)]
+    pub users: usize,
+    #[arg(long, default_value = "bench-online-")]
+    pub token_prefix: String,
+    /// Seconds to hold every stream open before flapping.
+    #[arg(long, default_value_t = 60.0)]
+    pub hold: f64,
+    /// Seconds of closing and reopening every stream.
+    #[arg(long, default_value_t = 60.0)]
+    pub flap: f64,
+    /// Streams opening at the same time.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
 }

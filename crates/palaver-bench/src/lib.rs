@@ -12,7 +12,9 @@
 //! - [`startup`]: time from exec to `/readyz` and idle RSS of a server binary;
 //! - [`ceiling`]: a minimal axum server returning a fixed body, the HTTP
 //!   ceiling the read figures are compared with;
-//! - [`smoke`]: checks a deployed instance end to end and fails loudly.
+//! - [`smoke`]: checks a deployed instance end to end and fails loudly;
+//! - [`typing`]: typing frames between two replicas: delivery latency, and
+//!   the load of many people typing beside a send run.
 //!
 //! Every command prints one JSON object on stdout; progress goes to stderr.
 
@@ -24,7 +26,9 @@ pub mod send;
 pub mod smoke;
 pub mod startup;
 pub mod stats;
+pub mod online;
 pub mod target;
+pub mod typing;
 
 /// Installs rustls' ring provider as the process default, once; both the
 /// HTTP client and the WebSocket client build their TLS configs from it.

@@ -12,6 +12,8 @@ async fn main() -> ExitCode {
         Command::Read(args) => palaver_bench::read::run(args).await.map(print),
         Command::Fanout(args) => palaver_bench::fanout::run(args).await.map(print),
         Command::Startup(args) => palaver_bench::startup::run(args).await.map(print),
+        Command::Typing(args) => palaver_bench::typing::run(args).await.map(print),
+        Command::Online(args) => palaver_bench::online::run(args).await.map(print),
         Command::Ceiling(args) => palaver_bench::ceiling::run(args).await.map(|()| true),
         Command::Smoke(args) => palaver_bench::smoke::run(args).await.map(|report| {
             let passed = report.passed;

@@ -56,8 +56,14 @@ impl Target {
     /// Signs in as the bench user (registering it when it does not exist),
     /// so v1 sends, reads and streams carry its session cookie. A server
     /// without local accounts (404) is used unsigned.
-    pub async fn signed_in(mut self) -> anyhow::Result<Self> {
+    pub async fn signed_in(self) -> anyhow::Result<Self> {
         let username = std::env::var("PALAVER_BENCH_USER").unwrap_or_else(|_| DEFAULT_USER.into());
+        self.signed_in_as(&username).await
+    }
+
+    /// Signs in as `username` (with the bench password), registering it
+    /// when it does not exist.
+    pub async fn signed_in_as(mut self, username: &str) -> anyhow::Result<Self> {
         let password =
             std::env::var("PALAVER_BENCH_PASSWORD").unwrap_or_else(|_| DEFAULT_PASSWORD.into());
         let client = self.http(1, Duration::from_secs(30))?;
@@ -93,6 +99,15 @@ impl Target {
             bail!("signing in as {username}: no session cookie");
         }
         Ok(self)
+    }
+
+    /// The same target with this `Cookie` header instead of its own session.
+    pub fn with_cookie(&self, cookie: &str) -> Self {
+        Self {
+            base: self.base.clone(),
+            tls: self.tls.clone(),
+            cookie: Some(cookie.to_owned()),
+        }
     }
 
     /// `path` (with its query) under the base URL.
