@@ -3,11 +3,15 @@
 
 import * as api from "./api.js";
 import { MentionPicker } from "./autocomplete.js";
+import { DirectPicker, directLabel, othersIn } from "./directs.js";
 import { editInPlace } from "./editor.js";
+import { Attachments } from "./files.js";
 import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
-import { RoomStream } from "./stream.js";
+import { Presence } from "./presence.js";
+import { SearchResults } from "./search.js";
+import { Stream, frameSeq } from "./stream.js";
 import { Timeline } from "./timeline.js";
-import { RoomWatcher } from "./watch.js";
+import { TypingLine, TypingSignal } from "./typing.js";
 
 const DEFAULT_ROOM = "general";
 /** Pixels from the top of the log at which older history is fetched. */
@@ -106,13 +110,30 @@ const ui = {
   reactChoices: $("react-choices"),
   notifyButton: $("notify-button"),
   mentionList: $("mention-list"),
+  directList: $("direct-list"),
+  newDirect: $("new-direct"),
+  searchForm: $("search-form"),
+  searchText: $("search-text"),
+  typingLine: $("typing-line"),
+  attachments: $("attachments"),
+  attachButton: $("attach-button"),
+  attachInput: $("attach-input"),
 };
 
 const timeline = new Timeline(ui.messages);
+const typing = new TypingLine(ui.typingLine);
+const presence = new Presence();
 /** Sends not yet stored, by client_id: `{clientId, room, author, text, at, state}`. */
 const pending = new Map();
-/** The open room: `{room, stream, abort, lastSeq, loaded, hasMore, loadingOlder}`. */
+/**
+ * The open room: `{room, abort, lastSeq, loaded, hasMore, loadingOlder,
+ * readable, refused, early, retry, tries}`. `lastSeq` is the last event seq
+ * applied to the timeline; `early` holds its frames that came before its
+ * first page did.
+ */
 let view = null;
+/** Frames of the open room held while its first page loads; more than this reloads the room. */
+const MAX_EARLY_FRAMES = 5000;
 let knownRooms = [];
 const narrow = window.matchMedia("(max-width: 47.99rem)");
 
@@ -152,12 +173,16 @@ ui.authSwitch.addEventListener("click", () => {
 function showSignIn(info = "", { error = "" } = {}) {
   me = null;
   if (view !== null) {
-    view.stream?.stop();
     view.abort.abort();
+    clearTimeout(view.retry);
     view = null;
   }
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
-  watcher.stop();
+  stream.stop();
+  socketState = "connecting";
+  presence.clear();
+  attachments.clear();
+  typing.clear();
   closeDrawer();
   timeline.clear();
   ui.app.hidden = true;
@@ -182,6 +207,7 @@ function signedIn(user) {
   ui.authPassword.value = "";
   setStatus(ui.authInfo, "");
   showMe();
+  stream.start();
   enterRoom(roomFromUrl());
   refreshRooms();
   ui.text.focus();
@@ -392,67 +418,162 @@ const roomInfo = (name) => knownRooms.find((r) => r.name === name) ?? null;
 /** Whether the server says which rooms you joined (the `joined` field). */
 const tracksJoined = () => knownRooms.some((r) => typeof r.joined === "boolean");
 
-/** The sidebar: the rooms you joined (or, from a server without `joined`, every room you may see), and the open one. */
+/** How a room is named for people: `#name`, or a direct room's other members. */
+function roomLabel(name) {
+  const info = roomInfo(name);
+  return info?.visibility === "direct" ? directLabel(info, me) : `#${name}`;
+}
+
+/** An unread badge whose accessible text is "N unread". */
+function unreadBadge(unread) {
+  const badge = document.createElement("span");
+  badge.className = "unread-badge";
+  const count = document.createElement("span");
+  count.setAttribute("aria-hidden", "true");
+  count.textContent = unread > 99 ? "99+" : String(unread);
+  const label = document.createElement("span");
+  label.className = "visually-hidden";
+  label.textContent = ` ${unread} unread`;
+  badge.append(count, label);
+  return badge;
+}
+
+/** One sidebar link: the open room marked current, others with their unread badge. */
+function roomLink(name, content) {
+  const link = document.createElement("a");
+  link.href = roomUrl(name);
+  link.dataset.room = name;
+  link.className = "room-link";
+  link.append(...content);
+  const unread = view !== null && name === view.room ? 0 : (roomInfo(name)?.unread ?? 0);
+  if (unread > 0) {
+    link.classList.add("room-link--unread");
+    link.append(unreadBadge(unread));
+  }
+  if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
+  const item = document.createElement("li");
+  item.append(link);
+  return item;
+}
+
+/**
+ * The sidebar: the rooms you joined (or, from a server without `joined`,
+ * every room you may see) and the open one; direct rooms in their own
+ * section, named by their people, with a presence dot for a one-to-one room.
+ */
 function renderRooms() {
   // The default room (where `/` leads) is always there, joined or not.
   const listed = tracksJoined() ? knownRooms.filter((r) => r.joined || r.name === DEFAULT_ROOM) : knownRooms;
-  const names = new Set(listed.map((r) => r.name));
-  if (view !== null && view.readable) names.add(view.room);
-  const items = [...names].sort().map((name) => {
-    const link = document.createElement("a");
-    link.href = roomUrl(name);
-    link.dataset.room = name;
-    link.className = "room-link";
-    const hash = document.createElement("span");
-    hash.className = "room-hash";
-    hash.setAttribute("aria-hidden", "true");
-    hash.textContent = "#";
-    link.append(hash, name);
-    if (roomInfo(name)?.visibility === "private") {
-      const badge = document.createElement("span");
-      badge.className = "room-private";
-      badge.textContent = " (private)";
-      link.append(badge);
-    }
-    const unread = view !== null && name === view.room ? 0 : (roomInfo(name)?.unread ?? 0);
-    if (unread > 0) {
-      link.classList.add("room-link--unread");
-      const badge = document.createElement("span");
-      badge.className = "unread-badge";
-      const count = document.createElement("span");
-      count.setAttribute("aria-hidden", "true");
-      count.textContent = unread > 99 ? "99+" : String(unread);
-      const label = document.createElement("span");
-      label.className = "visually-hidden";
-      label.textContent = ` ${unread} unread`;
-      badge.append(count, label);
-      link.append(badge);
-    }
-    if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
-    const item = document.createElement("li");
-    item.append(link);
-    return item;
-  });
-  ui.roomList.replaceChildren(...items);
+  const names = new Set(listed.filter((r) => r.visibility !== "direct").map((r) => r.name));
+  if (view !== null && view.readable && roomInfo(view.room)?.visibility !== "direct") names.add(view.room);
+  ui.roomList.replaceChildren(
+    ...[...names].sort().map((name) => {
+      const hash = document.createElement("span");
+      hash.className = "room-hash";
+      hash.setAttribute("aria-hidden", "true");
+      hash.textContent = "#";
+      const content = [hash, name];
+      if (roomInfo(name)?.visibility === "private") {
+        const badge = document.createElement("span");
+        badge.className = "room-private";
+        badge.textContent = " (private)";
+        content.push(badge);
+      }
+      return roomLink(name, content);
+    }),
+  );
+  const directs = knownRooms.filter((r) => r.visibility === "direct").sort((a, b) => directLabel(a, me).localeCompare(directLabel(b, me)));
+  ui.directList.replaceChildren(
+    ...directs.map((room) => {
+      const others = othersIn(room, me);
+      const content = [];
+      if (others.length === 1) content.push(presence.dot(others[0].id));
+      content.push(directLabel(room, me));
+      return roomLink(room.name, content);
+    }),
+  );
+  presence.load(directs.flatMap((room) => othersIn(room, me)));
   showRoomHead();
-  // The joined rooms not open here are watched live for their unread badges.
-  if (me !== null && tracksJoined()) {
-    watcher.watch(knownRooms.filter((r) => r.joined && r.name !== view?.room).map((r) => r.name));
+  followJoined();
+}
+
+/**
+ * The stream follows every room you joined (for its unread badge) from its
+ * last seq in the room list, and the open room (which the view follows
+ * itself); it lets go of the rest.
+ */
+function followJoined() {
+  if (me === null) return;
+  const joined = tracksJoined() ? knownRooms.filter((r) => r.joined) : [];
+  const wanted = new Set(joined.map((r) => r.name));
+  for (const room of stream.rooms) if (!wanted.has(room) && room !== view?.room) stream.unfollow(room);
+  for (const info of joined) if (info.name !== view?.room) stream.follow(info.name, info.last_seq ?? 0);
+}
+
+/** A frame of a room that is not open here: a new message by someone else adds to its badge. */
+function otherRoomFrame(frame) {
+  const info = roomInfo(frame.room);
+  const seq = frameSeq(frame);
+  if (info === null || seq === null || frame.type === "caught_up") return;
+  // Counted already: the room list's counts include every event up to its `last_seq`.
+  if (seq <= (info.last_seq ?? 0)) return;
+  info.last_seq = seq;
+  if (frame.type !== "message") return;
+  const message = frame.message;
+  notifyMention(message);
+  if (message.author_id === me?.id || message.deleted) return;
+  info.unread = (info.unread ?? 0) + 1;
+  if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
+  renderRooms();
+}
+
+/** Another session of yours moved a read marker. */
+function readElsewhere(frame) {
+  const info = roomInfo(frame.room);
+  if (info === null || !Number.isInteger(frame.read_seq)) return;
+  info.read_seq = Math.max(info.read_seq ?? 0, frame.read_seq);
+  if (info.read_seq >= (info.last_seq ?? 0)) {
+    info.unread = 0;
+    info.mentions = 0;
+    renderRooms();
+  } else {
+    refreshRooms(); // read part way: only the server can count what is left
   }
 }
 
-const watcher = new RoomWatcher({
-  onMessage: (room, message) => {
-    notifyMention(message);
-    const info = roomInfo(room);
-    if (info === null || message.author_id === me?.id || view?.room === room) return;
-    info.unread = (info.unread ?? 0) + 1;
-    if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
-    renderRooms();
+/** The connection as the socket last reported it (stream.js states). */
+let socketState = "connecting";
+
+/** What the header says: the open room is "Connected" once the stream is live on it. */
+function displayState() {
+  if (view === null || view.refused) return "none";
+  if (socketState !== "open") return socketState;
+  return view.loaded && stream.isLive(view.room) ? "connected" : "connecting";
+}
+
+const stream = new Stream({
+  onFrame: (frame) => {
+    if (frame.type === "rooms_changed") refreshRooms();
+    else if (frame.type === "read") readElsewhere(frame);
+    else if (frame.type === "presence") presence.update(frame);
+    else if (typeof frame.room !== "string") return;
+    else if (view !== null && frame.room === view.room) viewFrame(view, frame);
+    else otherRoomFrame(frame);
   },
-  onRoomsChanged: () => refreshRooms(),
-  onRead: () => refreshRooms(),
-  onReconnect: () => refreshRooms(),
+  onState: (state, reason) => {
+    if (state === "ended") {
+      if (reason === "suspended") showSignIn("", { error: "This account is suspended." });
+      else showSignIn("You are signed out.");
+      return;
+    }
+    const reopened = state === "open" && socketState !== "open";
+    socketState = state;
+    if (reopened) {
+      refreshRooms(); // counts may have moved while the socket was away
+      if (view !== null && !view.loaded && !view.refused) loadLatest(view);
+    }
+    showConnection(displayState());
+  },
 });
 
 let refreshing = null;
@@ -517,9 +638,19 @@ function showRoomHead() {
   if (view === null) return;
   const info = roomInfo(view.room);
   const readable = view.readable;
-  ui.roomVisibility.textContent = !readable || info === null ? "" : info.visibility === "private" ? "Private" : "Public";
+  const VISIBILITY = { private: "Private", public: "Public", direct: "Direct message" };
+  ui.roomVisibility.textContent = !readable || info === null ? "" : (VISIBILITY[info.visibility] ?? "");
   ui.roomTopic.textContent = readable && info?.topic ? info.topic : "";
   ui.membersButton.hidden = !readable;
+  // A direct room is named by its people rather than its name.
+  const direct = readable && info?.visibility === "direct";
+  const label = direct ? directLabel(info, me) : `#${view.room}`;
+  ui.roomName.textContent = direct ? label : view.room;
+  ui.roomName.previousElementSibling.hidden = direct;
+  ui.log.setAttribute("aria-label", `Messages in ${label}`);
+  ui.historyRoom.textContent = direct ? `your conversation with ${label}` : label;
+  if (!ui.text.disabled) ui.text.placeholder = `Message ${label}`;
+  document.title = `${label} · Palaver`;
 }
 
 /** The room name typed in `input`, tidied, or null after showing why it is not one. */
@@ -568,15 +699,61 @@ ui.privateForm.addEventListener("submit", async (event) => {
   }
 });
 
-function navigate(room) {
+/** Opens `room` (at message `seq`, from a search result, when given). */
+function navigate(room, { seq = null } = {}) {
   showNotice("");
   if (view === null || room !== view.room) {
     history.pushState(null, "", roomUrl(room));
-    enterRoom(room);
+    enterRoom(room, { seq });
+  } else if (seq !== null) {
+    showMessage(view, seq);
   }
   closeDrawer();
-  ui.text.focus();
+  if (seq === null) ui.text.focus();
 }
+
+ui.directList.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-room]");
+  if (link === null || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(link.dataset.room);
+});
+
+const directPicker = new DirectPicker(
+  {
+    dialog: $("direct-dialog"),
+    form: $("direct-form"),
+    query: $("direct-query"),
+    results: $("direct-results"),
+    chosen: $("direct-chosen"),
+    status: $("direct-status"),
+  },
+  () => me,
+  async (room) => {
+    await refreshRooms();
+    navigate(room.name);
+  },
+);
+const searchResults = new SearchResults(
+  { dialog: $("search-dialog"), status: $("search-status"), results: $("search-results"), more: $("search-more") },
+  roomLabel,
+  (room, seq) => navigate(room, { seq }),
+);
+ui.searchForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const query = ui.searchText.value.trim();
+  if (query === "") {
+    ui.searchText.focus();
+    return;
+  }
+  closeDrawer();
+  searchResults.search(query);
+});
+
+ui.newDirect.addEventListener("click", () => {
+  closeDrawer();
+  directPicker.open();
+});
 
 ui.roomList.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-room]");
@@ -725,6 +902,7 @@ async function loadMembers(current) {
     if (view !== current) return;
     members = list;
     timeline.addPeople(list);
+    presence.load(list);
     if (ui.membersDialog.open) renderMembers();
     learnManagement(current);
   } catch (err) {
@@ -737,17 +915,16 @@ function renderMembers() {
   const room = view.room;
   const info = roomInfo(room);
   const manage = mayManage(info);
-  ui.membersHeading.textContent = `Members of #${room}`;
+  ui.membersHeading.textContent = `Members of ${roomLabel(room)}`;
   ui.membersAbout.textContent =
-    info?.visibility === "private"
+    info?.visibility === "direct"
+      ? "A direct message: only these people can read it, and nobody can be added or removed."
+      : info?.visibility === "private"
       ? "A private room: only its members can find and read it."
       : "A public room: anyone signed in can read it; people who join or post are members.";
   const items = members.map((user) => {
     const item = document.createElement("li");
-    const dot = document.createElement("span");
-    dot.className = "presence-dot";
-    dot.dataset.userId = user.id;
-    dot.setAttribute("aria-hidden", "true");
+    const dot = presence.dot(user.id);
     const name = document.createElement("span");
     name.className = "member-name";
     name.textContent = user.display_name;
@@ -770,7 +947,7 @@ function renderMembers() {
   ui.addMemberForm.hidden = !manage || info?.visibility !== "private";
   ui.topicForm.hidden = !manage;
   if (!ui.topicForm.hidden && document.activeElement !== ui.topicText) ui.topicText.value = info?.topic ?? "";
-  ui.leaveRoom.hidden = !members.some((m) => m.id === me.id);
+  ui.leaveRoom.hidden = !members.some((m) => m.id === me.id) || info?.visibility === "direct";
 }
 
 ui.membersButton.addEventListener("click", () => {
@@ -881,7 +1058,10 @@ function showConnection(state) {
   }
 }
 
-ui.reconnect.addEventListener("click", () => view?.stream.retryNow());
+ui.reconnect.addEventListener("click", () => {
+  stream.retryNow();
+  if (view !== null && !view.loaded && !view.refused) loadLatest(view);
+});
 
 // ---- History and the live stream ------------------------------------------
 
@@ -934,37 +1114,85 @@ function markRead() {
   }, 1000);
 }
 
-/** The newest page; runs (and is retried) before the stream first connects. */
+/**
+ * The newest page, then the stream from after it: retried with backoff
+ * while the server cannot be reached; a 404 shows the refusal.
+ */
 async function loadLatest(current) {
+  clearTimeout(current.retry);
+  current.retry = null;
   let page;
   try {
-    page = await api.fetchPage(current.room, {}, current.abort.signal);
+    page =
+      current.target === null
+        ? await api.fetchPage(current.room, {}, current.abort.signal)
+        : await api.fetchAround(current.room, current.target, api.PAGE_SIZE, current.abort.signal);
   } catch (err) {
-    if (err instanceof api.ApiError && err.status === 404 && view === current) {
+    if (err.name === "AbortError" || view !== current || current.loaded) return;
+    if (err instanceof api.ApiError && err.status === 404) {
       refuse(current, "");
-      const stop = new Error("refused");
-      stop.name = "AbortError"; // nothing to retry
-      throw stop;
+      return;
     }
-    throw err;
+    if (err instanceof api.ApiError && err.status === 401) {
+      showSignIn("", { error: "Your session has ended; sign in again." });
+      return;
+    }
+    current.tries += 1;
+    const delay = Math.min(15_000, 500 * 2 ** (current.tries - 1)) * (0.5 + Math.random() / 2);
+    current.retry = setTimeout(() => {
+      if (view === current && !current.loaded) loadLatest(current);
+    }, delay);
+    return;
   }
-  if (view !== current) return;
+  if (view !== current || current.loaded) return;
   current.readable = true;
   ui.connection.hidden = false;
   // Where you stopped reading, from the room list (when it is there yet).
   const readSeq = roomInfo(current.room)?.read_seq;
   renderRooms();
   loadMembers(current);
-  for (const message of page.messages) timeline.add(message);
-  const newest = page.messages[0]?.seq ?? 0;
-  current.lastSeq = Math.max(current.lastSeq, newest);
-  current.hasMore = page.has_more;
+  const asOf = Number.isInteger(page.as_of) ? page.as_of : null;
+  for (const message of page.messages) timeline.add(message, asOf);
+  const seqs = page.messages.map((m) => m.seq);
+  const newest = seqs.length === 0 ? 0 : Math.max(...seqs);
+  if (current.target === null) {
+    // The page is the room as of `as_of` (every event up to it applied); a
+    // server without `as_of` gives the newest message's seq.
+    current.lastSeq = Math.max(current.lastSeq, asOf ?? newest);
+    current.hasMore = page.has_more;
+  } else {
+    // Around a search result (oldest first): the stream replays everything
+    // after its newest message, so the rest of the room follows in order;
+    // events the page's messages already show are skipped by their `as_of`.
+    current.lastSeq = Math.max(current.lastSeq, newest);
+    current.hasMore = seqs.length > 0 && Math.min(...seqs) > 1;
+  }
   current.loaded = true;
   ui.historyError.hidden = true;
-  if (typeof readSeq === "number" && readSeq > 0) timeline.markNew(readSeq);
+  if (current.target === null && typeof readSeq === "number" && readSeq > 0) timeline.markNew(readSeq);
   showHistoryEdge();
-  scrollToBottom();
+  if (current.target === null) scrollToBottom();
+  else showMessage(current, current.target);
+  // What came meanwhile (from a subscription the room already had), then live from here.
+  const early = current.early;
+  current.early = [];
+  for (const frame of early) viewFrame(current, frame);
+  stream.follow(current.room, current.lastSeq, { restart: true });
+  showConnection(displayState());
   fillViewport(current);
+}
+
+/** Shows message `seq` of the open room: highlighted, scrolled to and focused. */
+function showMessage(current, seq) {
+  if (view !== current) return;
+  const item = timeline.highlight(seq);
+  if (item === undefined) {
+    showNotice("That message is no longer there (it may have been deleted).");
+    return;
+  }
+  item.scrollIntoView({ block: "center" });
+  item.focus({ preventScroll: true });
+  ui.jump.hidden = atBottom();
 }
 
 /** Older pages until the log can scroll, so scrolling up is possible at all. */
@@ -998,7 +1226,7 @@ async function loadOlder() {
   const height = ui.log.scrollHeight;
   const top = ui.log.scrollTop;
   if (page !== null) {
-    for (const message of page.messages) timeline.add(message); // newest first
+    for (const message of page.messages) timeline.add(message, Number.isInteger(page.as_of) ? page.as_of : null); // newest first
     current.hasMore = page.has_more;
     ui.historyError.hidden = true;
   }
@@ -1032,7 +1260,10 @@ ui.jump.addEventListener("click", () => {
 function refuse(current, detail) {
   if (view !== current) return;
   current.readable = false;
-  current.stream?.stop();
+  current.refused = true;
+  current.early = [];
+  clearTimeout(current.retry);
+  if (!roomInfo(current.room)?.joined) stream.unfollow(current.room);
   current.abort.abort();
   for (const dialog of [ui.membersDialog]) if (dialog.open) dialog.close();
   timeline.clear();
@@ -1056,15 +1287,15 @@ function refuse(current, detail) {
 function setComposerEnabled(enabled) {
   ui.text.disabled = !enabled;
   ui.send.disabled = !enabled;
+  ui.attachButton.disabled = !enabled;
   if (!enabled) ui.text.placeholder = "You cannot write here";
 }
 
-function enterRoom(room) {
-  if (view !== null) {
-    view.stream?.stop();
-    view.abort.abort();
-  }
+function enterRoom(room, { seq = null } = {}) {
+  if (view !== null) leaveView(view);
   timeline.clear();
+  typing.clear();
+  attachments.clear();
   members = [];
   const current = {
     room,
@@ -1074,13 +1305,18 @@ function enterRoom(room) {
     hasMore: false,
     loadingOlder: false,
     readable: false,
-    stream: null,
+    refused: false,
+    early: [],
+    retry: null,
+    tries: 0,
+    target: seq,
   };
   view = current;
   ui.refusal.hidden = true;
   ui.log.hidden = false;
   ui.connection.hidden = false;
   ui.text.disabled = false;
+  ui.attachButton.disabled = false;
   updateCounter();
   ui.roomName.textContent = room;
   ui.historyRoom.textContent = `#${room}`;
@@ -1097,44 +1333,79 @@ function enterRoom(room) {
   }
   showHistoryEdge();
   renderRooms();
+  showConnection(displayState());
+  loadLatest(current);
+}
 
-  current.stream = new RoomStream(room, {
-    since: () => current.lastSeq,
-    prepare: () => loadLatest(current),
-    onMessage: (message) => {
-      if (view !== current || message.room !== room) return;
-      // The stream is in seq order and gapless: what it delivered is the resume point.
-      current.lastSeq = Math.max(current.lastSeq, message.seq);
-      showStored(message);
-      notifyMention(message);
-    },
-    onState: (state, reason) => {
-      if (view !== current) return;
-      if (state === "ended") {
-        if (reason === "removed") {
-          refuse(current, `You are no longer a member of #${room}: its owner or an admin removed you.`);
-        } else if (reason === "suspended") {
-          showSignIn("", { error: "This account is suspended." });
-        } else {
-          showSignIn("You are signed out.");
-        }
-        return;
-      }
-      showConnection(state);
-    },
-    onEvent: (frame) => {
-      if (view !== current) return;
-      current.lastSeq = Math.max(current.lastSeq, frame.seq);
-      timeline.apply(frame);
-    },
-    onCaughtUp: (seq) => {
-      if (view !== current) return;
-      current.lastSeq = Math.max(current.lastSeq, seq);
-      markRead();
-    },
-    onRoomsChanged: () => refreshRooms(),
-  });
-  current.stream.start();
+/** Lets go of the open room: its requests stop; the stream keeps it only if you joined it (for its badge). */
+function leaveView(current) {
+  current.abort.abort();
+  clearTimeout(current.retry);
+  const info = roomInfo(current.room);
+  if (info !== null && info.joined) {
+    // Everything up to here was seen in the open room: no badge for it.
+    info.last_seq = Math.max(info.last_seq ?? 0, current.lastSeq);
+    info.unread = 0;
+    info.mentions = 0;
+  } else {
+    stream.unfollow(current.room);
+  }
+}
+
+/**
+ * A frame of the open room. Until its first page is in, frames wait in
+ * `early`; then each event is applied once, in seq order: the page is the
+ * room as of `lastSeq`, the stream replays what came after, and a frame at
+ * or below `lastSeq` is already shown (the old subscription and the replay
+ * overlap).
+ */
+function viewFrame(current, frame) {
+  if (frame.type === "typing") {
+    if (frame.user && frame.user.id !== me?.id) typing.show(frame.user);
+    return;
+  }
+  if (!current.loaded) {
+    if (current.refused) return;
+    current.early.push(frame);
+    if (current.early.length > MAX_EARLY_FRAMES) enterRoom(current.room);
+    return;
+  }
+  if (frame.type === "error") {
+    if (frame.code === "removed") {
+      refuse(current, `You are no longer a member of #${current.room}: its owner or an admin removed you.`);
+    } else if (frame.code === "not_found") {
+      refuse(current, "");
+    } else {
+      // Refused for now (unavailable, too many rooms): follow it again shortly.
+      clearTimeout(current.retry);
+      current.retry = setTimeout(() => {
+        if (view === current) stream.follow(current.room, current.lastSeq, { restart: true });
+      }, 2000);
+    }
+    return;
+  }
+  const seq = frameSeq(frame);
+  if (seq === null) return;
+  if (frame.type === "caught_up") {
+    current.lastSeq = Math.max(current.lastSeq, seq);
+    const info = roomInfo(current.room);
+    if (info !== null) info.last_seq = Math.max(info.last_seq ?? 0, seq);
+    markRead();
+    showConnection(displayState());
+    return;
+  }
+  if (seq <= current.lastSeq) return;
+  current.lastSeq = seq;
+  const info = roomInfo(current.room);
+  if (info !== null) info.last_seq = Math.max(info.last_seq ?? 0, seq);
+  if (frame.type === "message") {
+    showStored(frame.message);
+    notifyMention(frame.message);
+    typing.stop(frame.message.author_id);
+  } else {
+    timeline.apply(frame);
+    markRead();
+  }
 }
 
 // ---- Sending --------------------------------------------------------------
@@ -1223,7 +1494,14 @@ function updateCounter() {
 
 function submit() {
   if (me === null || view === null || !view.readable) return;
-  const error = api.textError(ui.text.value);
+  if (attachments.busy) {
+    showComposerStatus("Wait for the upload to finish, or remove it.");
+    return;
+  }
+  const files = attachments.ready;
+  // A message always has text: files sent alone carry their names.
+  const text = ui.text.value.trim() === "" && files.length > 0 ? files.map((f) => f.name).join(", ") : ui.text.value;
+  const error = api.textError(text);
   if (error !== null) {
     showComposerStatus(error);
     return;
@@ -1234,13 +1512,16 @@ function submit() {
     room: view.room,
     author: me.display_name,
     authorId: me.id,
-    text: ui.text.value.trim(),
+    text: text.trim(),
+    files,
     at: new Date(),
     state: "sending",
     error: null,
     replyTo: replyTo?.seq ?? null,
   };
   setReply(null);
+  attachments.clear();
+  typingSignal.sent(view.room);
   pending.set(send.clientId, send);
   timeline.addPending(send);
   ui.empty.hidden = true;
@@ -1285,7 +1566,53 @@ ui.log.addEventListener("keydown", (event) => {
   event.preventDefault();
   items[next].focus();
 });
-ui.text.addEventListener("input", updateCounter);
+ui.text.addEventListener("input", () => {
+  updateCounter();
+  if (view !== null && view.readable && ui.text.value.trim() !== "") typingSignal.typed(view.room);
+});
+
+// ---- Typing ----------------------------------------------------------------
+
+const typingSignal = new TypingSignal((frame) => stream.send(frame));
+
+// ---- Attachments: the button, dropped files and pasted images ---------------
+
+const attachments = new Attachments(ui.attachments, () => updateCounter());
+
+function attach(files) {
+  if (view === null || !view.readable || files.length === 0) return;
+  showComposerStatus(attachments.add(view.room, files));
+}
+
+ui.attachButton.addEventListener("click", () => ui.attachInput.click());
+ui.attachInput.addEventListener("change", () => {
+  attach([...ui.attachInput.files]);
+  ui.attachInput.value = "";
+  ui.text.focus();
+});
+ui.text.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData?.files ?? [])].filter((f) => f.type.startsWith("image/"));
+  if (files.length === 0) return; // text pastes as text
+  event.preventDefault();
+  attach(files);
+});
+const dropZone = document.getElementById("chat");
+dropZone.addEventListener("dragover", (event) => {
+  if (![...(event.dataTransfer?.types ?? [])].includes("Files") || view === null || !view.readable) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+  dropZone.classList.add("chat--drop");
+});
+dropZone.addEventListener("dragleave", (event) => {
+  if (event.target === dropZone || !dropZone.contains(event.relatedTarget)) dropZone.classList.remove("chat--drop");
+});
+dropZone.addEventListener("drop", (event) => {
+  dropZone.classList.remove("chat--drop");
+  if (!event.dataTransfer?.files?.length) return;
+  event.preventDefault();
+  attach([...event.dataTransfer.files]);
+  ui.text.focus();
+});
 
 ui.messages.addEventListener("click", (event) => {
   const control = event.target.closest("button[data-action]");
