@@ -3,12 +3,16 @@
 
 import * as api from "./api.js";
 import { MentionPicker } from "./autocomplete.js";
+import { MembersPanel } from "./members.js";
 import { DirectPicker, directLabel, othersIn } from "./directs.js";
+import { closeDrawer } from "./drawer.js";
 import { editInPlace } from "./editor.js";
 import { Attachments } from "./files.js";
 import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
 import { Presence } from "./presence.js";
+import { ProfileDialog, notifyMention } from "./profile.js";
 import { SearchResults } from "./search.js";
+import { SignInForm } from "./signin.js";
 import { Stream, frameSeq } from "./stream.js";
 import { Timeline } from "./timeline.js";
 import { TypingLine, TypingSignal } from "./typing.js";
@@ -24,25 +28,10 @@ const COUNTER_FROM = Math.floor(api.MAX_TEXT_CHARS * 0.9);
 const $ = (id) => document.getElementById(id);
 const ui = {
   app: $("app"),
-  menuButton: $("menu-button"),
-  sidebar: $("sidebar"),
-  scrim: $("scrim"),
   roomName: $("room-name"),
   connection: $("connection"),
   connectionText: $("connection-text"),
   reconnect: $("reconnect"),
-  auth: $("auth"),
-  authForm: $("auth-form"),
-  authError: $("auth-error"),
-  authInfo: $("auth-info"),
-  authHeading: $("auth-heading"),
-  authUsername: $("auth-username"),
-  authPassword: $("auth-password"),
-  authDisplayName: $("auth-display-name"),
-  authDisplayField: $("auth-display-field"),
-  authSubmit: $("auth-submit"),
-  authSwitch: $("auth-switch"),
-  authSwitchText: $("auth-switch-text"),
   meButton: $("me-button"),
   meName: $("me-name"),
   meUsername: $("me-username"),
@@ -55,28 +44,10 @@ const ui = {
   roomVisibility: $("room-visibility"),
   roomTopic: $("room-topic"),
   membersButton: $("members-button"),
-  membersDialog: $("members-dialog"),
-  membersHeading: $("members-heading"),
-  membersAbout: $("members-about"),
-  memberList: $("member-list"),
-  membersStatus: $("members-status"),
-  addMemberForm: $("add-member-form"),
-  memberName: $("member-name"),
-  topicForm: $("topic-form"),
-  topicText: $("topic-text"),
-  leaveRoom: $("leave-room"),
   browseButton: $("browse-button"),
   browseDialog: $("browse-dialog"),
   browseList: $("browse-list"),
   browseStatus: $("browse-status"),
-  profileDialog: $("profile-dialog"),
-  profileUsername: $("profile-username"),
-  nameForm: $("name-form"),
-  profileName: $("profile-name"),
-  passwordForm: $("password-form"),
-  currentPassword: $("current-password"),
-  newPassword: $("new-password"),
-  profileStatus: $("profile-status"),
   refusal: $("refusal"),
   refusalDetail: $("refusal-detail"),
   refusalBack: $("refusal-back"),
@@ -108,7 +79,6 @@ const ui = {
   deleteConfirm: $("delete-confirm"),
   reactDialog: $("react-dialog"),
   reactChoices: $("react-choices"),
-  notifyButton: $("notify-button"),
   mentionList: $("mention-list"),
   directList: $("direct-list"),
   newDirect: $("new-direct"),
@@ -135,39 +105,12 @@ let view = null;
 /** Frames of the open room held while its first page loads; more than this reloads the room. */
 const MAX_EARLY_FRAMES = 5000;
 let knownRooms = [];
-const narrow = window.matchMedia("(max-width: 47.99rem)");
 
 // ---- Who you are, signing in and out ------------------------------------
 
 /** The signed-in user: `{id, username, display_name, role}`, or null. */
 let me = null;
-/** Whether the auth form creates an account rather than signing in. */
-let creating = false;
-
-function showAuthError(text) {
-  ui.authError.textContent = text;
-  ui.authError.hidden = text === "";
-}
-
-function setAuthMode(create) {
-  creating = create;
-  ui.authHeading.textContent = create ? "Create account" : "Sign in";
-  ui.authSubmit.textContent = create ? "Create account" : "Sign in";
-  ui.authDisplayField.hidden = !create;
-  ui.authSwitchText.textContent = create ? "Have an account?" : "New here?";
-  ui.authSwitch.textContent = create ? "I already have an account" : "Create an account";
-  ui.authPassword.autocomplete = create ? "new-password" : "current-password";
-  for (const id of ["auth-username-help", "auth-password-help"]) document.getElementById(id).hidden = !create;
-  for (const input of [ui.authUsername, ui.authPassword, ui.authDisplayName]) setFieldError(input, "");
-  showAuthError("");
-  document.title = `${create ? "Create account" : "Sign in"} · Palaver`;
-}
-
-ui.authSwitch.addEventListener("click", () => {
-  setAuthMode(!creating);
-  setStatus(ui.authInfo, "");
-  ui.authUsername.focus();
-});
+const signInForm = new SignInForm((user) => signedIn(user));
 
 /** Shows the sign-in screen; the URL (and so `?room=`) stays as it is. `info` is neutral news. */
 function showSignIn(info = "", { error = "" } = {}) {
@@ -186,12 +129,7 @@ function showSignIn(info = "", { error = "" } = {}) {
   closeDrawer();
   timeline.clear();
   ui.app.hidden = true;
-  ui.auth.hidden = false;
-  setAuthMode(false);
-  setStatus(ui.authInfo, info);
-  showAuthError(error);
-  ui.authPassword.value = "";
-  ui.authUsername.focus();
+  signInForm.show(info, error);
 }
 
 function showMe() {
@@ -202,75 +140,14 @@ function showMe() {
 function signedIn(user) {
   me = user;
   timeline.viewer = { id: user.id, role: user.role };
-  ui.auth.hidden = true;
+  signInForm.hide();
   ui.app.hidden = false;
-  ui.authPassword.value = "";
-  setStatus(ui.authInfo, "");
   showMe();
   stream.start();
   enterRoom(roomFromUrl());
   refreshRooms();
   ui.text.focus();
 }
-
-/** A server refusal of the auth form, as a sentence beside the field it concerns. */
-function authFailure(err) {
-  if (err.status === 0) return [null, "The server could not be reached. Check your connection and try again."];
-  if (err.status === 429) {
-    const wait = err.retryAfter ? ` Try again in ${err.retryAfter} seconds.` : " Wait a moment, then try again.";
-    return [null, `Too many attempts.${wait}`];
-  }
-  if (!creating && err.status === 401) return [ui.authPassword, "That username and password do not match an account."];
-  if (creating && err.status === 409) return [ui.authUsername, "That username is taken: choose another one."];
-  if (creating && err.status === 403) return [null, "This server does not allow new accounts; ask its administrator."];
-  if (err.status === 403) return [null, "This account cannot sign in (it may be suspended)."];
-  if (err.code === "invalid_username") return [ui.authUsername, api.usernameError(ui.authUsername.value) ?? "The server refused this username."];
-  if (err.code === "invalid_password") return [ui.authPassword, api.passwordError(ui.authPassword.value) ?? "The server refused this password."];
-  if (err.code === "invalid_author") return [ui.authDisplayName, api.authorError(ui.authDisplayName.value) ?? "The server refused this display name."];
-  return [null, `That did not work (${err.message}).`];
-}
-
-async function authenticate() {
-  const create = creating;
-  const username = ui.authUsername.value.trim();
-  const password = ui.authPassword.value;
-  const displayName = ui.authDisplayName.value.trim();
-  setStatus(ui.authInfo, "");
-  showAuthError("");
-  const valid = create
-    ? checkFields([
-        [ui.authUsername, api.usernameError(username)],
-        [ui.authPassword, api.passwordError(password)],
-        [ui.authDisplayName, displayName === "" ? null : api.authorError(displayName)],
-      ])
-    : checkFields([
-        [ui.authUsername, username === "" ? "Type your username." : null],
-        [ui.authPassword, password === "" ? "Type your password." : null],
-      ]);
-  if (!valid) return;
-  ui.authSubmit.disabled = true;
-  try {
-    const user = create ? await api.register(username, password, displayName) : await api.login(username, password);
-    signedIn(user);
-  } catch (err) {
-    const [field, sentence] = authFailure(err);
-    ui.authPassword.value = "";
-    if (field === null) {
-      showAuthError(sentence);
-      ui.authPassword.focus();
-    } else {
-      setFieldError(field, sentence);
-      field.focus();
-    }
-  } finally {
-    ui.authSubmit.disabled = false;
-  }
-}
-
-ui.authForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  authenticate();
-});
 
 /** A modal panel: focus stays inside while it is open; Escape or a "Close" button closes it. */
 function openDialog(dialog, focus) {
@@ -296,98 +173,15 @@ ui.signOutConfirm.addEventListener("click", async () => {
 
 // ---- Profile --------------------------------------------------------------
 
-ui.meButton.addEventListener("click", () => {
-  ui.profileUsername.textContent = `@${me.username}`;
-  ui.profileName.value = me.display_name;
-  for (const input of [ui.profileName, ui.currentPassword, ui.newPassword]) setFieldError(input, "");
-  setStatus(ui.profileStatus, "");
-  openDialog(ui.profileDialog, ui.profileName);
-});
-
-ui.nameForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const name = ui.profileName.value.trim();
-  if (!checkFields([[ui.profileName, api.authorError(name)]])) return;
-  try {
-    me = await api.setDisplayName(name);
+const profile = new ProfileDialog(
+  () => me,
+  (user) => {
+    me = user;
     showMe();
-    setStatus(ui.profileStatus, `Your display name is now ${me.display_name}. New messages carry it.`);
-  } catch (err) {
-    if (err.status === 401) return showSignIn("", { error: "Your session has ended; sign in again." });
-    setFieldError(ui.profileName, err.code === "invalid_author" ? (api.authorError(name) ?? err.message) : `Not saved: ${describeError(err)}`);
-    ui.profileName.focus();
-  }
-});
-
-ui.passwordForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const current = ui.currentPassword.value;
-  const next = ui.newPassword.value;
-  const valid = checkFields([
-    [ui.currentPassword, current === "" ? "Type your current password." : null],
-    [ui.newPassword, api.passwordError(next) ?? (next === current ? "The new password is the same as the current one." : null)],
-  ]);
-  if (!valid) return;
-  try {
-    await api.changePassword(current, next);
-    ui.currentPassword.value = "";
-    ui.newPassword.value = "";
-    setStatus(ui.profileStatus, "Your password is changed; your other devices are signed out.");
-  } catch (err) {
-    ui.currentPassword.value = "";
-    ui.newPassword.value = "";
-    const field = err.status === 401 ? ui.currentPassword : err.code === "invalid_password" ? ui.newPassword : ui.currentPassword;
-    setFieldError(field, err.status === 401 ? "That is not your current password." : `Not changed: ${describeError(err)}`);
-    field.focus();
-  }
-});
-
-// ---- Drawer (narrow screens) ----------------------------------------------
-
-/** What Tab may reach while the drawer is open. */
-function drawerStops() {
-  return [ui.menuButton, ...ui.sidebar.querySelectorAll("a[href], button:not([disabled]), input:not([disabled])")].filter(
-    (node) => node.offsetParent !== null || node === ui.menuButton,
-  );
-}
-
-function openDrawer() {
-  if (!narrow.matches) return;
-  ui.app.classList.add("drawer-open");
-  ui.menuButton.setAttribute("aria-expanded", "true");
-  ui.scrim.hidden = false;
-  // The first room (the current one if listed): one Enter opens a room, never signs out.
-  const target = ui.roomList.querySelector('a[aria-current="page"]') ?? ui.roomList.querySelector("a") ?? ui.browseButton;
-  target.focus();
-}
-
-function closeDrawer({ focusMenu = false } = {}) {
-  if (!ui.app.classList.contains("drawer-open")) return;
-  ui.app.classList.remove("drawer-open");
-  ui.menuButton.setAttribute("aria-expanded", "false");
-  ui.scrim.hidden = true;
-  if (focusMenu) ui.menuButton.focus();
-}
-
-ui.menuButton.addEventListener("click", () => {
-  if (ui.app.classList.contains("drawer-open")) closeDrawer();
-  else openDrawer();
-});
-ui.scrim.addEventListener("click", () => closeDrawer({ focusMenu: true }));
-document.addEventListener("keydown", (event) => {
-  if (!ui.app.classList.contains("drawer-open")) return;
-  if (event.key === "Escape") {
-    closeDrawer({ focusMenu: true });
-  } else if (event.key === "Tab") {
-    // Focus stays in the open drawer (and its menu button).
-    const stops = drawerStops();
-    const at = stops.indexOf(document.activeElement);
-    const next = event.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at === -1 || at === stops.length - 1 ? 0 : at + 1);
-    event.preventDefault();
-    stops[next].focus();
-  }
-});
-narrow.addEventListener("change", () => closeDrawer());
+  },
+  () => showSignIn("", { error: "Your session has ended; sign in again." }),
+);
+ui.meButton.addEventListener("click", () => profile.open(openDialog));
 
 // ---- Rooms ----------------------------------------------------------------
 
@@ -520,7 +314,7 @@ function otherRoomFrame(frame) {
   info.last_seq = seq;
   if (frame.type !== "message") return;
   const message = frame.message;
-  notifyMention(message);
+  notifyMention(message, me, roomLabel(message.room));
   if (message.author_id === me?.id || message.deleted) return;
   info.unread = (info.unread ?? 0) + 1;
   if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
@@ -601,36 +395,6 @@ async function refreshRooms() {
     }
   })();
   return refreshing;
-}
-
-/** Whether you may manage the room's members and topic: an admin, or its owner. */
-function mayManage(info) {
-  if (me === null || info === null) return false;
-  if (me.role === "admin") return true;
-  if (info.owner !== undefined) return info.owner === me.username || info.owner?.id === me.id;
-  if (info.owner_id !== undefined) return info.owner_id === me.id;
-  return managedRooms.get(info.name) === true;
-}
-
-/**
- * Rooms whose members you may manage, as learned from the server, for a
- * server whose room list does not name the owner: adding yourself to a
- * private room you are in changes nothing, and answers 403 unless you are its
- * owner (or an admin).
- */
-const managedRooms = new Map();
-async function learnManagement(current) {
-  const info = roomInfo(current.room);
-  if (me === null || info === null || info.visibility !== "private" || info.owner !== undefined || info.owner_id !== undefined) return;
-  if (managedRooms.has(info.name) || !members.some((m) => m.id === me.id)) return;
-  try {
-    await api.addMember(info.name, me.username);
-    managedRooms.set(info.name, true);
-  } catch (err) {
-    if (err.status === 403) managedRooms.set(info.name, false);
-    return;
-  }
-  if (view === current && ui.membersDialog.open) renderMembers();
 }
 
 /** The header: name, visibility, topic and the Members button (not for a room you cannot read). */
@@ -893,140 +657,23 @@ ui.browseList.addEventListener("click", async (event) => {
 
 // ---- Members --------------------------------------------------------------
 
-/** The open room's members, as last fetched: `[user]`. */
-let members = [];
-
-async function loadMembers(current) {
-  try {
-    const list = await api.listMembers(current.room, current.abort.signal);
-    if (view !== current) return;
-    members = list;
+const membersPanel = new MembersPanel({
+  view: () => view,
+  me: () => me,
+  roomInfo,
+  roomLabel,
+  refreshRooms,
+  show: openDialog,
+  presenceDot: (userId) => presence.dot(userId),
+  onPeople: (list) => {
     timeline.addPeople(list);
     presence.load(list);
-    if (ui.membersDialog.open) renderMembers();
-    learnManagement(current);
-  } catch (err) {
-    if (err.name === "AbortError" || view !== current) return;
-    if (err.status === 404) refuse(current, "");
-  }
-}
-
-function renderMembers() {
-  const room = view.room;
-  const info = roomInfo(room);
-  const manage = mayManage(info);
-  ui.membersHeading.textContent = `Members of ${roomLabel(room)}`;
-  ui.membersAbout.textContent =
-    info?.visibility === "direct"
-      ? "A direct message: only these people can read it, and nobody can be added or removed."
-      : info?.visibility === "private"
-      ? "A private room: only its members can find and read it."
-      : "A public room: anyone signed in can read it; people who join or post are members.";
-  const items = members.map((user) => {
-    const item = document.createElement("li");
-    const dot = presence.dot(user.id);
-    const name = document.createElement("span");
-    name.className = "member-name";
-    name.textContent = user.display_name;
-    const handle = document.createElement("span");
-    handle.className = "field-help";
-    handle.textContent = ` @${user.username}${user.id === me.id ? " (you)" : ""}`;
-    item.append(dot, name, handle);
-    if (manage && user.id !== me.id && user.username !== info?.owner) {
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "plain-button";
-      remove.dataset.remove = user.username;
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove ${user.display_name} (@${user.username})`);
-      item.append(remove);
-    }
-    return item;
-  });
-  ui.memberList.replaceChildren(...items);
-  ui.addMemberForm.hidden = !manage || info?.visibility !== "private";
-  ui.topicForm.hidden = !manage;
-  if (!ui.topicForm.hidden && document.activeElement !== ui.topicText) ui.topicText.value = info?.topic ?? "";
-  ui.leaveRoom.hidden = !members.some((m) => m.id === me.id) || info?.visibility === "direct";
-}
-
-ui.membersButton.addEventListener("click", () => {
-  if (view === null) return;
-  setStatus(ui.membersStatus, "");
-  setFieldError(ui.memberName, "");
-  renderMembers();
-  openDialog(ui.membersDialog, ui.membersDialog.querySelector("[data-close]"));
-  loadMembers(view);
-});
-
-ui.addMemberForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const username = ui.memberName.value.trim().replace(/^@/, "").toLowerCase();
-  if (!checkFields([[ui.memberName, username === "" ? "Type the username of the person to add." : api.usernameError(username)]])) return;
-  const current = view;
-  if (members.some((m) => m.username === username)) {
-    setFieldError(ui.memberName, `@${username} is already a member of #${current.room}.`);
-    ui.memberName.focus();
-    return;
-  }
-  try {
-    await api.addMember(current.room, username);
-    ui.memberName.value = "";
-    await loadMembers(current); // the list first, then the news: nothing moves after it is said
-    setStatus(ui.membersStatus, `@${username} can now see #${current.room}.`);
-  } catch (err) {
-    setFieldError(ui.memberName, err.status === 404 ? `There is no account named @${username}.` : `Not added: ${describeError(err)}`);
-  }
-  ui.memberName.focus();
-});
-
-ui.memberList.addEventListener("click", async (event) => {
-  const remove = event.target.closest("button[data-remove]");
-  if (remove === null || view === null) return;
-  const current = view;
-  const username = remove.dataset.remove;
-  try {
-    await api.removeMember(current.room, username);
-    await loadMembers(current);
-    setStatus(ui.membersStatus, `@${username} is no longer a member of #${current.room}.`);
-  } catch (err) {
-    setStatus(ui.membersStatus, `@${username} was not removed: ${describeError(err)}`, { error: true });
-  }
-  (ui.memberList.querySelector("button") ?? ui.membersDialog.querySelector("[data-close]")).focus();
-});
-
-ui.topicForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const topic = ui.topicText.value.trim();
-  const tooLong = [...topic].length > api.MAX_TOPIC_CHARS;
-  if (!checkFields([[ui.topicText, tooLong ? `A topic is at most ${api.MAX_TOPIC_CHARS} characters.` : null]])) return;
-  try {
-    await api.setTopic(view.room, topic);
-    setStatus(ui.membersStatus, topic === "" ? "The topic is cleared." : "The topic is saved.");
-    await refreshRooms();
-  } catch (err) {
-    setFieldError(ui.topicText, `Not saved: ${describeError(err)}`);
-  }
-});
-
-ui.leaveRoom.addEventListener("click", async () => {
-  if (view === null) return;
-  const room = view.room;
-  try {
-    await api.removeMember(room, me.username);
-  } catch (err) {
-    setStatus(
-      ui.membersStatus,
-      err.status === 409 ? `You own #${room}, so you cannot leave it.` : `You did not leave #${room}: ${describeError(err)}`,
-      { error: true },
-    );
-    return;
-  }
-  ui.membersDialog.close();
-  const wasPrivate = roomInfo(room)?.visibility === "private";
-  await refreshRooms();
-  if (wasPrivate) navigate(DEFAULT_ROOM);
-  showNotice(`You left #${room}.`);
+  },
+  onGone: (current) => refuse(current, ""),
+  onLeft: (room, wasPrivate) => {
+    if (wasPrivate) navigate(DEFAULT_ROOM);
+    showNotice(`You left #${room}.`);
+  },
 });
 
 window.addEventListener("popstate", () => {
@@ -1150,7 +797,7 @@ async function loadLatest(current) {
   // Where you stopped reading, from the room list (when it is there yet).
   const readSeq = roomInfo(current.room)?.read_seq;
   renderRooms();
-  loadMembers(current);
+  membersPanel.load(current);
   const asOf = Number.isInteger(page.as_of) ? page.as_of : null;
   for (const message of page.messages) timeline.add(message, asOf);
   const seqs = page.messages.map((m) => m.seq);
@@ -1265,9 +912,8 @@ function refuse(current, detail) {
   clearTimeout(current.retry);
   if (!roomInfo(current.room)?.joined) stream.unfollow(current.room);
   current.abort.abort();
-  for (const dialog of [ui.membersDialog]) if (dialog.open) dialog.close();
   timeline.clear();
-  members = [];
+  membersPanel.reset();
   ui.log.hidden = true;
   ui.jump.hidden = true;
   ui.refusal.hidden = false;
@@ -1296,7 +942,7 @@ function enterRoom(room, { seq = null } = {}) {
   timeline.clear();
   typing.clear();
   attachments.clear();
-  members = [];
+  membersPanel.reset();
   const current = {
     room,
     abort: new AbortController(),
@@ -1400,7 +1046,7 @@ function viewFrame(current, frame) {
   if (info !== null) info.last_seq = Math.max(info.last_seq ?? 0, seq);
   if (frame.type === "message") {
     showStored(frame.message);
-    notifyMention(frame.message);
+    notifyMention(frame.message, me, roomLabel(frame.message.room));
     typing.stop(frame.message.author_id);
   } else {
     timeline.apply(frame);
@@ -1449,7 +1095,7 @@ async function deliver(send) {
     send.error = err;
     if (err.status === 404 && view?.room === send.room && view.readable) {
       // The room went away under us (removed, say): the stream will end too.
-      loadMembers(view);
+      membersPanel.load(view);
     }
     if (view !== null && view.room === send.room) showFailure(send);
     if (waitsForServer(send)) {
@@ -1642,38 +1288,8 @@ ui.messages.addEventListener("click", (event) => {
 // ---- @ autocomplete of the room's members ----------------------------------
 
 const mentionPicker = new MentionPicker(ui.text, ui.mentionList, {
-  candidates: () => members.filter((m) => m.id !== me?.id),
+  candidates: () => membersPanel.members.filter((m) => m.id !== me?.id),
   onInsert: () => updateCounter(),
-});
-
-// ---- Mention notifications ------------------------------------------------
-
-/** A browser notification for a message that mentions you while the tab is hidden, once you allowed them. */
-function notifyMention(message) {
-  if (me === null || !document.hidden || typeof Notification !== "function" || Notification.permission !== "granted") return;
-  if (!(message.mentions ?? []).includes(me.id) || message.author_id === me.id) return;
-  const note = new Notification(`${message.author} mentioned you in #${message.room}`, {
-    body: message.text.slice(0, 200),
-    tag: `${message.room}:${message.seq}`,
-  });
-  note.addEventListener("click", () => {
-    window.focus();
-    note.close();
-  });
-}
-
-ui.notifyButton.addEventListener("click", async () => {
-  if (typeof Notification !== "function") {
-    setStatus(ui.profileStatus, "This browser cannot show notifications.");
-    return;
-  }
-  const permission = await Notification.requestPermission();
-  setStatus(
-    ui.profileStatus,
-    permission === "granted"
-      ? "You will be notified of mentions while Palaver is in the background."
-      : "Notifications are blocked; the browser's site settings can allow them.",
-  );
 });
 
 // ---- Message actions: reply, react, edit, delete ---------------------------
