@@ -453,6 +453,7 @@ mod tests {
             reactions: Vec::new(),
             mentions: Vec::new(),
             files: Vec::new(),
+            as_of: seq,
             frame: Default::default(),
         }
     }

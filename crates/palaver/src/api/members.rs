@@ -82,7 +82,10 @@ async fn create_room(
         .create_room(&room, visibility, &current.user)
         .await
     {
-        Ok(room) => Ok((StatusCode::CREATED, axum::Json(RoomBody { room }))),
+        Ok(mut room) => {
+            room.owner = Some(current.user.username.to_string());
+            Ok((StatusCode::CREATED, axum::Json(RoomBody { room })))
+        }
         Err(CreateError::Taken) => Err(ApiError::conflict(
             "room_exists",
             format!("a room named {room} exists"),

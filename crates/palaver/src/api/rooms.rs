@@ -177,6 +177,12 @@ async fn send_message(
             .files
             .attached(&room, appended.message.seq, &files)
             .await?;
+        // Posting in a public room joins it (DESIGN §5a); private and direct
+        // rooms only take posts from members. The answer is cached, so a
+        // member's sends cost no query here.
+        if !state.auth.is_member(&room, &user.id).await? {
+            state.auth.add_member(&room, &user.id).await?;
+        }
     }
     let mut response = (StatusCode::CREATED, axum::Json(&*appended.message)).into_response();
     if !appended.created {

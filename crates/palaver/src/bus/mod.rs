@@ -334,6 +334,7 @@ mod tests {
             reactions: Vec::new(),
             mentions: Vec::new(),
             files: Vec::new(),
+            as_of: seq,
             frame: Default::default(),
         })))
     }

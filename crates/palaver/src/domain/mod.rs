@@ -222,6 +222,12 @@ pub struct Message {
     pub mentions: Vec<String>,
     /// Attached files.
     pub files: Vec<FileRef>,
+    /// The room seq this state is as of: it includes every event of this
+    /// message up to this seq and none after. A client that also receives the
+    /// message's events (a replay after a page, DESIGN §5b) applies only
+    /// those with a greater seq, so a reaction is never counted twice.
+    #[schema(example = 42, minimum = 1)]
+    pub as_of: i64,
     /// Client address; kept for moderation, never sent on the v1 API.
     #[serde(skip)]
     pub client_ip: String,
@@ -282,9 +288,13 @@ impl Message {
     }
 
     /// Applies a later event of this message's room to it; an event for
-    /// another message, or one applied already, changes nothing. Applying
-    /// the same event twice gives the same message as applying it once.
+    /// another message, or one at or before [`Message::as_of`] (applied
+    /// already), changes nothing. Applying the same event twice gives the
+    /// same message as applying it once.
     pub fn apply(&mut self, event: &RoomEvent) -> bool {
+        if event.seq() <= self.as_of {
+            return false;
+        }
         match event {
             RoomEvent::Edit(edit) if edit.target == self.seq && !self.deleted => {
                 self.text = edit.text.clone();
@@ -332,6 +342,7 @@ impl Message {
             }
             _ => return false,
         }
+        self.as_of = event.seq();
         self.frame = FrameCache::default();
         true
     }

@@ -207,6 +207,7 @@ pub(super) struct RoomRow {
     visibility: String,
     topic: String,
     pub(super) direct: bool,
+    owner: Option<String>,
     joined: bool,
     read_seq: i64,
     unread: i64,
@@ -248,6 +249,7 @@ pub(super) fn room_summaries(
                 last_seq: r.last_seq,
                 visibility,
                 topic: r.topic,
+                owner: r.owner,
                 joined: r.joined,
                 read_seq: r.read_seq,
                 unread: r.unread,
@@ -312,6 +314,7 @@ pub(super) mod sql {
     /// query per room.
     pub const ROOMS_VISIBLE_TO: &str = "SELECT r.name, r.last_seq, r.visibility, r.topic, \
         r.direct_key IS NOT NULL AS direct, \
+        (SELECT o.username FROM users o WHERE o.id = r.owner_id) AS owner, \
         EXISTS (SELECT 1 FROM room_members j WHERE j.room = r.name AND j.user_id = $1) AS joined, \
         coalesce(rm.read_seq, 0) AS read_seq, count(m.seq) AS unread, \
         count(m.seq) FILTER (WHERE r.direct_key IS NOT NULL \
@@ -322,7 +325,7 @@ pub(super) mod sql {
             AND NOT m.deleted AND coalesce(m.author_id, '') <> $1 \
         WHERE r.visibility = 'public' \
             OR EXISTS (SELECT 1 FROM room_members v WHERE v.room = r.name AND v.user_id = $1) \
-        GROUP BY r.name, r.last_seq, r.visibility, r.topic, r.direct_key, rm.read_seq \
+        GROUP BY r.name, r.last_seq, r.visibility, r.topic, r.direct_key, r.owner_id, rm.read_seq \
         ORDER BY r.name";
     /// The members of the direct rooms `$1` is in.
     pub const DIRECT_MEMBERS: &str = "SELECT dm.room, u.id, u.username, u.display_name, u.role, \
@@ -554,6 +557,7 @@ macro_rules! impl_accounts {
                     last_seq: 0,
                     visibility,
                     topic: String::new(),
+                    owner: None,
                     joined: true,
                     read_seq: 0,
                     unread: 0,

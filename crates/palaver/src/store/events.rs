@@ -97,6 +97,10 @@ pub(crate) struct StateRow {
     pub mentions: Option<String>,
     pub files: Option<String>,
     pub reactions: Option<String>,
+    /// The room's last event seq in the statement's snapshot: the state's
+    /// [`Message::as_of`].
+    #[sqlx(default)]
+    pub head: Option<i64>,
 }
 
 impl StateRow {
@@ -117,6 +121,7 @@ impl StateRow {
             mentions: parse_list(self.mentions.as_deref()),
             files: parse_list::<FileRef>(self.files.as_deref()),
             client_ip: self.client_ip?,
+            as_of: self.head?,
             frame: Default::default(),
         })
     }
@@ -248,7 +253,8 @@ pub(crate) mod sql {
             concat!(
                 "SELECT ",
                 state_columns!($reactions),
-                " FROM messages m WHERE m.room = $1 AND m.seq BETWEEN $2 AND $3 ORDER BY m.seq"
+                ", (SELECT r.last_seq FROM rooms r WHERE r.name = $1) AS head \
+                 FROM messages m WHERE m.room = $1 AND m.seq BETWEEN $2 AND $3 ORDER BY m.seq"
             )
         };
     }

@@ -186,6 +186,10 @@ pub struct RoomSummary {
     pub visibility: crate::identity::Visibility,
     /// Set by the owner or an admin; empty when none.
     pub topic: String,
+    /// The owner's username: the room's creator (null for rooms created by
+    /// posting, by the seed API, or before accounts existed).
+    #[schema(example = "ada")]
+    pub owner: Option<String>,
     /// Whether the caller is a member (joined, or added to a private room).
     pub joined: bool,
     /// The caller's read marker (0 when never read).
@@ -393,6 +397,7 @@ impl MessageRow {
                 .files
                 .and_then(|f| serde_json::from_str(&f).ok())
                 .unwrap_or_default(),
+            as_of: self.seq,
             frame: Default::default(),
         }
     }
@@ -467,6 +472,7 @@ fn summaries(rows: Vec<(String, i64, String)>) -> Vec<RoomSummary> {
                 last_seq,
                 visibility: crate::identity::Visibility::from_stored(&visibility),
                 topic: String::new(),
+                owner: None,
                 joined: false,
                 read_seq: 0,
                 unread: 0,
@@ -554,6 +560,7 @@ fn answer(
                 reactions: Vec::new(),
                 mentions: m.mentions.clone(),
                 files: m.files.clone(),
+                as_of: seq,
                 frame: Default::default(),
             });
             Appended {

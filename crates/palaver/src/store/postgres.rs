@@ -147,6 +147,7 @@ impl PgStore {
                             .files
                             .and_then(|f| serde_json::from_str(&f).ok())
                             .unwrap_or_default(),
+                        as_of: row.seq,
                         frame: Default::default(),
                     };
                     stored.insert((room, client_id), message);

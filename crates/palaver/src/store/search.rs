@@ -187,6 +187,7 @@ impl HitRow {
                 reactions: Vec::new(),
                 mentions,
                 files,
+                as_of: self.seq,
                 frame: Default::default(),
             },
             self.search_id,

@@ -227,6 +227,7 @@ mod tests {
             reactions: Vec::new(),
             mentions: Vec::new(),
             files: Vec::new(),
+            as_of: 7,
             frame: Default::default(),
         }))
     }

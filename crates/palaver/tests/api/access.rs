@@ -61,7 +61,8 @@ async fn creating_rooms_is_201_for_new_names_409_for_taken_and_400_for_bad_input
     assert_eq!(
         body,
         json!({"room": {"name": "design", "last_seq": 0, "visibility": "private", "topic": "",
-                        "joined": true, "read_seq": 0, "unread": 0, "mentions": 0}})
+                        "owner": "tester", "joined": true, "read_seq": 0, "unread": 0,
+                        "mentions": 0}})
     );
     let public = create_room(&app.client, &app.address, &json!({"name": "lobby"})).await;
     assert_eq!(public.status(), 201);
@@ -88,15 +89,24 @@ async fn creating_rooms_is_201_for_new_names_409_for_taken_and_400_for_bad_input
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| json!([r["name"], r["last_seq"], r["visibility"], r["joined"]]))
+        .map(|r| {
+            json!([
+                r["name"],
+                r["last_seq"],
+                r["visibility"],
+                r["joined"],
+                r["owner"]
+            ])
+        })
         .collect();
-    // The creator joined the rooms it created.
+    // The creator joined and owns the rooms it created; `general` was made
+    // by the server, so nobody owns it.
     assert_eq!(
         listed,
         vec![
-            json!(["design", 0, "private", true]),
-            json!(["general", 0, "public", false]),
-            json!(["lobby", 0, "public", true]),
+            json!(["design", 0, "private", true, "tester"]),
+            json!(["general", 0, "public", false, null]),
+            json!(["lobby", 0, "public", true, "tester"]),
         ]
     );
     app.stop().await;

@@ -20,6 +20,7 @@ both_backends!(
     a_deleted_text_is_found_nowhere_in_the_database,
     pages_show_current_state_and_around_centres_on_a_message,
     a_stream_resuming_after_changes_applies_each_event_once_in_order,
+    a_replayed_message_and_its_replayed_reactions_count_once,
     read_markers_move_forward_unless_marked_unread_and_drive_unread_counts,
     the_multiplexed_stream_follows_many_rooms_and_refuses_with_error_frames,
     the_seed_api_shows_current_texts_and_leaves_deleted_messages_out,
@@ -500,44 +501,150 @@ async fn pages_show_current_state_and_around_centres_on_a_message(backend: Backe
 }
 
 /// Applies a stream frame to a client's copy of the room, the way a client
-/// would (idempotently); returns the frame's seq.
+/// would: a change applies only to a message whose `as_of` is before it
+/// (DESIGN §5b), so applying a frame twice, or a replayed change that the
+/// message's state already holds, is harmless. Returns the frame's seq.
 fn apply(state: &mut Vec<Value>, frame: &Value) -> Option<i64> {
-    let find = |state: &mut Vec<Value>, target: &Value| -> Option<usize> {
-        state.iter().position(|m| &m["seq"] == target)
-    };
-    match frame["type"].as_str()? {
-        "message" => {
-            let m = frame["message"].clone();
-            let seq = m["seq"].as_i64();
-            if let Some(i) = find(state, &m["seq"]) {
-                state[i] = m;
-            } else {
-                state.push(m);
-            }
-            seq
+    let seq = frame["seq"].as_i64();
+    if frame["type"] == "message" {
+        let m = frame["message"].clone();
+        let seq = m["seq"].as_i64();
+        match state.iter().position(|x| x["seq"] == m["seq"]) {
+            Some(i) => state[i] = m,
+            None => state.push(m),
         }
-        "edit" => {
-            if let Some(i) = find(state, &frame["target"]) {
-                if state[i]["deleted"] != true {
-                    state[i]["text"] = frame["text"].clone();
-                    state[i]["edited_at"] = frame["edited_at"].clone();
-                    state[i]["mentions"] = frame["mentions"].clone();
-                }
-            }
-            frame["seq"].as_i64()
+        return seq;
+    }
+    let Some(m) = state.iter_mut().find(|m| m["seq"] == frame["target"]) else {
+        return seq;
+    };
+    if m["as_of"].as_i64() >= seq {
+        return seq;
+    }
+    m["as_of"] = json!(seq);
+    match frame["type"].as_str()? {
+        "edit" if m["deleted"] != true => {
+            m["text"] = frame["text"].clone();
+            m["edited_at"] = frame["edited_at"].clone();
+            m["mentions"] = frame["mentions"].clone();
         }
         "delete" => {
-            if let Some(i) = find(state, &frame["target"]) {
-                state[i]["deleted"] = json!(true);
-                state[i]["text"] = json!("");
-                state[i]["reactions"] = json!([]);
-                state[i]["mentions"] = json!([]);
-            }
-            frame["seq"].as_i64()
+            m["deleted"] = json!(true);
+            m["text"] = json!("");
+            m["reactions"] = json!([]);
+            m["mentions"] = json!([]);
         }
-        "reaction" => frame["seq"].as_i64(),
-        _ => None,
+        "reaction" if m["deleted"] != true => {
+            let step = if frame["on"] == true { 1 } else { -1 };
+            let reactions = m["reactions"].as_array_mut()?;
+            match reactions.iter().position(|r| r["emoji"] == frame["emoji"]) {
+                Some(i) => {
+                    let count = reactions[i]["count"].as_i64().unwrap_or(0) + step;
+                    if count <= 0 {
+                        reactions.remove(i);
+                    } else {
+                        reactions[i]["count"] = json!(count);
+                    }
+                }
+                None if step > 0 => {
+                    reactions.push(json!({"emoji": frame["emoji"], "count": 1, "me": false}))
+                }
+                None => {}
+            }
+        }
+        _ => {}
     }
+    seq
+}
+
+/// Each message's seq with its reactions as `(emoji, count)`.
+fn reaction_counts(messages: &[Value]) -> Vec<(i64, Vec<(String, i64)>)> {
+    messages
+        .iter()
+        .map(|m| {
+            let counts = m["reactions"]
+                .as_array()
+                .map(|rs| {
+                    rs.iter()
+                        .map(|r| {
+                            let emoji = r["emoji"].as_str().unwrap_or_default().to_owned();
+                            (emoji, r["count"].as_i64().unwrap_or(0))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (m["seq"].as_i64().unwrap_or(0), counts)
+        })
+        .collect()
+}
+
+async fn a_replayed_message_and_its_replayed_reactions_count_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let grace = person(&app, "grace").await;
+    app.send("react", "first").await;
+    app.client
+        .put(reaction_url(&app, "react", 1, "👍"))
+        .send()
+        .await
+        .unwrap();
+    grace
+        .client
+        .put(reaction_url(&app, "react", 1, "👍"))
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .put(reaction_url(&app, "react", 1, "🎉"))
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .delete(reaction_url(&app, "react", 1, "🎉"))
+        .send()
+        .await
+        .unwrap();
+
+    // A page is as of the room's head: the four reactions are in it.
+    let page = newest(&app, &app.client, "react").await;
+    assert_eq!(page[0]["as_of"], 5, "the page's state includes seqs 2-5");
+    assert_eq!(reaction_counts(&page), vec![(1, vec![("👍".into(), 2)])]);
+
+    // A stream from the start replays the message as stored now, then the
+    // four reaction events: a client that applies them by `as_of` ends
+    // with the table's counts, not 👍 4.
+    let mut ws = connect_ws(&app.ws_url("/api/v1/rooms/react/stream?since=0")).await;
+    let frames = read_events_until(&mut ws, 5).await;
+    let kinds: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["message", "reaction", "reaction", "reaction", "reaction"]
+    );
+    assert_eq!(frames[0]["message"]["as_of"], 5);
+    let mut state = Vec::new();
+    for frame in &frames {
+        apply(&mut state, frame);
+    }
+    assert_eq!(reaction_counts(&state), reaction_counts(&page));
+
+    // A live change after the snapshot applies.
+    grace
+        .client
+        .put(reaction_url(&app, "react", 1, "🎉"))
+        .send()
+        .await
+        .unwrap();
+    let caught_up = next_frame(&mut ws).await;
+    assert_eq!(caught_up["type"], "caught_up");
+    let live = next_frame(&mut ws).await;
+    assert_eq!(apply(&mut state, &live), Some(6));
+    assert_eq!(
+        reaction_counts(&state),
+        vec![(1, vec![("👍".into(), 2), ("🎉".into(), 1)])]
+    );
+    let table = newest(&app, &app.client, "react").await;
+    assert_eq!(reaction_counts(&state), reaction_counts(&table));
+    assert_eq!(table[0]["as_of"], 6);
+    app.stop().await;
 }
 
 async fn read_events_until(ws: &mut Ws, last: i64) -> Vec<Value> {
@@ -639,6 +746,7 @@ async fn a_stream_resuming_after_changes_applies_each_event_once_in_order(backen
         texts(&table),
         "the client ends where the table is"
     );
+    assert_eq!(reaction_counts(&state), reaction_counts(&table));
 
     // Live: a change made now arrives as its frame, and over SSE too.
     app.client

@@ -77,15 +77,20 @@ async fn rooms_are_listed_with_their_last_seq(backend: Backend) {
     app.send("alpha", "1").await;
     let (status, body) = app.get_json("/api/v1/rooms").await;
     assert_eq!(status, 200);
-    // The caller sent every message: nothing is unread, and sending did
-    // not join the rooms.
-    let room = |name: &str, last_seq: i64| {
+    // The caller sent every message: nothing is unread, and posting joined
+    // the rooms it posted in (DESIGN §5a); rooms created by posting have no
+    // owner.
+    let room = |name: &str, last_seq: i64, joined: bool| {
         json!({"name": name, "last_seq": last_seq, "visibility": "public", "topic": "",
-               "joined": false, "read_seq": 0, "unread": 0, "mentions": 0})
+               "owner": null, "joined": joined, "read_seq": 0, "unread": 0, "mentions": 0})
     };
     assert_eq!(
         body["rooms"],
-        json!([room("alpha", 1), room("general", 0), room("zeta", 2)])
+        json!([
+            room("alpha", 1, true),
+            room("general", 0, false),
+            room("zeta", 2, true)
+        ])
     );
     app.stop().await;
 }

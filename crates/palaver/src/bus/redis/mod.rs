@@ -357,6 +357,7 @@ pub fn decode(room: &RoomName, bytes: &[u8]) -> Result<Vec<RoomEvent>, Rejected>
                     reactions: Vec::new(),
                     mentions,
                     files,
+                    as_of: seq,
                     frame: Default::default(),
                 })))
             }
@@ -1469,6 +1470,7 @@ mod tests {
             reactions: Vec::new(),
             mentions: Vec::new(),
             files: Vec::new(),
+            as_of: seq,
             frame: Default::default(),
         })))
     }
