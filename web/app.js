@@ -798,14 +798,15 @@ async function loadLatest(current) {
   const readSeq = roomInfo(current.room)?.read_seq;
   renderRooms();
   membersPanel.load(current);
-  const asOf = Number.isInteger(page.as_of) ? page.as_of : null;
-  for (const message of page.messages) timeline.add(message, asOf);
+  for (const message of page.messages) timeline.add(message);
   const seqs = page.messages.map((m) => m.seq);
   const newest = seqs.length === 0 ? 0 : Math.max(...seqs);
+  // The page was read with the room's head: each message's `as_of`.
+  const asOf = Math.max(0, ...page.messages.map((m) => (Number.isInteger(m.as_of) ? m.as_of : 0)));
   if (current.target === null) {
-    // The page is the room as of `as_of` (every event up to it applied); a
-    // server without `as_of` gives the newest message's seq.
-    current.lastSeq = Math.max(current.lastSeq, asOf ?? newest);
+    // The newest page is the room as of its `as_of` (every event up to it
+    // applied); the stream goes on from there.
+    current.lastSeq = Math.max(current.lastSeq, asOf, newest);
     current.hasMore = page.has_more;
   } else {
     // Around a search result (oldest first): the stream replays everything
@@ -873,7 +874,7 @@ async function loadOlder() {
   const height = ui.log.scrollHeight;
   const top = ui.log.scrollTop;
   if (page !== null) {
-    for (const message of page.messages) timeline.add(message, Number.isInteger(page.as_of) ? page.as_of : null); // newest first
+    for (const message of page.messages) timeline.add(message); // newest first
     current.hasMore = page.has_more;
     ui.historyError.hidden = true;
   }

@@ -25,14 +25,6 @@ export class MembersPanel {
   /** The open room's members, as last fetched: `[user]`. */
   #members = [];
   /**
-   * Rooms whose members you may manage, as learned from the server, for a
-   * server whose room list does not name the owner: adding yourself to a
-   * private room you are in changes nothing, and answers 403 unless you are
-   * its owner (or an admin). Bounded by the private rooms you open.
-   */
-  #managed = new Map();
-
-  /**
    * @param {object} host what the page knows: `view()` (the open room:
    *   `{room, abort}` or null), `me()`, `roomInfo(name)`, `roomLabel(name)`,
    *   `refreshRooms()`, `show(dialog, focus)`, `onPeople(list)` (members
@@ -86,7 +78,6 @@ export class MembersPanel {
       this.#members = list;
       host.onPeople(list);
       if (this.#ui.dialog.open) this.#render();
-      this.#learnManagement(view);
     } catch (err) {
       if (err.name === "AbortError" || host.view() !== view) return;
       if (err.status === 404) host.onGone(view);
@@ -102,26 +93,7 @@ export class MembersPanel {
   #mayManage(info) {
     const me = this.#host.me();
     if (me === null || info === null) return false;
-    if (me.role === "admin") return true;
-    if (info.owner !== undefined) return info.owner === me.username || info.owner?.id === me.id;
-    return this.#managed.get(info.name) === true;
-  }
-
-  /** Without `owner` in the room list: asks the server by a no-op add of yourself (see `#managed`). */
-  async #learnManagement(view) {
-    const host = this.#host;
-    const me = host.me();
-    const info = host.roomInfo(view.room);
-    if (me === null || info === null || info.visibility !== "private" || info.owner !== undefined) return;
-    if (this.#managed.has(info.name) || !this.#members.some((m) => m.id === me.id)) return;
-    try {
-      await api.addMember(info.name, me.username);
-      this.#managed.set(info.name, true);
-    } catch (err) {
-      if (err.status === 403) this.#managed.set(info.name, false);
-      return;
-    }
-    if (host.view() === view) this.refresh();
+    return me.role === "admin" || (typeof info.owner === "string" && info.owner === me.username);
   }
 
   #render() {

@@ -203,11 +203,10 @@ export class Timeline {
 
   /**
    * Inserts a stored message in seq order; false if it is already shown.
-   * `pageAsOf` is the `as_of` of the page it came in: its state includes every
-   * event up to that seq (a message's own `as_of` says the same for a
-   * replayed one), so those events are not applied to it again.
+   * Its `as_of` is the room seq its state is as of: every event up to it is
+   * already applied, so those are not applied to it again.
    */
-  add(message, pageAsOf = null) {
+  add(message) {
     if (this.#bySeq.has(message.seq)) return false;
     if (message.author_id && message.author_username) this.#usernames.set(authorKey(message.author_id, ""), message.author_username);
     const item = render({
@@ -220,7 +219,7 @@ export class Timeline {
       files: message.deleted ? [] : (message.files ?? []),
     });
     item.classList.add("msg--stored");
-    const asOf = Number.isInteger(message.as_of) ? message.as_of : (pageAsOf ?? 0);
+    const asOf = Number.isInteger(message.as_of) ? message.as_of : 0;
     this.#state.set(message.seq, {
       reactions: (message.reactions ?? []).map((r) => ({ ...r })),
       reply: message.reply_to ?? null,
@@ -338,14 +337,19 @@ export class Timeline {
   /**
    * Applies an edit, delete or reaction frame (a second time changes
    * nothing). An event the message's state already includes (its seq at or
-   * below the message's `as_of`) is skipped: a replayed message comes as it
-   * is stored now, and its later events still follow it (DESIGN §5b).
+   * below the message's `as_of`) is skipped, and an applied one moves
+   * `as_of` to it: a replayed message comes as it is stored now, and its
+   * later events still follow it (DESIGN §5b, `as_of` in the README's
+   * contract). A frame without a seq is this page's own change, applied now.
    */
   apply(frame) {
     const item = this.#bySeq.get(frame.target);
     if (item === undefined) return;
-    const asOf = this.#state.get(frame.target)?.asOf ?? 0;
-    if (Number.isInteger(frame.seq) && frame.seq <= asOf) return;
+    const state = this.#state.get(frame.target);
+    if (Number.isInteger(frame.seq)) {
+      if (frame.seq <= state.asOf) return;
+      state.asOf = frame.seq;
+    }
     if (frame.type === "edit") {
       if (item.classList.contains("msg--deleted")) return;
       const body = el("div", "msg-text");
@@ -356,7 +360,6 @@ export class Timeline {
     } else if (frame.type === "delete") {
       this.#tombstone(item);
     } else if (frame.type === "reaction") {
-      const state = this.#state.get(frame.target);
       const mine = this.viewer !== null && frame.user_id === this.viewer.id;
       let entry = state.reactions.find((r) => r.emoji === frame.emoji);
       if (mine && entry !== undefined && entry.me === frame.on) return; // already applied
