@@ -2,11 +2,11 @@
 // the v1 API. The current room lives in the URL (`/?room=<name>`).
 
 import * as api from "./api.js";
+import { MessageActions } from "./actions.js";
 import { MentionPicker } from "./autocomplete.js";
 import { MembersPanel } from "./members.js";
 import { DirectPicker, directLabel, othersIn } from "./directs.js";
 import { closeDrawer } from "./drawer.js";
-import { editInPlace } from "./editor.js";
 import { Attachments } from "./files.js";
 import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
 import { Presence } from "./presence.js";
@@ -72,13 +72,6 @@ const ui = {
   status: $("composer-status"),
   counter: $("composer-counter"),
   composerHelp: $("composer-help"),
-  composerReply: $("composer-reply"),
-  composerReplyText: $("composer-reply-text"),
-  composerReplyCancel: $("composer-reply-cancel"),
-  deleteDialog: $("delete-dialog"),
-  deleteConfirm: $("delete-confirm"),
-  reactDialog: $("react-dialog"),
-  reactChoices: $("react-choices"),
   mentionList: $("mention-list"),
   directList: $("direct-list"),
   newDirect: $("new-direct"),
@@ -470,7 +463,9 @@ function navigate(room, { seq = null } = {}) {
     history.pushState(null, "", roomUrl(room));
     enterRoom(room, { seq });
   } else if (seq !== null) {
-    showMessage(view, seq);
+    // In this room already: shown if loaded, else the room opens around it.
+    if (timeline.has(seq)) showMessage(view, seq);
+    else enterRoom(room, { seq });
   }
   closeDrawer();
   if (seq === null) ui.text.focus();
@@ -1164,9 +1159,9 @@ function submit() {
     at: new Date(),
     state: "sending",
     error: null,
-    replyTo: replyTo?.seq ?? null,
+    replyTo: actions.replyTo,
   };
-  setReply(null);
+  actions.setReply(null);
   attachments.clear();
   typingSignal.sent(view.room);
   pending.set(send.clientId, send);
@@ -1295,116 +1290,11 @@ const mentionPicker = new MentionPicker(ui.text, ui.mentionList, {
 
 // ---- Message actions: reply, react, edit, delete ---------------------------
 
-const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
-/** The message a send will reply to: `{seq}`, or null. */
-let replyTo = null;
-/** The message a dialog (delete, react) is about. */
-let actingOn = null;
-
-function setReply(seq) {
-  replyTo = seq === null ? null : { seq };
-  ui.composerReply.hidden = seq === null;
-  if (seq !== null) {
-    const item = timeline.item(seq);
-    const text = (item?.querySelector(":scope > .msg-text")?.textContent ?? "").split("\n")[0].slice(0, 80);
-    ui.composerReplyText.textContent = `Replying to ${item?.dataset.author ?? "a message"}: ${text}`;
-  }
-}
-ui.composerReplyCancel.addEventListener("click", () => {
-  setReply(null);
-  ui.text.focus();
-});
-
-/** Edits your message `seq` in place; saving applies the stored edit at once (the stream's copy changes nothing). */
-function startEdit(seq) {
-  const item = timeline.item(seq);
-  if (item === undefined || view === null) return;
-  const room = view.room;
-  editInPlace(item, {
-    enterSaves: () => !onTouch(),
-    save: async (text) => {
-      const problem = api.textError(text);
-      if (problem !== null) return problem;
-      try {
-        const message = await api.editMessage(room, seq, text.trim());
-        timeline.apply({ type: "edit", target: seq, text: message.text, mentions: message.mentions ?? [] });
-        return null;
-      } catch (err) {
-        return `Not saved: ${describeError(err)}`;
-      }
-    },
-  });
-}
-
-ui.messages.addEventListener("click", async (event) => {
-  const control = event.target.closest("button[data-msg-action]");
-  if (control === null || view === null) return;
-  const seq = Number(control.dataset.seq);
-  const room = view.room;
-  switch (control.dataset.msgAction) {
-    case "reply":
-      setReply(seq);
-      ui.text.focus();
-      break;
-    case "edit":
-      startEdit(seq);
-      break;
-    case "delete":
-      actingOn = { room, seq };
-      openDialog(ui.deleteDialog, ui.deleteDialog.querySelector("[data-close]"));
-      break;
-    case "react":
-      actingOn = { room, seq };
-      ui.reactChoices.replaceChildren(
-        ...EMOJI.map((emoji) => {
-          const choice = document.createElement("button");
-          choice.type = "button";
-          choice.className = "emoji-choice";
-          choice.textContent = emoji;
-          choice.dataset.emoji = emoji;
-          return choice;
-        }),
-      );
-      openDialog(ui.reactDialog, ui.reactChoices.querySelector("button"));
-      break;
-    case "chip": {
-      const emoji = control.dataset.emoji;
-      const mine = control.getAttribute("aria-pressed") === "true";
-      try {
-        await api.react(room, seq, emoji, !mine);
-      } catch (err) {
-        showNotice(`The reaction was not changed: ${describeError(err)}`);
-      }
-      break;
-    }
-  }
-});
-
-ui.reactChoices.addEventListener("click", async (event) => {
-  const choice = event.target.closest("button[data-emoji]");
-  if (choice === null || actingOn === null) return;
-  const { room, seq } = actingOn;
-  ui.reactDialog.close();
-  const already = timeline.reactions(seq).some((r) => r.emoji === choice.dataset.emoji && r.me);
-  try {
-    if (!already) await api.react(room, seq, choice.dataset.emoji, true);
-  } catch (err) {
-    showNotice(`The reaction was not added: ${describeError(err)}`);
-  }
-  timeline.item(seq)?.focus();
-});
-
-ui.deleteConfirm.addEventListener("click", async () => {
-  if (actingOn === null) return;
-  const { room, seq } = actingOn;
-  ui.deleteDialog.close();
-  try {
-    await api.deleteMessage(room, seq);
-    if (view?.room === room) timeline.apply({ type: "delete", target: seq });
-  } catch (err) {
-    showNotice(`The message was not deleted: ${describeError(err)}`);
-  }
-  ui.text.focus();
+const actions = new MessageActions(timeline, {
+  room: () => view?.room ?? null,
+  show: openDialog,
+  notice: showNotice,
+  enterSaves: () => !onTouch(),
 });
 
 // Up arrow in an empty composer edits your last message.
@@ -1413,7 +1303,7 @@ ui.text.addEventListener("keydown", (event) => {
   const last = timeline.lastOwn;
   if (last === undefined) return;
   event.preventDefault();
-  startEdit(Number(last.dataset.seq));
+  actions.startEdit(Number(last.dataset.seq));
 });
 
 // ---- Start ----------------------------------------------------------------
