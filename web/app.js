@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { MessageActions } from "./actions.js";
 import { MentionPicker } from "./autocomplete.js";
+import { BrowseDialog } from "./browse.js";
 import { MembersPanel } from "./members.js";
 import { DirectPicker, directLabel, othersIn } from "./directs.js";
 import { closeDrawer } from "./drawer.js";
@@ -44,10 +45,6 @@ const ui = {
   roomVisibility: $("room-visibility"),
   roomTopic: $("room-topic"),
   membersButton: $("members-button"),
-  browseButton: $("browse-button"),
-  browseDialog: $("browse-dialog"),
-  browseList: $("browse-list"),
-  browseStatus: $("browse-status"),
   refusal: $("refusal"),
   refusalDetail: $("refusal-detail"),
   refusalBack: $("refusal-back"),
@@ -379,7 +376,7 @@ async function refreshRooms() {
           if (err.status === 404) refuse(current, `You are no longer a member of #${current.room}.`);
         });
       }
-      if (ui.browseDialog.open) renderBrowse();
+      browse.refresh();
     } catch (err) {
       if (err instanceof api.ApiError && err.status === 401) showSignIn("", { error: "Your session has ended; sign in again." });
       // Otherwise keep the last list; the connection state already tells the story.
@@ -584,70 +581,13 @@ ui.refusalBack.addEventListener("click", (event) => {
 
 // ---- Browse rooms ---------------------------------------------------------
 
-function renderBrowse() {
-  const rooms = knownRooms.filter((r) => r.visibility === "public");
-  const items = rooms.map((room) => {
-    const item = document.createElement("li");
-    const name = document.createElement("a");
-    name.href = roomUrl(room.name);
-    name.className = "member-name";
-    name.textContent = `#${room.name}`;
-    name.dataset.room = room.name;
-    item.append(name);
-    if (room.topic) {
-      const topic = document.createElement("span");
-      topic.className = "field-help";
-      topic.textContent = ` ${room.topic}`;
-      item.append(topic);
-    }
-    if (room.joined === false) {
-      const join = document.createElement("button");
-      join.type = "button";
-      join.className = "plain-button";
-      join.dataset.join = room.name;
-      join.textContent = "Join";
-      join.setAttribute("aria-label", `Join #${room.name}`);
-      item.append(join);
-    } else if (room.joined === true) {
-      const joined = document.createElement("span");
-      joined.className = "field-help";
-      joined.textContent = " joined";
-      item.append(joined);
-    }
-    return item;
-  });
-  if (items.length === 0) {
-    const none = document.createElement("li");
-    none.textContent = "No public rooms yet.";
-    items.push(none);
-  }
-  ui.browseList.replaceChildren(...items);
-}
-
-ui.browseButton.addEventListener("click", async () => {
-  setStatus(ui.browseStatus, "");
-  renderBrowse();
-  openDialog(ui.browseDialog, ui.browseList.querySelector("button, a") ?? undefined);
-  refreshRooms();
-});
-ui.browseList.addEventListener("click", async (event) => {
-  const link = event.target.closest("a[data-room]");
-  if (link !== null && event.button === 0 && !event.metaKey && !event.ctrlKey && !event.shiftKey && !event.altKey) {
-    event.preventDefault();
-    ui.browseDialog.close();
-    navigate(link.dataset.room);
-    return;
-  }
-  const join = event.target.closest("button[data-join]");
-  if (join === null) return;
-  const room = join.dataset.join;
-  try {
-    await api.addMember(room, me.username);
-    await refreshRooms();
-    setStatus(ui.browseStatus, `You joined #${room}.`);
-  } catch (err) {
-    setStatus(ui.browseStatus, `Could not join #${room}: ${describeError(err)}`, { error: true });
-  }
+const browse = new BrowseDialog({
+  rooms: () => knownRooms,
+  me: () => me,
+  roomUrl,
+  open: (room) => navigate(room),
+  refreshRooms,
+  show: openDialog,
 });
 
 // ---- Members --------------------------------------------------------------
