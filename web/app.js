@@ -6,13 +6,14 @@ import { MessageActions } from "./actions.js";
 import { MentionPicker } from "./autocomplete.js";
 import { BrowseDialog } from "./browse.js";
 import { MembersPanel } from "./members.js";
-import { DirectPicker, directLabel, othersIn } from "./directs.js";
+import { DirectPicker, directLabel } from "./directs.js";
 import { closeDrawer } from "./drawer.js";
 import { Attachments } from "./files.js";
 import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
 import { Presence } from "./presence.js";
 import { ProfileDialog, notifyMention } from "./profile.js";
 import { SearchResults } from "./search.js";
+import { renderSidebar, roomUrl } from "./sidebar.js";
 import { SignInForm } from "./signin.js";
 import { Stream, frameSeq } from "./stream.js";
 import { Timeline } from "./timeline.js";
@@ -175,10 +176,6 @@ ui.meButton.addEventListener("click", () => profile.open(openDialog));
 
 // ---- Rooms ----------------------------------------------------------------
 
-function roomUrl(room) {
-  return `/?room=${encodeURIComponent(room)}`;
-}
-
 function showNotice(text) {
   ui.notice.textContent = text;
   ui.notice.hidden = text === "";
@@ -208,38 +205,6 @@ function roomLabel(name) {
   return info?.visibility === "direct" ? directLabel(info, me) : `#${name}`;
 }
 
-/** An unread badge whose accessible text is "N unread". */
-function unreadBadge(unread) {
-  const badge = document.createElement("span");
-  badge.className = "unread-badge";
-  const count = document.createElement("span");
-  count.setAttribute("aria-hidden", "true");
-  count.textContent = unread > 99 ? "99+" : String(unread);
-  const label = document.createElement("span");
-  label.className = "visually-hidden";
-  label.textContent = ` ${unread} unread`;
-  badge.append(count, label);
-  return badge;
-}
-
-/** One sidebar link: the open room marked current, others with their unread badge. */
-function roomLink(name, content) {
-  const link = document.createElement("a");
-  link.href = roomUrl(name);
-  link.dataset.room = name;
-  link.className = "room-link";
-  link.append(...content);
-  const unread = view !== null && name === view.room ? 0 : (roomInfo(name)?.unread ?? 0);
-  if (unread > 0) {
-    link.classList.add("room-link--unread");
-    link.append(unreadBadge(unread));
-  }
-  if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
-  const item = document.createElement("li");
-  item.append(link);
-  return item;
-}
-
 /**
  * The sidebar: the rooms you joined (or, from a server without `joined`,
  * every room you may see) and the open one; direct rooms in their own
@@ -250,33 +215,8 @@ function renderRooms() {
   const listed = tracksJoined() ? knownRooms.filter((r) => r.joined || r.name === DEFAULT_ROOM) : knownRooms;
   const names = new Set(listed.filter((r) => r.visibility !== "direct").map((r) => r.name));
   if (view !== null && view.readable && roomInfo(view.room)?.visibility !== "direct") names.add(view.room);
-  ui.roomList.replaceChildren(
-    ...[...names].sort().map((name) => {
-      const hash = document.createElement("span");
-      hash.className = "room-hash";
-      hash.setAttribute("aria-hidden", "true");
-      hash.textContent = "#";
-      const content = [hash, name];
-      if (roomInfo(name)?.visibility === "private") {
-        const badge = document.createElement("span");
-        badge.className = "room-private";
-        badge.textContent = " (private)";
-        content.push(badge);
-      }
-      return roomLink(name, content);
-    }),
-  );
-  const directs = knownRooms.filter((r) => r.visibility === "direct").sort((a, b) => directLabel(a, me).localeCompare(directLabel(b, me)));
-  ui.directList.replaceChildren(
-    ...directs.map((room) => {
-      const others = othersIn(room, me);
-      const content = [];
-      if (others.length === 1) content.push(presence.dot(others[0].id));
-      content.push(directLabel(room, me));
-      return roomLink(room.name, content);
-    }),
-  );
-  presence.load(directs.flatMap((room) => othersIn(room, me)));
+  const people = renderSidebar(ui, { rooms: knownRooms, names, current: view?.room ?? null, me, dot: (id) => presence.dot(id) });
+  presence.load(people);
   showRoomHead();
   followJoined();
 }
