@@ -35,3 +35,31 @@ test("text is 1-4000 characters after trimming; newline and tab are the only con
     assert.notEqual(textError(`a${control}b`), null, JSON.stringify(control));
   }
 });
+
+// Pure pieces of the UI of issues 18 and 19.
+const { decodeEntities } = await import("../../web/highlight.js");
+const { typingText } = await import("../../web/typing.js");
+const { formatSize } = await import("../../web/files.js");
+
+test("a search highlight's escaped text is decoded, never parsed: the server's five escapes and numeric references", () => {
+  assert.equal(decodeEntities("&lt;b&gt;zebra&lt;/b&gt; &amp; &quot;co&quot; &#39;s"), `<b>zebra</b> & "co" 's`);
+  assert.equal(decodeEntities("&#x1F993; &#129427;"), "🦓 🦓");
+  // Not a reference, or out of range: left as it is.
+  assert.equal(decodeEntities("&nosuch; &#xD800; &#0; & ;"), "&nosuch; &#xD800; &#0; & ;");
+  // Decoding once only: an escaped reference stays a reference.
+  assert.equal(decodeEntities("&amp;lt;"), "&lt;");
+});
+
+test("the typing line names one or two people, then says several", () => {
+  assert.equal(typingText([]), "");
+  assert.equal(typingText(["Ada"]), "Ada is typing…");
+  assert.equal(typingText(["Ada", "Grace"]), "Ada and Grace are typing…");
+  assert.equal(typingText(["Ada", "Grace", "Linus"]), "Several people are typing…");
+});
+
+test("file sizes read as bytes, KB and MB", () => {
+  assert.equal(formatSize(77), "77 bytes");
+  assert.equal(formatSize(2048), "2.0 KB");
+  assert.equal(formatSize(300_000), "293 KB");
+  assert.equal(formatSize(25 * 1024 * 1024), "25 MB");
+});
