@@ -6,6 +6,7 @@ import { MessageActions } from "./actions.js";
 import { MentionPicker } from "./autocomplete.js";
 import { BrowseDialog } from "./browse.js";
 import { MembersPanel } from "./members.js";
+import { Outbox } from "./outbox.js";
 import { DirectPicker, directLabel } from "./directs.js";
 import { closeDrawer } from "./drawer.js";
 import { Attachments } from "./files.js";
@@ -84,8 +85,6 @@ const ui = {
 const timeline = new Timeline(ui.messages);
 const typing = new TypingLine(ui.typingLine);
 const presence = new Presence();
-/** Sends not yet stored, by client_id: `{clientId, room, author, text, at, state}`. */
-const pending = new Map();
 /**
  * The open room: `{room, abort, lastSeq, loaded, hasMore, loadingOlder,
  * readable, refused, early, retry, tries}`. `lastSeq` is the last event seq
@@ -576,7 +575,7 @@ function showConnection(state) {
     // Rooms may have come or gone while the stream was away; sends that
     // waited for the server go now (their client_id stores each at most once).
     refreshRooms();
-    retryWaiting();
+    outbox.retryWaiting();
   }
 }
 
@@ -607,12 +606,9 @@ function showHistoryEdge() {
 
 /** Shows one stored message, replacing its pending copy if this page sent it. */
 function showStored(message, { follow = false } = {}) {
-  const mine = message.client_id !== null && pending.has(message.client_id);
+  const mine = outbox.has(message.client_id);
   const stick = follow || mine || atBottom();
-  if (mine) {
-    pending.delete(message.client_id);
-    timeline.removePending(message.client_id);
-  }
+  if (mine) outbox.settle(message.client_id);
   if (!timeline.add(message)) return;
   ui.empty.hidden = true;
   if (stick) scrollToBottom();
@@ -847,12 +843,7 @@ function enterRoom(room, { seq = null } = {}) {
   ui.historyError.hidden = true;
   ui.jump.hidden = true;
   document.title = `#${room} · Palaver`;
-  for (const send of pending.values()) {
-    if (send.room === room) {
-      timeline.addPending(send);
-      if (send.state === "failed") showFailure(send);
-    }
-  }
+  outbox.showIn(room);
   showHistoryEdge();
   renderRooms();
   showConnection(displayState());
@@ -932,69 +923,34 @@ function viewFrame(current, frame) {
 
 // ---- Sending --------------------------------------------------------------
 
-function describeFailure(err) {
-  if (err.status === 0) return "the server could not be reached.";
-  if (err.status === 429) {
-    return err.retryAfter ? `too many messages; try again in ${err.retryAfter} s.` : "too many messages; wait a moment.";
-  }
-  return err.message;
-}
-
-function showFailure(send) {
-  if (waitsForServer(send)) {
-    timeline.setWaiting(send.clientId, describeFailure(send.error));
-    return;
-  }
-  timeline.setFailed(send.clientId, describeFailure(send.error), {
-    // The server may have stored a retryable failure: only the same
-    // client_id may try again, and nothing else may be sent in its place.
-    retry: send.error.retryable,
-    edit: !send.error.retryable,
-  });
-}
-
-async function deliver(send) {
-  clearTimeout(send.timer);
-  send.state = "sending";
-  timeline.setSending(send.clientId);
-  try {
-    const message = await api.sendMessage(send.room, send);
-    if (view !== null && view.room === send.room) {
-      showStored(message, { follow: pending.has(send.clientId) });
+const outbox = new Outbox(
+  timeline,
+  {
+    room: () => view?.room ?? null,
+    connected: () => ui.connection.dataset.state === "connected",
+    stored: (message, options) => {
+      showStored(message, options);
       showHistoryEdge();
-    }
-    pending.delete(send.clientId);
-    if (!knownRooms.some((r) => r.name === send.room)) refreshRooms();
-  } catch (err) {
-    if (!pending.has(send.clientId)) return; // the stream delivered it meanwhile
-    send.state = "failed";
-    send.error = err;
-    if (err.status === 404 && view?.room === send.room && view.readable) {
-      // The room went away under us (removed, say): the stream will end too.
-      membersPanel.load(view);
-    }
-    if (view !== null && view.room === send.room) showFailure(send);
-    if (waitsForServer(send)) {
-      // The stream may be up while this request was lost: try again by
-      // ourselves, backing off; a reconnect also sends it at once.
-      send.tries = (send.tries ?? 0) + 1;
-      clearTimeout(send.timer);
-      send.timer = setTimeout(() => {
-        if (pending.get(send.clientId) === send && send.state === "failed" && ui.connection.dataset.state === "connected") {
-          deliver(send);
-        }
-      }, Math.min(30_000, 1000 * 2 ** (send.tries - 1)));
-    }
-  }
-}
-
-/** Whether a failed send waits for the server to come back (and is then sent by itself). */
-const waitsForServer = (send) => send.state === "failed" && (send.error.status === 0 || send.error.status >= 500);
-
-/** Sends every send that waited for the server, with its own client_id. */
-function retryWaiting() {
-  for (const send of pending.values()) if (waitsForServer(send)) deliver(send);
-}
+    },
+    gone: (room) => {
+      // The room went away under us (removed, say): the stream will say so too.
+      if (view?.room === room && view.readable) membersPanel.load(view);
+    },
+    unknown: (room) => {
+      if (!knownRooms.some((r) => r.name === room)) refreshRooms();
+    },
+    restore: (text) => {
+      ui.text.value = ui.text.value.trim() === "" ? text : `${ui.text.value}\n${text}`;
+      updateCounter();
+      ui.text.focus();
+    },
+    changed: () => {
+      showHistoryEdge();
+      ui.text.focus();
+    },
+  },
+  ui.messages,
+);
 
 function showComposerStatus(text) {
   ui.status.textContent = text;
@@ -1044,13 +1000,11 @@ function submit() {
   actions.setReply(null);
   attachments.clear();
   typingSignal.sent(view.room);
-  pending.set(send.clientId, send);
-  timeline.addPending(send);
+  outbox.add(send);
   ui.empty.hidden = true;
   scrollToBottom();
   ui.text.value = "";
   updateCounter();
-  deliver(send);
 }
 
 ui.composer.addEventListener("submit", (event) => {
@@ -1134,31 +1088,6 @@ dropZone.addEventListener("drop", (event) => {
   event.preventDefault();
   attach([...event.dataTransfer.files]);
   ui.text.focus();
-});
-
-ui.messages.addEventListener("click", (event) => {
-  const control = event.target.closest("button[data-action]");
-  if (control === null) return;
-  const send = pending.get(control.dataset.clientId);
-  if (!send) return;
-  switch (control.dataset.action) {
-    case "retry":
-      deliver(send); // the same client_id: stored at most once
-      break;
-    case "edit":
-      pending.delete(send.clientId);
-      timeline.removePending(send.clientId);
-      ui.text.value = ui.text.value.trim() === "" ? send.text : `${ui.text.value}\n${send.text}`;
-      updateCounter();
-      ui.text.focus();
-      break;
-    case "discard":
-      pending.delete(send.clientId);
-      timeline.removePending(send.clientId);
-      showHistoryEdge();
-      ui.text.focus();
-      break;
-  }
 });
 
 // ---- @ autocomplete of the room's members ----------------------------------
