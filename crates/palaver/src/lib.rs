@@ -30,6 +30,7 @@ pub mod config;
 pub mod domain;
 pub mod files;
 pub mod identity;
+pub mod presence;
 pub mod startup;
 pub mod store;
 pub mod stream;

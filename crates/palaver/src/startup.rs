@@ -90,6 +90,41 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Uploaded files (§5d): the file store and the upload bounds.
     pub files: Arc<crate::files::Files>,
+    /// Presence and typing (§5e).
+    pub signals: Arc<crate::presence::Signals>,
+}
+
+/// Presence and typing for a process that serves streams or the API: on
+/// the Redis bus through the broker, else on PostgreSQL through
+/// `NOTIFY`, else (SQLite) within the process.
+fn start_signals(
+    config: &Config,
+    store: &Arc<dyn MessageStore>,
+    hub: &Arc<Hub>,
+    roles: crate::config::Roles,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<crate::presence::Signals>> {
+    use crate::presence::{transport, Signals, Transport as SignalTransport};
+    let backend = match (store.postgres(), config.redis_bus()) {
+        _ if !roles.api && !roles.gateway => None,
+        (Some(_), Some(url)) => Some(transport::Backend::Redis(Box::new(
+            redis::Client::open(url.expose()).with_context(|| format!("--bus {url}"))?,
+        ))),
+        (Some(pg), None) => Some(transport::Backend::Postgres(pg.pool().clone())),
+        (None, _) => None,
+    };
+    let signals = match backend {
+        Some(backend) => {
+            let (queue, outgoing) = SignalTransport::queue();
+            let signals = Signals::new(hub.clone(), queue);
+            transport::start(backend, &signals, outgoing, tasks, shutdown.clone());
+            signals
+        }
+        None => Signals::new(hub.clone(), SignalTransport::Local),
+    };
+    tasks.spawn(signals.clone().run(shutdown.clone()));
+    Ok(signals)
 }
 
 impl AppState {
@@ -243,7 +278,9 @@ impl AppState {
         if roles.api {
             tasks.spawn(files.clone().sweep(shutdown.clone()));
         }
+        let signals = start_signals(config, &store, &hub, roles, &tasks, &shutdown)?;
         Ok(AppState {
+            signals,
             files,
             store,
             writer,

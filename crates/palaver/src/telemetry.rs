@@ -67,6 +67,20 @@ pub mod metrics {
     pub const CACHE_MISSES: &str = "palaver_read_cache_misses_total";
     /// Counter: rooms evicted from the read cache at its byte bound.
     pub const CACHE_EVICTIONS: &str = "palaver_read_cache_evictions_total";
+    /// Counter: typing frames the per-user-and-room throttle dropped.
+    pub const TYPING_DROPPED: &str = "palaver_typing_dropped_total";
+    /// Counter: users coming online or going offline, as this process saw
+    /// it (label `status`).
+    pub const PRESENCE_CHANGES: &str = "palaver_presence_changes_total";
+    /// Gauge: users online, as this process sees it.
+    pub const PRESENCE_ONLINE: &str = "palaver_presence_online_users";
+    /// Counter: signals sent to the other processes (label `transport`).
+    pub const SIGNALS_SENT: &str = "palaver_signals_sent_total";
+    /// Counter: notifications or broker messages carrying them (label
+    /// `transport`): the cost of presence and typing on the bus.
+    pub const SIGNAL_PAYLOADS: &str = "palaver_signal_payloads_total";
+    /// Counter: signals dropped (queue full, or the bus failed).
+    pub const SIGNALS_DROPPED: &str = "palaver_signals_dropped_total";
 }
 
 /// Installs the global log subscriber. Safe to call more than once (later
@@ -187,6 +201,18 @@ fn describe() {
         CACHE_EVICTIONS,
         "Rooms evicted from the read cache at its byte bound"
     );
+    describe_counter!(TYPING_DROPPED, "Typing frames dropped by the throttle");
+    describe_counter!(PRESENCE_CHANGES, "Users coming online or going offline");
+    describe_gauge!(PRESENCE_ONLINE, "Users online, as this process sees it");
+    describe_counter!(
+        SIGNALS_SENT,
+        "Presence and typing signals sent to other processes"
+    );
+    describe_counter!(
+        SIGNAL_PAYLOADS,
+        "Notifications or broker messages carrying presence and typing signals"
+    );
+    describe_counter!(SIGNALS_DROPPED, "Presence and typing signals dropped");
     register_at_zero();
 }
 
@@ -225,7 +251,14 @@ fn register_at_zero() {
     for state in ["idle", "in_use"] {
         gauge!(DB_POOL, "state" => state).set(0.0);
     }
-    for name in [DB_POOL_MAX, STREAMS_MAX, DB_UP, BUS_UP] {
+    for status in ["online", "offline"] {
+        counter!(PRESENCE_CHANGES, "status" => status).increment(0);
+    }
+    for transport in ["postgres", "redis"] {
+        counter!(SIGNALS_SENT, "transport" => transport).increment(0);
+        counter!(SIGNAL_PAYLOADS, "transport" => transport).increment(0);
+    }
+    for name in [DB_POOL_MAX, STREAMS_MAX, DB_UP, BUS_UP, PRESENCE_ONLINE] {
         gauge!(name).set(0.0);
     }
     for name in [
@@ -238,6 +271,8 @@ fn register_at_zero() {
         CACHE_HITS,
         CACHE_MISSES,
         CACHE_EVICTIONS,
+        TYPING_DROPPED,
+        SIGNALS_DROPPED,
     ] {
         counter!(name).increment(0);
     }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pages;
 pub mod params;
 pub mod people;
+pub mod presence;
 pub mod rooms;
 pub mod search;
 pub mod stream;
@@ -42,6 +43,7 @@ pub fn routes(roles: Roles, settings: Settings) -> Router<AppState> {
             .merge(auth::router(settings.local_accounts))
             .merge(users::router())
             .merge(people::router())
+            .merge(presence::router())
             .merge(dms::router())
             .merge(search::router())
             .merge(files::router())

@@ -10,6 +10,12 @@
 //! was added to or removed from a room (or given a direct room), on every
 //! replica through the access events.
 //!
+//! Presence and typing (DESIGN §5e, [`crate::presence`]): the stream holds
+//! its user online while it is open; a `typing` frame for a followed room
+//! goes to the room's other subscribers; `presence` frames tell of users
+//! who are members of a followed room (the member sets are shared with the
+//! process's cache, one `Arc` per followed room).
+//!
 //! Bounds: at most `--max-subscriptions` rooms per stream (a map owned by
 //! the connection, emptied when it closes); the channel to the writer holds
 //! [`QUEUE`] frames, and a room that cannot hand its frames over before its
@@ -65,6 +71,10 @@ pub enum ClientFrame {
     },
     /// Stop following a room.
     Unsubscribe { room: String },
+    /// The user types in a room this stream follows (DESIGN §5e): the
+    /// room's other subscribers hear it, at most once per user and room
+    /// every 2 s (extra frames are dropped).
+    Typing { room: String },
 }
 
 /// Frames this module writes besides room events.
@@ -83,6 +93,13 @@ enum UserFrame<'a> {
     RoomsChanged,
 }
 
+/// A followed room: its subscription's task and its members' ids (for
+/// presence frames; `None` when they could not be read).
+struct Followed {
+    task: JoinHandle<()>,
+    members: Option<std::sync::Arc<std::collections::HashSet<String>>>,
+}
+
 impl UserFrame<'_> {
     fn text(&self) -> Utf8Bytes {
         // Serialising our own plain enum cannot fail.
@@ -97,7 +114,7 @@ impl UserFrame<'_> {
     tag = "streams",
     security(("session" = []), ("bearer" = [])),
     responses(
-        (status = 101, description = "WebSocket. Client frames: `{\"type\":\"subscribe\",\"room\":\"…\",\"since\":S?}` (answered by `{\"type\":\"caught_up\",\"room\",\"seq\"}` once live) and `{\"type\":\"unsubscribe\",\"room\":\"…\"}`. Server frames: the room frames of DESIGN §5b with `room` (`message`, `edit`, `delete`, `reaction`, `caught_up`), `{\"type\":\"read\",\"room\",\"read_seq\"}`, `{\"type\":\"rooms_changed\"}`, and `{\"type\":\"error\",\"room\"?,\"code\"}` for a refused frame (codes `invalid_frame`, `invalid_room`, `not_found`, `too_many_subscriptions`, `removed`, `unavailable`); the stream stays open after an error frame. A close frame's reason says why the stream ended (`lagging`, `timeout`, `shutting_down`, `suspended`, `signed_out`)."),
+        (status = 101, description = "WebSocket. Client frames: `{\"type\":\"subscribe\",\"room\":\"…\",\"since\":S?}` (answered by `{\"type\":\"caught_up\",\"room\",\"seq\"}` once live), `{\"type\":\"unsubscribe\",\"room\":\"…\"}` and `{\"type\":\"typing\",\"room\":\"…\"}` (a followed room; at most one per user and room every 2 s reaches the others, extra frames are dropped). Server frames: the room frames of DESIGN §5b with `room` (`message`, `edit`, `delete`, `reaction`, `caught_up`), `{\"type\":\"typing\",\"room\",\"user\":{\"id\",\"username\",\"display_name\"}}` (others typing in a followed room), `{\"type\":\"presence\",\"user_id\",\"status\":\"online\"|\"offline\"}` (members of a followed room), `{\"type\":\"read\",\"room\",\"read_seq\"}`, `{\"type\":\"rooms_changed\"}`, and `{\"type\":\"error\",\"room\"?,\"code\"}` for a refused frame (codes `invalid_frame`, `invalid_room`, `not_found`, `not_subscribed`, `too_many_subscriptions`, `removed`, `unavailable`); the stream stays open after an error frame. A close frame's reason says why the stream ended (`lagging`, `timeout`, `shutting_down`, `suspended`, `signed_out`)."),
         (status = 400, description = "Not a WebSocket upgrade", body = crate::api::error::ErrorBody),
         (status = 401, description = "Not signed in", body = crate::api::error::ErrorBody),
         (status = 403, description = "Suspended, or a cookie-authenticated upgrade from another site", body = crate::api::error::ErrorBody),
@@ -132,7 +149,8 @@ pub async fn multiplexed(
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                let mut guard = StreamGuard::open("multiplexed", permit);
+                let online = state.signals.stream_opened(&current.user);
+                let mut guard = StreamGuard::open("multiplexed", permit).holding(online);
                 let reason = Connection::new(state, current).run(socket, feed).await;
                 guard.close(reason);
             })
@@ -152,15 +170,15 @@ struct Connection {
     current: CurrentUser,
     /// The rooms followed, each with its task; at most
     /// `limits.max_subscriptions`, emptied (tasks aborted) on close.
-    rooms: HashMap<RoomName, JoinHandle<()>>,
+    rooms: HashMap<RoomName, Followed>,
     tx: mpsc::Sender<Forward>,
     rx: mpsc::Receiver<Forward>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for (_, task) in self.rooms.drain() {
-            task.abort();
+        for (_, followed) in self.rooms.drain() {
+            followed.task.abort();
         }
     }
 }
@@ -184,6 +202,7 @@ impl Connection {
         let mut heartbeat = tokio::time::interval(limits.heartbeat);
         heartbeat.tick().await;
         let mut heard = Instant::now();
+        let mut changes = self.state.signals.changes();
         let reason = loop {
             let out: Option<Utf8Bytes> = tokio::select! {
                 _ = shutdown.cancelled() => break CloseReason::ShuttingDown,
@@ -231,6 +250,13 @@ impl Connection {
                     Ok(frame) => frame,
                     Err(reason) => break reason,
                 },
+                change = changes.recv() => match change {
+                    Ok(change) => self.presence_frame(&change),
+                    // Missed changes: presence is a hint (GET
+                    // /api/v1/presence answers the truth); carry on.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+                },
             };
             if let Some(text) = out {
                 if let Err(reason) = send(
@@ -244,8 +270,8 @@ impl Connection {
                 }
             }
         };
-        for (_, task) in self.rooms.drain() {
-            task.abort();
+        for (_, followed) in self.rooms.drain() {
+            followed.task.abort();
         }
         let close = WsMessage::Close(Some(CloseFrame {
             code: reason.ws_code(),
@@ -286,6 +312,49 @@ impl Connection {
                 }
                 None
             }
+            ClientFrame::Typing { room } => {
+                let Ok(name) = RoomName::parse(&room) else {
+                    return error(Some(&room), "invalid_room");
+                };
+                if !self.rooms.contains_key(&name) {
+                    return error(Some(&room), "not_subscribed");
+                }
+                // Throttled frames are dropped: nothing to answer.
+                self.state.signals.typing(&name, &self.current.user);
+                None
+            }
+        }
+    }
+
+    /// The `presence` frame of `change` when its user is a member of a
+    /// room this stream follows (and not this stream's user).
+    fn presence_frame(&self, change: &crate::presence::Change) -> Option<Utf8Bytes> {
+        if *change.user_id == *self.current.user.id.as_str() {
+            return None;
+        }
+        self.rooms
+            .values()
+            .any(|f| {
+                f.members
+                    .as_ref()
+                    .is_some_and(|m| m.contains(&*change.user_id))
+            })
+            .then(|| change.frame.clone())
+    }
+
+    /// Reads a followed room's members again (someone joined or left).
+    async fn refresh_members(&mut self, room: &RoomName) {
+        if !self.rooms.contains_key(room) {
+            return;
+        }
+        let heard = Instant::now();
+        let members = self
+            .state
+            .signals
+            .members(&self.state.auth.accounts, room, Some(heard))
+            .await;
+        if let Some(followed) = self.rooms.get_mut(room) {
+            followed.members = members;
         }
     }
 
@@ -304,16 +373,22 @@ impl Connection {
         )
         .await
         .map_err(|_| "unavailable")?
-        .seen_by(user.id.as_str());
+        .seen_by(user.id.as_str())
+        .with_signals();
+        let members = self
+            .state
+            .signals
+            .members(&self.state.auth.accounts, &room, None)
+            .await;
         self.forget(&room);
         let task = tokio::spawn(forward(subscription, self.tx.clone()));
-        self.rooms.insert(room, task);
+        self.rooms.insert(room, Followed { task, members });
         Ok(())
     }
 
     fn forget(&mut self, room: &RoomName) {
-        if let Some(task) = self.rooms.remove(room) {
-            task.abort();
+        if let Some(followed) = self.rooms.remove(room) {
+            followed.task.abort();
         }
         if self.rooms.capacity() > 64 && self.rooms.capacity() > 4 * self.rooms.len() {
             self.rooms.shrink_to_fit();
@@ -339,10 +414,16 @@ impl Connection {
                 }
                 .text(),
             )),
-            Ok(AccessEvent::MemberChanged { room, user_id }) if user_id == user.id.as_str() => {
-                if let Ok(room) = RoomName::parse(&room) {
-                    self.recheck(&room).await;
+            Ok(AccessEvent::MemberChanged { room, user_id }) => {
+                let Ok(room) = RoomName::parse(&room) else {
+                    return Ok(None);
+                };
+                if user_id != user.id.as_str() {
+                    self.refresh_members(&room).await;
+                    return Ok(None);
                 }
+                self.recheck(&room).await;
+                self.refresh_members(&room).await;
                 Ok(Some(UserFrame::RoomsChanged.text()))
             }
             Ok(AccessEvent::UserChanged {
@@ -401,6 +482,7 @@ async fn forward(mut subscription: Subscription, tx: mpsc::Sender<Forward>) {
                 }
                 .to_text(),
             ),
+            Outbound::Typing(typing) => Forward::Frame(typing.frame.clone()),
             Outbound::Close(reason) => {
                 let _ = tx.send(Forward::Ended(room, reason)).await;
                 return;

@@ -145,6 +145,7 @@ pub async fn stream(
     // Limited as the signed-in user (every v1 stream has one), so users
     // behind one address each get their own allowance.
     let permit = admit(&state, &current, ip)?;
+    let online = state.signals.stream_opened(&current.user);
     let (revoke, revoked) = tokio::sync::oneshot::channel();
     let subscription = Subscription::start(
         &state.hub,
@@ -180,7 +181,7 @@ pub async fn stream(
                 .max_frame_size(WS_MAX_MESSAGE)
                 .on_upgrade(move |socket| {
                     tasks.track_future(async move {
-                        let mut guard = StreamGuard::open("websocket", permit);
+                        let mut guard = StreamGuard::open("websocket", permit).holding(online);
                         let (sink, incoming) = socket.split();
                         let reason = ws::pump(sink, incoming, subscription, timing, shutdown).await;
                         guard.close(reason);
@@ -188,7 +189,7 @@ pub async fn stream(
                 }))
         }
         _ => {
-            let guard = StreamGuard::open("sse", permit);
+            let guard = StreamGuard::open("sse", permit).holding(online);
             let sse = sse::respond(
                 subscription,
                 guard,

@@ -34,6 +34,9 @@ pub enum Event {
     /// Messages may have been missed (the bus reconnected): subscribers read
     /// the table from their last seq.
     Resync,
+    /// Someone types in the room (DESIGN §5e): no seq, for the multiplexed
+    /// streams only.
+    Typing(Arc<crate::presence::Typing>),
 }
 
 /// Local subscribers, per room.
@@ -125,6 +128,11 @@ impl Hub {
             self.send(room, std::iter::once(Event::Resync));
         }
         rooms.len()
+    }
+
+    /// Hands a typing signal to the room's local subscribers, if any.
+    pub fn signal(&self, room: &RoomName, typing: Arc<crate::presence::Typing>) {
+        self.send(room, std::iter::once(Event::Typing(typing)));
     }
 
     pub fn resync(&self, room: &RoomName) {

@@ -388,7 +388,7 @@ fn serialize_timestamp<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok
     s.serialize_str(&format_timestamp(*at))
 }
 
-fn serialize_optional_timestamp<S: Serializer>(
+pub(crate) fn serialize_optional_timestamp<S: Serializer>(
     at: &Option<OffsetDateTime>,
     s: S,
 ) -> Result<S::Ok, S::Error> {

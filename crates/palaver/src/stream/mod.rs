@@ -175,6 +175,8 @@ pub struct StreamGuard {
     transport: &'static str,
     pub(crate) reason: CloseReason,
     _permit: StreamPermit,
+    /// Holds the stream's user online (DESIGN §5e) while it is open.
+    _online: Option<crate::presence::Online>,
 }
 
 impl StreamGuard {
@@ -184,7 +186,14 @@ impl StreamGuard {
             transport,
             reason: CloseReason::ClientClosed,
             _permit: permit,
+            _online: None,
         }
+    }
+
+    /// Keeps `online` (the user's presence) for as long as the stream.
+    pub fn holding(mut self, online: crate::presence::Online) -> Self {
+        self._online = Some(online);
+        self
     }
 
     /// Records why the stream ended (reported when the guard drops).

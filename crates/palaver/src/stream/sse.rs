@@ -85,6 +85,12 @@ fn event(next: Outbound) -> (Event, Option<CloseReason>) {
                 .data(format!("{{\"seq\":{seq}}}")),
             None,
         ),
+        // Only multiplexed subscriptions pass typing on; written as SSE
+        // would carry it.
+        Outbound::Typing(typing) => (
+            Event::default().event("typing").data(typing.frame.as_str()),
+            None,
+        ),
         Outbound::Close(reason) => (
             // `retry` tells the browser to reconnect (with Last-Event-ID)
             // after a second.

@@ -28,6 +28,8 @@ pub enum Outbound {
     CaughtUp(i64),
     /// The stream ends, for this reason; the client resumes with `since`.
     Close(CloseReason),
+    /// Someone else types in the room (only with [`Subscription::with_signals`]).
+    Typing(Arc<crate::presence::Typing>),
 }
 
 pub struct Subscription {
@@ -39,6 +41,8 @@ pub struct Subscription {
     /// The subscriber: replayed messages carry `me` on their reactions.
     viewer: Option<String>,
     replaying: bool,
+    /// Whether typing signals are passed on (the multiplexed stream).
+    signals: bool,
     caught_up_pending: bool,
     caught_up_sent: bool,
     /// Fires when the subscriber loses access (removed, suspended, signed
@@ -67,6 +71,7 @@ impl Subscription {
             backlog: VecDeque::new(),
             viewer: None,
             replaying: true,
+            signals: false,
             caught_up_pending: false,
             caught_up_sent: false,
             revoked: None,
@@ -76,6 +81,12 @@ impl Subscription {
     /// Frames replayed messages as `user` sees them.
     pub fn seen_by(mut self, user: &str) -> Self {
         self.viewer = Some(user.to_owned());
+        self
+    }
+
+    /// Passes on typing signals of others than the viewer.
+    pub fn with_signals(mut self) -> Self {
+        self.signals = true;
         self
     }
 
@@ -162,6 +173,11 @@ impl Subscription {
                     self.replaying = true;
                 }
                 Ok(Event::Resync) => self.replaying = true,
+                Ok(Event::Typing(typing)) => {
+                    if self.signals && self.viewer.as_deref() != Some(typing.user_id.as_str()) {
+                        return Outbound::Typing(typing);
+                    }
+                }
                 Err(RecvError::Lagged(_)) => return Outbound::Close(CloseReason::Lagging),
                 Err(RecvError::Closed) => return Outbound::Close(CloseReason::ShuttingDown),
             }

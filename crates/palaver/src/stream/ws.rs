@@ -104,6 +104,7 @@ where
                     seq: *seq,
                 }
                 .to_text(),
+                Outbound::Typing(typing) => typing.frame.clone(),
                 Outbound::Close(reason) => {
                     let close = WsMessage::Close(Some(CloseFrame {
                         code: reason.ws_code(),

@@ -19,6 +19,7 @@ mod limits;
 mod notify;
 mod oidc;
 mod people;
+mod presence;
 mod profile;
 mod redis_bus;
 mod redis_cluster;
