@@ -813,6 +813,7 @@ function enterRoom(room, { seq = null } = {}) {
   if (view !== null) leaveView(view);
   timeline.clear();
   typing.clear();
+  typingSignal.stop();
   attachments.clear();
   membersPanel.reset();
   const current = {
@@ -999,7 +1000,7 @@ function submit() {
   };
   actions.setReply(null);
   attachments.clear();
-  typingSignal.sent(view.room);
+  typingSignal.stop();
   outbox.add(send);
   ui.empty.hidden = true;
   scrollToBottom();
@@ -1044,7 +1045,9 @@ ui.log.addEventListener("keydown", (event) => {
 });
 ui.text.addEventListener("input", () => {
   updateCounter();
-  if (view !== null && view.readable && ui.text.value.trim() !== "") typingSignal.typed(view.room);
+  if (view === null || !view.readable) return;
+  if (ui.text.value.trim() === "") typingSignal.stop();
+  else typingSignal.typed(view.room);
 });
 
 // ---- Typing ----------------------------------------------------------------

@@ -58,10 +58,19 @@ export class TypingLine {
   }
 }
 
-/** Sends `{"type": "typing", room}` through `send` at most once every 2 s per room. */
+/**
+ * Sends `{"type": "typing", room}` through `send` at most once every 2 s (the
+ * server drops any more): the first keystroke signals at once, and typing
+ * that goes on inside the 2 s signals once more when they are over, so the
+ * other people's line stays up while you type.
+ */
 export class TypingSignal {
   #send;
-  #last = new Map();
+  /** The room of the last signal, and when it went. */
+  #room = null;
+  #last = -Infinity;
+  /** The signal due when the 2 s are over, or null. */
+  #timer = null;
 
   /** @param {(frame: object) => boolean} send */
   constructor(send) {
@@ -70,17 +79,29 @@ export class TypingSignal {
 
   /** You typed in `room`'s composer. */
   typed(room) {
-    const now = Date.now();
-    if (now - (this.#last.get(room) ?? -Infinity) < SEND_EVERY_MS) return;
-    if (this.#send({ type: "typing", room })) {
-      // One room at a time matters: forget the others so the map stays small.
-      this.#last.clear();
-      this.#last.set(room, now);
+    if (room !== this.#room) this.stop();
+    const wait = this.#room === room ? this.#last + SEND_EVERY_MS - Date.now() : 0;
+    if (wait <= 0) {
+      this.#signal(room);
+    } else if (this.#timer === null) {
+      // A little after the window, so that the server's clock agrees it is over.
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.#signal(room);
+      }, wait + 100);
     }
   }
 
-  /** A message was sent: the next keystroke may signal again at once. */
-  sent(room) {
-    this.#last.delete(room);
+  /** A message was sent, or the room changed: no signal is due any more. */
+  stop() {
+    clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #signal(room) {
+    if (this.#send({ type: "typing", room })) {
+      this.#room = room;
+      this.#last = Date.now();
+    }
   }
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { REMOTE, Server, axeViolations, eventually, keepEvidence, launchBrowser, openPage, signUp, waitForState } from "./harness.mjs";
+import { REMOTE, Server, account, axeViolations, eventually, keepEvidence, launchBrowser, openPage, signUp, waitForState } from "./harness.mjs";
 
 const DESKTOP = { width: 1280, height: 800 };
 
@@ -36,6 +36,8 @@ test("typing: 'Ada is typing…' for the other person, gone ~6 s after she stops
       pages.push(await openPage(context));
     }
     const [ada, bob] = pages;
+    const owner = await account(server, "Owner");
+    assert.equal((await owner.call("POST", "/api/v1/rooms", { name: room, visibility: "public" })).status, 201);
     const adaName = await signUp(ada, server, "Ada", `/?room=${room}`);
     await waitForState(ada, "connected");
     const adaBox = ada.getByRole("textbox", { name: "Message", exact: true });
