@@ -2,7 +2,8 @@
 # The web UI suite: Debian's Chromium, driven headless by playwright-core,
 # against `palaver serve` processes the tests start on free 127.0.0.1 ports
 # (tests/e2e/), with axe-core checking each view. Writes docs/screenshots/
-# {desktop,desktop-dark,mobile,members,profile,private-room}.png;
+# {desktop,desktop-dark,mobile,members,profile,private-room,direct-messages,
+# search-results,attachments}.png;
 # server logs and failure screenshots go to tests-output/web/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,3 +45,6 @@ node --test-reporter=spec tests/e2e/rules.test.mjs
 timeout 600 node --test-reporter=spec tests/e2e/web.test.mjs
 timeout 900 node --test-reporter=spec tests/e2e/people.test.mjs
 timeout 600 node --test-reporter=spec tests/e2e/conversation.test.mjs
+timeout 600 node --test-reporter=spec tests/e2e/stream.test.mjs
+timeout 600 node --test-reporter=spec tests/e2e/sharing.test.mjs
+timeout 600 node --test-reporter=spec tests/e2e/presence.test.mjs

@@ -157,9 +157,10 @@ export async function fetchPage(room, { before = null, limit = PAGE_SIZE } = {},
 }
 
 /** Stores a message (its author is the signed-in user); a repeated `client_id` returns the stored one. */
-export function sendMessage(room, { text, clientId, replyTo = null }) {
+export function sendMessage(room, { text, clientId, replyTo = null, files = [] }) {
   const body = { text, client_id: clientId };
   if (replyTo !== null) body.reply_to = replyTo;
+  if (files.length > 0) body.files = files.map((f) => f.id);
   return request(`${roomPath(room)}/messages`, { method: "POST", body });
 }
 
@@ -251,8 +252,79 @@ export async function changePassword(currentPassword, newPassword) {
   });
 }
 
-/** The WebSocket URL of a room's stream, resuming after `since`. */
-export function streamUrl(room, since) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${roomPath(room)}/stream?since=${since}`;
+/** People whose username or display name starts with `query`: `[user]`. */
+export async function findPeople(query, signal) {
+  const params = new URLSearchParams({ query, limit: "20" });
+  return (await request(`/api/v1/users?${params}`, { signal })).users;
+}
+
+/** The direct room of you and `usernames` (1 to 8 others), made if needed: the room. */
+export async function openDirect(usernames) {
+  return (await request("/api/v1/dms", { method: "POST", body: { usernames } })).room;
+}
+
+/** `{results: [{message, highlight}], next}`: messages matching `q`, newest first, after the cursor `before`. */
+export function searchMessages(q, { before = null, room = null } = {}, signal) {
+  const params = new URLSearchParams({ q, limit: "20" });
+  if (before !== null) params.set("before", String(before));
+  if (room !== null) params.set("room", room);
+  return request(`/api/v1/search?${params}`, { signal });
+}
+
+/** Up to `limit` messages around `seq` (itself included), oldest first. */
+export function fetchAround(room, seq, limit = PAGE_SIZE, signal) {
+  const query = new URLSearchParams({ around: String(seq), limit: String(limit) });
+  return request(`${roomPath(room)}/messages?${query}`, { signal });
+}
+
+/** `{username: {status, last_seen}}` for at most 200 usernames. */
+export async function fetchPresence(usernames, signal) {
+  const query = new URLSearchParams({ users: usernames.join(",") });
+  return (await request(`/api/v1/presence?${query}`, { signal })).presence ?? {};
+}
+
+/** Where a stored file is served. */
+export const fileUrl = (id) => `/api/v1/files/${encodeURIComponent(id)}`;
+
+/**
+ * Uploads `blob` as a file of `room` named `name` (raw body); resolves to
+ * `{id, name, size, content_type, width?, height?}`. `onProgress(sent, total)`
+ * follows the upload (XMLHttpRequest: fetch cannot report it).
+ */
+export function uploadFile(room, blob, name, { onProgress, signal } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${roomPath(room)}/files?${new URLSearchParams({ name })}`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress?.(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      const payload = xhr.response;
+      if (xhr.status === 201 && payload?.file) {
+        resolve(payload.file);
+        return;
+      }
+      const error = payload?.error ?? {};
+      const retryAfter = Number.parseInt(xhr.getResponseHeader("Retry-After") ?? "", 10);
+      reject(
+        new ApiError(
+          xhr.status,
+          error.code ?? "http_" + xhr.status,
+          error.message ?? `The server answered ${xhr.status}.`,
+          Number.isFinite(retryAfter) ? retryAfter : null,
+        ),
+      );
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, "network", "The server could not be reached.")));
+    xhr.addEventListener("abort", () => {
+      const err = new Error("aborted");
+      err.name = "AbortError";
+      reject(err);
+    });
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(blob);
+  });
 }

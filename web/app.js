@@ -2,12 +2,23 @@
 // the v1 API. The current room lives in the URL (`/?room=<name>`).
 
 import * as api from "./api.js";
+import { MessageActions } from "./actions.js";
 import { MentionPicker } from "./autocomplete.js";
-import { editInPlace } from "./editor.js";
+import { BrowseDialog } from "./browse.js";
+import { MembersPanel } from "./members.js";
+import { Outbox } from "./outbox.js";
+import { DirectPicker, directLabel } from "./directs.js";
+import { closeDrawer } from "./drawer.js";
+import { Attachments } from "./files.js";
 import { checkFields, describeError, setFieldError, setStatus } from "./forms.js";
-import { RoomStream } from "./stream.js";
+import { Presence } from "./presence.js";
+import { ProfileDialog, notifyMention } from "./profile.js";
+import { SearchResults } from "./search.js";
+import { renderSidebar, roomUrl } from "./sidebar.js";
+import { SignInForm } from "./signin.js";
+import { Stream, frameSeq } from "./stream.js";
 import { Timeline } from "./timeline.js";
-import { RoomWatcher } from "./watch.js";
+import { TypingLine, TypingSignal } from "./typing.js";
 
 const DEFAULT_ROOM = "general";
 /** Pixels from the top of the log at which older history is fetched. */
@@ -20,25 +31,10 @@ const COUNTER_FROM = Math.floor(api.MAX_TEXT_CHARS * 0.9);
 const $ = (id) => document.getElementById(id);
 const ui = {
   app: $("app"),
-  menuButton: $("menu-button"),
-  sidebar: $("sidebar"),
-  scrim: $("scrim"),
   roomName: $("room-name"),
   connection: $("connection"),
   connectionText: $("connection-text"),
   reconnect: $("reconnect"),
-  auth: $("auth"),
-  authForm: $("auth-form"),
-  authError: $("auth-error"),
-  authInfo: $("auth-info"),
-  authHeading: $("auth-heading"),
-  authUsername: $("auth-username"),
-  authPassword: $("auth-password"),
-  authDisplayName: $("auth-display-name"),
-  authDisplayField: $("auth-display-field"),
-  authSubmit: $("auth-submit"),
-  authSwitch: $("auth-switch"),
-  authSwitchText: $("auth-switch-text"),
   meButton: $("me-button"),
   meName: $("me-name"),
   meUsername: $("me-username"),
@@ -51,28 +47,6 @@ const ui = {
   roomVisibility: $("room-visibility"),
   roomTopic: $("room-topic"),
   membersButton: $("members-button"),
-  membersDialog: $("members-dialog"),
-  membersHeading: $("members-heading"),
-  membersAbout: $("members-about"),
-  memberList: $("member-list"),
-  membersStatus: $("members-status"),
-  addMemberForm: $("add-member-form"),
-  memberName: $("member-name"),
-  topicForm: $("topic-form"),
-  topicText: $("topic-text"),
-  leaveRoom: $("leave-room"),
-  browseButton: $("browse-button"),
-  browseDialog: $("browse-dialog"),
-  browseList: $("browse-list"),
-  browseStatus: $("browse-status"),
-  profileDialog: $("profile-dialog"),
-  profileUsername: $("profile-username"),
-  nameForm: $("name-form"),
-  profileName: $("profile-name"),
-  passwordForm: $("password-form"),
-  currentPassword: $("current-password"),
-  newPassword: $("new-password"),
-  profileStatus: $("profile-status"),
   refusal: $("refusal"),
   refusalDetail: $("refusal-detail"),
   refusalBack: $("refusal-back"),
@@ -97,76 +71,55 @@ const ui = {
   status: $("composer-status"),
   counter: $("composer-counter"),
   composerHelp: $("composer-help"),
-  composerReply: $("composer-reply"),
-  composerReplyText: $("composer-reply-text"),
-  composerReplyCancel: $("composer-reply-cancel"),
-  deleteDialog: $("delete-dialog"),
-  deleteConfirm: $("delete-confirm"),
-  reactDialog: $("react-dialog"),
-  reactChoices: $("react-choices"),
-  notifyButton: $("notify-button"),
   mentionList: $("mention-list"),
+  directList: $("direct-list"),
+  newDirect: $("new-direct"),
+  searchForm: $("search-form"),
+  searchText: $("search-text"),
+  typingLine: $("typing-line"),
+  attachments: $("attachments"),
+  attachButton: $("attach-button"),
+  attachInput: $("attach-input"),
 };
 
 const timeline = new Timeline(ui.messages);
-/** Sends not yet stored, by client_id: `{clientId, room, author, text, at, state}`. */
-const pending = new Map();
-/** The open room: `{room, stream, abort, lastSeq, loaded, hasMore, loadingOlder}`. */
+const typing = new TypingLine(ui.typingLine);
+const presence = new Presence();
+/**
+ * The open room: `{room, abort, lastSeq, loaded, hasMore, loadingOlder,
+ * readable, refused, early, retry, tries}`. `lastSeq` is the last event seq
+ * applied to the timeline; `early` holds its frames that came before its
+ * first page did.
+ */
 let view = null;
+/** Frames of the open room held while its first page loads; more than this reloads the room. */
+const MAX_EARLY_FRAMES = 5000;
 let knownRooms = [];
-const narrow = window.matchMedia("(max-width: 47.99rem)");
 
 // ---- Who you are, signing in and out ------------------------------------
 
 /** The signed-in user: `{id, username, display_name, role}`, or null. */
 let me = null;
-/** Whether the auth form creates an account rather than signing in. */
-let creating = false;
-
-function showAuthError(text) {
-  ui.authError.textContent = text;
-  ui.authError.hidden = text === "";
-}
-
-function setAuthMode(create) {
-  creating = create;
-  ui.authHeading.textContent = create ? "Create account" : "Sign in";
-  ui.authSubmit.textContent = create ? "Create account" : "Sign in";
-  ui.authDisplayField.hidden = !create;
-  ui.authSwitchText.textContent = create ? "Have an account?" : "New here?";
-  ui.authSwitch.textContent = create ? "I already have an account" : "Create an account";
-  ui.authPassword.autocomplete = create ? "new-password" : "current-password";
-  for (const id of ["auth-username-help", "auth-password-help"]) document.getElementById(id).hidden = !create;
-  for (const input of [ui.authUsername, ui.authPassword, ui.authDisplayName]) setFieldError(input, "");
-  showAuthError("");
-  document.title = `${create ? "Create account" : "Sign in"} · Palaver`;
-}
-
-ui.authSwitch.addEventListener("click", () => {
-  setAuthMode(!creating);
-  setStatus(ui.authInfo, "");
-  ui.authUsername.focus();
-});
+const signInForm = new SignInForm((user) => signedIn(user));
 
 /** Shows the sign-in screen; the URL (and so `?room=`) stays as it is. `info` is neutral news. */
 function showSignIn(info = "", { error = "" } = {}) {
   me = null;
   if (view !== null) {
-    view.stream?.stop();
     view.abort.abort();
+    clearTimeout(view.retry);
     view = null;
   }
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
-  watcher.stop();
+  stream.stop();
+  socketState = "connecting";
+  presence.clear();
+  attachments.clear();
+  typing.clear();
   closeDrawer();
   timeline.clear();
   ui.app.hidden = true;
-  ui.auth.hidden = false;
-  setAuthMode(false);
-  setStatus(ui.authInfo, info);
-  showAuthError(error);
-  ui.authPassword.value = "";
-  ui.authUsername.focus();
+  signInForm.show(info, error);
 }
 
 function showMe() {
@@ -177,74 +130,14 @@ function showMe() {
 function signedIn(user) {
   me = user;
   timeline.viewer = { id: user.id, role: user.role };
-  ui.auth.hidden = true;
+  signInForm.hide();
   ui.app.hidden = false;
-  ui.authPassword.value = "";
-  setStatus(ui.authInfo, "");
   showMe();
+  stream.start();
   enterRoom(roomFromUrl());
   refreshRooms();
   ui.text.focus();
 }
-
-/** A server refusal of the auth form, as a sentence beside the field it concerns. */
-function authFailure(err) {
-  if (err.status === 0) return [null, "The server could not be reached. Check your connection and try again."];
-  if (err.status === 429) {
-    const wait = err.retryAfter ? ` Try again in ${err.retryAfter} seconds.` : " Wait a moment, then try again.";
-    return [null, `Too many attempts.${wait}`];
-  }
-  if (!creating && err.status === 401) return [ui.authPassword, "That username and password do not match an account."];
-  if (creating && err.status === 409) return [ui.authUsername, "That username is taken: choose another one."];
-  if (creating && err.status === 403) return [null, "This server does not allow new accounts; ask its administrator."];
-  if (err.status === 403) return [null, "This account cannot sign in (it may be suspended)."];
-  if (err.code === "invalid_username") return [ui.authUsername, api.usernameError(ui.authUsername.value) ?? "The server refused this username."];
-  if (err.code === "invalid_password") return [ui.authPassword, api.passwordError(ui.authPassword.value) ?? "The server refused this password."];
-  if (err.code === "invalid_author") return [ui.authDisplayName, api.authorError(ui.authDisplayName.value) ?? "The server refused this display name."];
-  return [null, `That did not work (${err.message}).`];
-}
-
-async function authenticate() {
-  const create = creating;
-  const username = ui.authUsername.value.trim();
-  const password = ui.authPassword.value;
-  const displayName = ui.authDisplayName.value.trim();
-  setStatus(ui.authInfo, "");
-  showAuthError("");
-  const valid = create
-    ? checkFields([
-        [ui.authUsername, api.usernameError(username)],
-        [ui.authPassword, api.passwordError(password)],
-        [ui.authDisplayName, displayName === "" ? null : api.authorError(displayName)],
-      ])
-    : checkFields([
-        [ui.authUsername, username === "" ? "Type your username." : null],
-        [ui.authPassword, password === "" ? "Type your password." : null],
-      ]);
-  if (!valid) return;
-  ui.authSubmit.disabled = true;
-  try {
-    const user = create ? await api.register(username, password, displayName) : await api.login(username, password);
-    signedIn(user);
-  } catch (err) {
-    const [field, sentence] = authFailure(err);
-    ui.authPassword.value = "";
-    if (field === null) {
-      showAuthError(sentence);
-      ui.authPassword.focus();
-    } else {
-      setFieldError(field, sentence);
-      field.focus();
-    }
-  } finally {
-    ui.authSubmit.disabled = false;
-  }
-}
-
-ui.authForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  authenticate();
-});
 
 /** A modal panel: focus stays inside while it is open; Escape or a "Close" button closes it. */
 function openDialog(dialog, focus) {
@@ -270,104 +163,17 @@ ui.signOutConfirm.addEventListener("click", async () => {
 
 // ---- Profile --------------------------------------------------------------
 
-ui.meButton.addEventListener("click", () => {
-  ui.profileUsername.textContent = `@${me.username}`;
-  ui.profileName.value = me.display_name;
-  for (const input of [ui.profileName, ui.currentPassword, ui.newPassword]) setFieldError(input, "");
-  setStatus(ui.profileStatus, "");
-  openDialog(ui.profileDialog, ui.profileName);
-});
-
-ui.nameForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const name = ui.profileName.value.trim();
-  if (!checkFields([[ui.profileName, api.authorError(name)]])) return;
-  try {
-    me = await api.setDisplayName(name);
+const profile = new ProfileDialog(
+  () => me,
+  (user) => {
+    me = user;
     showMe();
-    setStatus(ui.profileStatus, `Your display name is now ${me.display_name}. New messages carry it.`);
-  } catch (err) {
-    if (err.status === 401) return showSignIn("", { error: "Your session has ended; sign in again." });
-    setFieldError(ui.profileName, err.code === "invalid_author" ? (api.authorError(name) ?? err.message) : `Not saved: ${describeError(err)}`);
-    ui.profileName.focus();
-  }
-});
-
-ui.passwordForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const current = ui.currentPassword.value;
-  const next = ui.newPassword.value;
-  const valid = checkFields([
-    [ui.currentPassword, current === "" ? "Type your current password." : null],
-    [ui.newPassword, api.passwordError(next) ?? (next === current ? "The new password is the same as the current one." : null)],
-  ]);
-  if (!valid) return;
-  try {
-    await api.changePassword(current, next);
-    ui.currentPassword.value = "";
-    ui.newPassword.value = "";
-    setStatus(ui.profileStatus, "Your password is changed; your other devices are signed out.");
-  } catch (err) {
-    ui.currentPassword.value = "";
-    ui.newPassword.value = "";
-    const field = err.status === 401 ? ui.currentPassword : err.code === "invalid_password" ? ui.newPassword : ui.currentPassword;
-    setFieldError(field, err.status === 401 ? "That is not your current password." : `Not changed: ${describeError(err)}`);
-    field.focus();
-  }
-});
-
-// ---- Drawer (narrow screens) ----------------------------------------------
-
-/** What Tab may reach while the drawer is open. */
-function drawerStops() {
-  return [ui.menuButton, ...ui.sidebar.querySelectorAll("a[href], button:not([disabled]), input:not([disabled])")].filter(
-    (node) => node.offsetParent !== null || node === ui.menuButton,
-  );
-}
-
-function openDrawer() {
-  if (!narrow.matches) return;
-  ui.app.classList.add("drawer-open");
-  ui.menuButton.setAttribute("aria-expanded", "true");
-  ui.scrim.hidden = false;
-  // The first room (the current one if listed): one Enter opens a room, never signs out.
-  const target = ui.roomList.querySelector('a[aria-current="page"]') ?? ui.roomList.querySelector("a") ?? ui.browseButton;
-  target.focus();
-}
-
-function closeDrawer({ focusMenu = false } = {}) {
-  if (!ui.app.classList.contains("drawer-open")) return;
-  ui.app.classList.remove("drawer-open");
-  ui.menuButton.setAttribute("aria-expanded", "false");
-  ui.scrim.hidden = true;
-  if (focusMenu) ui.menuButton.focus();
-}
-
-ui.menuButton.addEventListener("click", () => {
-  if (ui.app.classList.contains("drawer-open")) closeDrawer();
-  else openDrawer();
-});
-ui.scrim.addEventListener("click", () => closeDrawer({ focusMenu: true }));
-document.addEventListener("keydown", (event) => {
-  if (!ui.app.classList.contains("drawer-open")) return;
-  if (event.key === "Escape") {
-    closeDrawer({ focusMenu: true });
-  } else if (event.key === "Tab") {
-    // Focus stays in the open drawer (and its menu button).
-    const stops = drawerStops();
-    const at = stops.indexOf(document.activeElement);
-    const next = event.shiftKey ? (at <= 0 ? stops.length - 1 : at - 1) : (at === -1 || at === stops.length - 1 ? 0 : at + 1);
-    event.preventDefault();
-    stops[next].focus();
-  }
-});
-narrow.addEventListener("change", () => closeDrawer());
+  },
+  () => showSignIn("", { error: "Your session has ended; sign in again." }),
+);
+ui.meButton.addEventListener("click", () => profile.open(openDialog));
 
 // ---- Rooms ----------------------------------------------------------------
-
-function roomUrl(room) {
-  return `/?room=${encodeURIComponent(room)}`;
-}
 
 function showNotice(text) {
   ui.notice.textContent = text;
@@ -392,67 +198,105 @@ const roomInfo = (name) => knownRooms.find((r) => r.name === name) ?? null;
 /** Whether the server says which rooms you joined (the `joined` field). */
 const tracksJoined = () => knownRooms.some((r) => typeof r.joined === "boolean");
 
-/** The sidebar: the rooms you joined (or, from a server without `joined`, every room you may see), and the open one. */
+/** How a room is named for people: `#name`, or a direct room's other members. */
+function roomLabel(name) {
+  const info = roomInfo(name);
+  return info?.visibility === "direct" ? directLabel(info, me) : `#${name}`;
+}
+
+/**
+ * The sidebar: the rooms you joined (or, from a server without `joined`,
+ * every room you may see) and the open one; direct rooms in their own
+ * section, named by their people, with a presence dot for a one-to-one room.
+ */
 function renderRooms() {
   // The default room (where `/` leads) is always there, joined or not.
   const listed = tracksJoined() ? knownRooms.filter((r) => r.joined || r.name === DEFAULT_ROOM) : knownRooms;
-  const names = new Set(listed.map((r) => r.name));
-  if (view !== null && view.readable) names.add(view.room);
-  const items = [...names].sort().map((name) => {
-    const link = document.createElement("a");
-    link.href = roomUrl(name);
-    link.dataset.room = name;
-    link.className = "room-link";
-    const hash = document.createElement("span");
-    hash.className = "room-hash";
-    hash.setAttribute("aria-hidden", "true");
-    hash.textContent = "#";
-    link.append(hash, name);
-    if (roomInfo(name)?.visibility === "private") {
-      const badge = document.createElement("span");
-      badge.className = "room-private";
-      badge.textContent = " (private)";
-      link.append(badge);
-    }
-    const unread = view !== null && name === view.room ? 0 : (roomInfo(name)?.unread ?? 0);
-    if (unread > 0) {
-      link.classList.add("room-link--unread");
-      const badge = document.createElement("span");
-      badge.className = "unread-badge";
-      const count = document.createElement("span");
-      count.setAttribute("aria-hidden", "true");
-      count.textContent = unread > 99 ? "99+" : String(unread);
-      const label = document.createElement("span");
-      label.className = "visually-hidden";
-      label.textContent = ` ${unread} unread`;
-      badge.append(count, label);
-      link.append(badge);
-    }
-    if (view !== null && name === view.room) link.setAttribute("aria-current", "page");
-    const item = document.createElement("li");
-    item.append(link);
-    return item;
-  });
-  ui.roomList.replaceChildren(...items);
+  const names = new Set(listed.filter((r) => r.visibility !== "direct").map((r) => r.name));
+  if (view !== null && view.readable && roomInfo(view.room)?.visibility !== "direct") names.add(view.room);
+  const people = renderSidebar(ui, { rooms: knownRooms, names, current: view?.room ?? null, me, dot: (id) => presence.dot(id) });
+  presence.load(people);
   showRoomHead();
-  // The joined rooms not open here are watched live for their unread badges.
-  if (me !== null && tracksJoined()) {
-    watcher.watch(knownRooms.filter((r) => r.joined && r.name !== view?.room).map((r) => r.name));
+  followJoined();
+}
+
+/**
+ * The stream follows every room you joined (for its unread badge) from its
+ * last seq in the room list, and the open room (which the view follows
+ * itself); it lets go of the rest.
+ */
+function followJoined() {
+  if (me === null) return;
+  const joined = tracksJoined() ? knownRooms.filter((r) => r.joined) : [];
+  const wanted = new Set(joined.map((r) => r.name));
+  for (const room of stream.rooms) if (!wanted.has(room) && room !== view?.room) stream.unfollow(room);
+  for (const info of joined) if (info.name !== view?.room) stream.follow(info.name, info.last_seq ?? 0);
+}
+
+/** A frame of a room that is not open here: a new message by someone else adds to its badge. */
+function otherRoomFrame(frame) {
+  const info = roomInfo(frame.room);
+  const seq = frameSeq(frame);
+  if (info === null || seq === null || frame.type === "caught_up") return;
+  // Counted already: the room list's counts include every event up to its `last_seq`.
+  if (seq <= (info.last_seq ?? 0)) return;
+  info.last_seq = seq;
+  if (frame.type !== "message") return;
+  const message = frame.message;
+  notifyMention(message, me, roomLabel(message.room));
+  if (message.author_id === me?.id || message.deleted) return;
+  info.unread = (info.unread ?? 0) + 1;
+  if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
+  renderRooms();
+}
+
+/** Another session of yours moved a read marker. */
+function readElsewhere(frame) {
+  const info = roomInfo(frame.room);
+  if (info === null || !Number.isInteger(frame.read_seq)) return;
+  info.read_seq = Math.max(info.read_seq ?? 0, frame.read_seq);
+  if (info.read_seq >= (info.last_seq ?? 0)) {
+    info.unread = 0;
+    info.mentions = 0;
+    renderRooms();
+  } else {
+    refreshRooms(); // read part way: only the server can count what is left
   }
 }
 
-const watcher = new RoomWatcher({
-  onMessage: (room, message) => {
-    notifyMention(message);
-    const info = roomInfo(room);
-    if (info === null || message.author_id === me?.id || view?.room === room) return;
-    info.unread = (info.unread ?? 0) + 1;
-    if (me !== null && (message.mentions ?? []).includes(me.id)) info.mentions = (info.mentions ?? 0) + 1;
-    renderRooms();
+/** The connection as the socket last reported it (stream.js states). */
+let socketState = "connecting";
+
+/** What the header says: the open room is "Connected" once the stream is live on it. */
+function displayState() {
+  if (view === null || view.refused) return "none";
+  if (socketState !== "open") return socketState;
+  return view.loaded && stream.isLive(view.room) ? "connected" : "connecting";
+}
+
+const stream = new Stream({
+  onFrame: (frame) => {
+    if (frame.type === "rooms_changed") refreshRooms();
+    else if (frame.type === "read") readElsewhere(frame);
+    else if (frame.type === "presence") presence.update(frame);
+    else if (typeof frame.room !== "string") return;
+    else if (view !== null && frame.room === view.room) viewFrame(view, frame);
+    else otherRoomFrame(frame);
   },
-  onRoomsChanged: () => refreshRooms(),
-  onRead: () => refreshRooms(),
-  onReconnect: () => refreshRooms(),
+  onState: (state, reason) => {
+    if (state === "ended") {
+      if (reason === "suspended") showSignIn("", { error: "This account is suspended." });
+      else showSignIn("You are signed out.");
+      return;
+    }
+    const reopened = state === "open" && socketState !== "open";
+    socketState = state;
+    if (reopened) {
+      refreshRooms(); // counts may have moved while the socket was away
+      if (view !== null && !view.loaded && !view.refused) loadLatest(view);
+    }
+    showConnection(displayState());
+  },
 });
 
 let refreshing = null;
@@ -471,7 +315,7 @@ async function refreshRooms() {
           if (err.status === 404) refuse(current, `You are no longer a member of #${current.room}.`);
         });
       }
-      if (ui.browseDialog.open) renderBrowse();
+      browse.refresh();
     } catch (err) {
       if (err instanceof api.ApiError && err.status === 401) showSignIn("", { error: "Your session has ended; sign in again." });
       // Otherwise keep the last list; the connection state already tells the story.
@@ -482,44 +326,24 @@ async function refreshRooms() {
   return refreshing;
 }
 
-/** Whether you may manage the room's members and topic: an admin, or its owner. */
-function mayManage(info) {
-  if (me === null || info === null) return false;
-  if (me.role === "admin") return true;
-  if (info.owner !== undefined) return info.owner === me.username || info.owner?.id === me.id;
-  if (info.owner_id !== undefined) return info.owner_id === me.id;
-  return managedRooms.get(info.name) === true;
-}
-
-/**
- * Rooms whose members you may manage, as learned from the server, for a
- * server whose room list does not name the owner: adding yourself to a
- * private room you are in changes nothing, and answers 403 unless you are its
- * owner (or an admin).
- */
-const managedRooms = new Map();
-async function learnManagement(current) {
-  const info = roomInfo(current.room);
-  if (me === null || info === null || info.visibility !== "private" || info.owner !== undefined || info.owner_id !== undefined) return;
-  if (managedRooms.has(info.name) || !members.some((m) => m.id === me.id)) return;
-  try {
-    await api.addMember(info.name, me.username);
-    managedRooms.set(info.name, true);
-  } catch (err) {
-    if (err.status === 403) managedRooms.set(info.name, false);
-    return;
-  }
-  if (view === current && ui.membersDialog.open) renderMembers();
-}
-
 /** The header: name, visibility, topic and the Members button (not for a room you cannot read). */
 function showRoomHead() {
   if (view === null) return;
   const info = roomInfo(view.room);
   const readable = view.readable;
-  ui.roomVisibility.textContent = !readable || info === null ? "" : info.visibility === "private" ? "Private" : "Public";
+  const VISIBILITY = { private: "Private", public: "Public", direct: "Direct message" };
+  ui.roomVisibility.textContent = !readable || info === null ? "" : (VISIBILITY[info.visibility] ?? "");
   ui.roomTopic.textContent = readable && info?.topic ? info.topic : "";
   ui.membersButton.hidden = !readable;
+  // A direct room is named by its people rather than its name.
+  const direct = readable && info?.visibility === "direct";
+  const label = direct ? directLabel(info, me) : `#${view.room}`;
+  ui.roomName.textContent = direct ? label : view.room;
+  ui.roomName.previousElementSibling.hidden = direct;
+  ui.log.setAttribute("aria-label", `Messages in ${label}`);
+  ui.historyRoom.textContent = direct ? `your conversation with ${label}` : label;
+  if (!ui.text.disabled) ui.text.placeholder = `Message ${label}`;
+  document.title = `${label} · Palaver`;
 }
 
 /** The room name typed in `input`, tidied, or null after showing why it is not one. */
@@ -568,15 +392,63 @@ ui.privateForm.addEventListener("submit", async (event) => {
   }
 });
 
-function navigate(room) {
+/** Opens `room` (at message `seq`, from a search result, when given). */
+function navigate(room, { seq = null } = {}) {
   showNotice("");
   if (view === null || room !== view.room) {
     history.pushState(null, "", roomUrl(room));
-    enterRoom(room);
+    enterRoom(room, { seq });
+  } else if (seq !== null) {
+    // In this room already: shown if loaded, else the room opens around it.
+    if (timeline.has(seq)) showMessage(view, seq);
+    else enterRoom(room, { seq });
   }
   closeDrawer();
-  ui.text.focus();
+  if (seq === null) ui.text.focus();
 }
+
+ui.directList.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-room]");
+  if (link === null || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(link.dataset.room);
+});
+
+const directPicker = new DirectPicker(
+  {
+    dialog: $("direct-dialog"),
+    form: $("direct-form"),
+    query: $("direct-query"),
+    results: $("direct-results"),
+    chosen: $("direct-chosen"),
+    status: $("direct-status"),
+  },
+  () => me,
+  async (room) => {
+    await refreshRooms();
+    navigate(room.name);
+  },
+);
+const searchResults = new SearchResults(
+  { dialog: $("search-dialog"), status: $("search-status"), results: $("search-results"), more: $("search-more") },
+  roomLabel,
+  (room, seq) => navigate(room, { seq }),
+);
+ui.searchForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const query = ui.searchText.value.trim();
+  if (query === "") {
+    ui.searchText.focus();
+    return;
+  }
+  closeDrawer();
+  searchResults.search(query);
+});
+
+ui.newDirect.addEventListener("click", () => {
+  closeDrawer();
+  directPicker.open();
+});
 
 ui.roomList.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-room]");
@@ -648,208 +520,34 @@ ui.refusalBack.addEventListener("click", (event) => {
 
 // ---- Browse rooms ---------------------------------------------------------
 
-function renderBrowse() {
-  const rooms = knownRooms.filter((r) => r.visibility === "public");
-  const items = rooms.map((room) => {
-    const item = document.createElement("li");
-    const name = document.createElement("a");
-    name.href = roomUrl(room.name);
-    name.className = "member-name";
-    name.textContent = `#${room.name}`;
-    name.dataset.room = room.name;
-    item.append(name);
-    if (room.topic) {
-      const topic = document.createElement("span");
-      topic.className = "field-help";
-      topic.textContent = ` ${room.topic}`;
-      item.append(topic);
-    }
-    if (room.joined === false) {
-      const join = document.createElement("button");
-      join.type = "button";
-      join.className = "plain-button";
-      join.dataset.join = room.name;
-      join.textContent = "Join";
-      join.setAttribute("aria-label", `Join #${room.name}`);
-      item.append(join);
-    } else if (room.joined === true) {
-      const joined = document.createElement("span");
-      joined.className = "field-help";
-      joined.textContent = " joined";
-      item.append(joined);
-    }
-    return item;
-  });
-  if (items.length === 0) {
-    const none = document.createElement("li");
-    none.textContent = "No public rooms yet.";
-    items.push(none);
-  }
-  ui.browseList.replaceChildren(...items);
-}
-
-ui.browseButton.addEventListener("click", async () => {
-  setStatus(ui.browseStatus, "");
-  renderBrowse();
-  openDialog(ui.browseDialog, ui.browseList.querySelector("button, a") ?? undefined);
-  refreshRooms();
-});
-ui.browseList.addEventListener("click", async (event) => {
-  const link = event.target.closest("a[data-room]");
-  if (link !== null && event.button === 0 && !event.metaKey && !event.ctrlKey && !event.shiftKey && !event.altKey) {
-    event.preventDefault();
-    ui.browseDialog.close();
-    navigate(link.dataset.room);
-    return;
-  }
-  const join = event.target.closest("button[data-join]");
-  if (join === null) return;
-  const room = join.dataset.join;
-  try {
-    await api.addMember(room, me.username);
-    await refreshRooms();
-    setStatus(ui.browseStatus, `You joined #${room}.`);
-  } catch (err) {
-    setStatus(ui.browseStatus, `Could not join #${room}: ${describeError(err)}`, { error: true });
-  }
+const browse = new BrowseDialog({
+  rooms: () => knownRooms,
+  me: () => me,
+  roomUrl,
+  open: (room) => navigate(room),
+  refreshRooms,
+  show: openDialog,
 });
 
 // ---- Members --------------------------------------------------------------
 
-/** The open room's members, as last fetched: `[user]`. */
-let members = [];
-
-async function loadMembers(current) {
-  try {
-    const list = await api.listMembers(current.room, current.abort.signal);
-    if (view !== current) return;
-    members = list;
+const membersPanel = new MembersPanel({
+  view: () => view,
+  me: () => me,
+  roomInfo,
+  roomLabel,
+  refreshRooms,
+  show: openDialog,
+  presenceDot: (userId) => presence.dot(userId),
+  onPeople: (list) => {
     timeline.addPeople(list);
-    if (ui.membersDialog.open) renderMembers();
-    learnManagement(current);
-  } catch (err) {
-    if (err.name === "AbortError" || view !== current) return;
-    if (err.status === 404) refuse(current, "");
-  }
-}
-
-function renderMembers() {
-  const room = view.room;
-  const info = roomInfo(room);
-  const manage = mayManage(info);
-  ui.membersHeading.textContent = `Members of #${room}`;
-  ui.membersAbout.textContent =
-    info?.visibility === "private"
-      ? "A private room: only its members can find and read it."
-      : "A public room: anyone signed in can read it; people who join or post are members.";
-  const items = members.map((user) => {
-    const item = document.createElement("li");
-    const dot = document.createElement("span");
-    dot.className = "presence-dot";
-    dot.dataset.userId = user.id;
-    dot.setAttribute("aria-hidden", "true");
-    const name = document.createElement("span");
-    name.className = "member-name";
-    name.textContent = user.display_name;
-    const handle = document.createElement("span");
-    handle.className = "field-help";
-    handle.textContent = ` @${user.username}${user.id === me.id ? " (you)" : ""}`;
-    item.append(dot, name, handle);
-    if (manage && user.id !== me.id && user.username !== info?.owner) {
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "plain-button";
-      remove.dataset.remove = user.username;
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove ${user.display_name} (@${user.username})`);
-      item.append(remove);
-    }
-    return item;
-  });
-  ui.memberList.replaceChildren(...items);
-  ui.addMemberForm.hidden = !manage || info?.visibility !== "private";
-  ui.topicForm.hidden = !manage;
-  if (!ui.topicForm.hidden && document.activeElement !== ui.topicText) ui.topicText.value = info?.topic ?? "";
-  ui.leaveRoom.hidden = !members.some((m) => m.id === me.id);
-}
-
-ui.membersButton.addEventListener("click", () => {
-  if (view === null) return;
-  setStatus(ui.membersStatus, "");
-  setFieldError(ui.memberName, "");
-  renderMembers();
-  openDialog(ui.membersDialog, ui.membersDialog.querySelector("[data-close]"));
-  loadMembers(view);
-});
-
-ui.addMemberForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const username = ui.memberName.value.trim().replace(/^@/, "").toLowerCase();
-  if (!checkFields([[ui.memberName, username === "" ? "Type the username of the person to add." : api.usernameError(username)]])) return;
-  const current = view;
-  if (members.some((m) => m.username === username)) {
-    setFieldError(ui.memberName, `@${username} is already a member of #${current.room}.`);
-    ui.memberName.focus();
-    return;
-  }
-  try {
-    await api.addMember(current.room, username);
-    ui.memberName.value = "";
-    await loadMembers(current); // the list first, then the news: nothing moves after it is said
-    setStatus(ui.membersStatus, `@${username} can now see #${current.room}.`);
-  } catch (err) {
-    setFieldError(ui.memberName, err.status === 404 ? `There is no account named @${username}.` : `Not added: ${describeError(err)}`);
-  }
-  ui.memberName.focus();
-});
-
-ui.memberList.addEventListener("click", async (event) => {
-  const remove = event.target.closest("button[data-remove]");
-  if (remove === null || view === null) return;
-  const current = view;
-  const username = remove.dataset.remove;
-  try {
-    await api.removeMember(current.room, username);
-    await loadMembers(current);
-    setStatus(ui.membersStatus, `@${username} is no longer a member of #${current.room}.`);
-  } catch (err) {
-    setStatus(ui.membersStatus, `@${username} was not removed: ${describeError(err)}`, { error: true });
-  }
-  (ui.memberList.querySelector("button") ?? ui.membersDialog.querySelector("[data-close]")).focus();
-});
-
-ui.topicForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const topic = ui.topicText.value.trim();
-  const tooLong = [...topic].length > api.MAX_TOPIC_CHARS;
-  if (!checkFields([[ui.topicText, tooLong ? `A topic is at most ${api.MAX_TOPIC_CHARS} characters.` : null]])) return;
-  try {
-    await api.setTopic(view.room, topic);
-    setStatus(ui.membersStatus, topic === "" ? "The topic is cleared." : "The topic is saved.");
-    await refreshRooms();
-  } catch (err) {
-    setFieldError(ui.topicText, `Not saved: ${describeError(err)}`);
-  }
-});
-
-ui.leaveRoom.addEventListener("click", async () => {
-  if (view === null) return;
-  const room = view.room;
-  try {
-    await api.removeMember(room, me.username);
-  } catch (err) {
-    setStatus(
-      ui.membersStatus,
-      err.status === 409 ? `You own #${room}, so you cannot leave it.` : `You did not leave #${room}: ${describeError(err)}`,
-      { error: true },
-    );
-    return;
-  }
-  ui.membersDialog.close();
-  const wasPrivate = roomInfo(room)?.visibility === "private";
-  await refreshRooms();
-  if (wasPrivate) navigate(DEFAULT_ROOM);
-  showNotice(`You left #${room}.`);
+    presence.load(list);
+  },
+  onGone: (current) => refuse(current, ""),
+  onLeft: (room, wasPrivate) => {
+    if (wasPrivate) navigate(DEFAULT_ROOM);
+    showNotice(`You left #${room}.`);
+  },
 });
 
 window.addEventListener("popstate", () => {
@@ -877,11 +575,14 @@ function showConnection(state) {
     // Rooms may have come or gone while the stream was away; sends that
     // waited for the server go now (their client_id stores each at most once).
     refreshRooms();
-    retryWaiting();
+    outbox.retryWaiting();
   }
 }
 
-ui.reconnect.addEventListener("click", () => view?.stream.retryNow());
+ui.reconnect.addEventListener("click", () => {
+  stream.retryNow();
+  if (view !== null && !view.loaded && !view.refused) loadLatest(view);
+});
 
 // ---- History and the live stream ------------------------------------------
 
@@ -905,12 +606,9 @@ function showHistoryEdge() {
 
 /** Shows one stored message, replacing its pending copy if this page sent it. */
 function showStored(message, { follow = false } = {}) {
-  const mine = message.client_id !== null && pending.has(message.client_id);
+  const mine = outbox.has(message.client_id);
   const stick = follow || mine || atBottom();
-  if (mine) {
-    pending.delete(message.client_id);
-    timeline.removePending(message.client_id);
-  }
+  if (mine) outbox.settle(message.client_id);
   if (!timeline.add(message)) return;
   ui.empty.hidden = true;
   if (stick) scrollToBottom();
@@ -934,37 +632,86 @@ function markRead() {
   }, 1000);
 }
 
-/** The newest page; runs (and is retried) before the stream first connects. */
+/**
+ * The newest page, then the stream from after it: retried with backoff
+ * while the server cannot be reached; a 404 shows the refusal.
+ */
 async function loadLatest(current) {
+  clearTimeout(current.retry);
+  current.retry = null;
   let page;
   try {
-    page = await api.fetchPage(current.room, {}, current.abort.signal);
+    page =
+      current.target === null
+        ? await api.fetchPage(current.room, {}, current.abort.signal)
+        : await api.fetchAround(current.room, current.target, api.PAGE_SIZE, current.abort.signal);
   } catch (err) {
-    if (err instanceof api.ApiError && err.status === 404 && view === current) {
+    if (err.name === "AbortError" || view !== current || current.loaded) return;
+    if (err instanceof api.ApiError && err.status === 404) {
       refuse(current, "");
-      const stop = new Error("refused");
-      stop.name = "AbortError"; // nothing to retry
-      throw stop;
+      return;
     }
-    throw err;
+    if (err instanceof api.ApiError && err.status === 401) {
+      showSignIn("", { error: "Your session has ended; sign in again." });
+      return;
+    }
+    current.tries += 1;
+    const delay = Math.min(15_000, 500 * 2 ** (current.tries - 1)) * (0.5 + Math.random() / 2);
+    current.retry = setTimeout(() => {
+      if (view === current && !current.loaded) loadLatest(current);
+    }, delay);
+    return;
   }
-  if (view !== current) return;
+  if (view !== current || current.loaded) return;
   current.readable = true;
   ui.connection.hidden = false;
   // Where you stopped reading, from the room list (when it is there yet).
   const readSeq = roomInfo(current.room)?.read_seq;
   renderRooms();
-  loadMembers(current);
+  membersPanel.load(current);
   for (const message of page.messages) timeline.add(message);
-  const newest = page.messages[0]?.seq ?? 0;
-  current.lastSeq = Math.max(current.lastSeq, newest);
-  current.hasMore = page.has_more;
+  const seqs = page.messages.map((m) => m.seq);
+  const newest = seqs.length === 0 ? 0 : Math.max(...seqs);
+  // The page was read with the room's head: each message's `as_of`.
+  const asOf = Math.max(0, ...page.messages.map((m) => (Number.isInteger(m.as_of) ? m.as_of : 0)));
+  if (current.target === null) {
+    // The newest page is the room as of its `as_of` (every event up to it
+    // applied); the stream goes on from there.
+    current.lastSeq = Math.max(current.lastSeq, asOf, newest);
+    current.hasMore = page.has_more;
+  } else {
+    // Around a search result (oldest first): the stream replays everything
+    // after its newest message, so the rest of the room follows in order;
+    // events the page's messages already show are skipped by their `as_of`.
+    current.lastSeq = Math.max(current.lastSeq, newest);
+    current.hasMore = seqs.length > 0 && Math.min(...seqs) > 1;
+  }
   current.loaded = true;
   ui.historyError.hidden = true;
-  if (typeof readSeq === "number" && readSeq > 0) timeline.markNew(readSeq);
+  if (current.target === null && typeof readSeq === "number" && readSeq > 0) timeline.markNew(readSeq);
   showHistoryEdge();
-  scrollToBottom();
+  if (current.target === null) scrollToBottom();
+  else showMessage(current, current.target);
+  // What came meanwhile (from a subscription the room already had), then live from here.
+  const early = current.early;
+  current.early = [];
+  for (const frame of early) viewFrame(current, frame);
+  stream.follow(current.room, current.lastSeq, { restart: true });
+  showConnection(displayState());
   fillViewport(current);
+}
+
+/** Shows message `seq` of the open room: highlighted, scrolled to and focused. */
+function showMessage(current, seq) {
+  if (view !== current) return;
+  const item = timeline.highlight(seq);
+  if (item === undefined) {
+    showNotice("That message is no longer there (it may have been deleted).");
+    return;
+  }
+  item.scrollIntoView({ block: "center" });
+  item.focus({ preventScroll: true });
+  ui.jump.hidden = atBottom();
 }
 
 /** Older pages until the log can scroll, so scrolling up is possible at all. */
@@ -1032,11 +779,13 @@ ui.jump.addEventListener("click", () => {
 function refuse(current, detail) {
   if (view !== current) return;
   current.readable = false;
-  current.stream?.stop();
+  current.refused = true;
+  current.early = [];
+  clearTimeout(current.retry);
+  if (!roomInfo(current.room)?.joined) stream.unfollow(current.room);
   current.abort.abort();
-  for (const dialog of [ui.membersDialog]) if (dialog.open) dialog.close();
   timeline.clear();
-  members = [];
+  membersPanel.reset();
   ui.log.hidden = true;
   ui.jump.hidden = true;
   ui.refusal.hidden = false;
@@ -1056,16 +805,17 @@ function refuse(current, detail) {
 function setComposerEnabled(enabled) {
   ui.text.disabled = !enabled;
   ui.send.disabled = !enabled;
+  ui.attachButton.disabled = !enabled;
   if (!enabled) ui.text.placeholder = "You cannot write here";
 }
 
-function enterRoom(room) {
-  if (view !== null) {
-    view.stream?.stop();
-    view.abort.abort();
-  }
+function enterRoom(room, { seq = null } = {}) {
+  if (view !== null) leaveView(view);
   timeline.clear();
-  members = [];
+  typing.clear();
+  typingSignal.stop();
+  attachments.clear();
+  membersPanel.reset();
   const current = {
     room,
     abort: new AbortController(),
@@ -1074,13 +824,18 @@ function enterRoom(room) {
     hasMore: false,
     loadingOlder: false,
     readable: false,
-    stream: null,
+    refused: false,
+    early: [],
+    retry: null,
+    tries: 0,
+    target: seq,
   };
   view = current;
   ui.refusal.hidden = true;
   ui.log.hidden = false;
   ui.connection.hidden = false;
   ui.text.disabled = false;
+  ui.attachButton.disabled = false;
   updateCounter();
   ui.roomName.textContent = room;
   ui.historyRoom.textContent = `#${room}`;
@@ -1089,119 +844,114 @@ function enterRoom(room) {
   ui.historyError.hidden = true;
   ui.jump.hidden = true;
   document.title = `#${room} · Palaver`;
-  for (const send of pending.values()) {
-    if (send.room === room) {
-      timeline.addPending(send);
-      if (send.state === "failed") showFailure(send);
-    }
-  }
+  outbox.showIn(room);
   showHistoryEdge();
   renderRooms();
+  showConnection(displayState());
+  loadLatest(current);
+}
 
-  current.stream = new RoomStream(room, {
-    since: () => current.lastSeq,
-    prepare: () => loadLatest(current),
-    onMessage: (message) => {
-      if (view !== current || message.room !== room) return;
-      // The stream is in seq order and gapless: what it delivered is the resume point.
-      current.lastSeq = Math.max(current.lastSeq, message.seq);
-      showStored(message);
-      notifyMention(message);
-    },
-    onState: (state, reason) => {
-      if (view !== current) return;
-      if (state === "ended") {
-        if (reason === "removed") {
-          refuse(current, `You are no longer a member of #${room}: its owner or an admin removed you.`);
-        } else if (reason === "suspended") {
-          showSignIn("", { error: "This account is suspended." });
-        } else {
-          showSignIn("You are signed out.");
-        }
-        return;
-      }
-      showConnection(state);
-    },
-    onEvent: (frame) => {
-      if (view !== current) return;
-      current.lastSeq = Math.max(current.lastSeq, frame.seq);
-      timeline.apply(frame);
-    },
-    onCaughtUp: (seq) => {
-      if (view !== current) return;
-      current.lastSeq = Math.max(current.lastSeq, seq);
-      markRead();
-    },
-    onRoomsChanged: () => refreshRooms(),
-  });
-  current.stream.start();
+/** Lets go of the open room: its requests stop; the stream keeps it only if you joined it (for its badge). */
+function leaveView(current) {
+  current.abort.abort();
+  clearTimeout(current.retry);
+  const info = roomInfo(current.room);
+  if (info !== null && info.joined) {
+    // Everything up to here was seen in the open room: no badge for it.
+    info.last_seq = Math.max(info.last_seq ?? 0, current.lastSeq);
+    info.unread = 0;
+    info.mentions = 0;
+  } else {
+    stream.unfollow(current.room);
+  }
+}
+
+/**
+ * A frame of the open room. Until its first page is in, frames wait in
+ * `early`; then each event is applied once, in seq order: the page is the
+ * room as of `lastSeq`, the stream replays what came after, and a frame at
+ * or below `lastSeq` is already shown (the old subscription and the replay
+ * overlap).
+ */
+function viewFrame(current, frame) {
+  if (frame.type === "typing") {
+    if (frame.user && frame.user.id !== me?.id) typing.show(frame.user);
+    return;
+  }
+  if (!current.loaded) {
+    if (current.refused) return;
+    current.early.push(frame);
+    if (current.early.length > MAX_EARLY_FRAMES) enterRoom(current.room);
+    return;
+  }
+  if (frame.type === "error") {
+    if (frame.code === "removed") {
+      refuse(current, `You are no longer a member of #${current.room}: its owner or an admin removed you.`);
+    } else if (frame.code === "not_found") {
+      refuse(current, "");
+    } else {
+      // Refused for now (unavailable, too many rooms): follow it again shortly.
+      clearTimeout(current.retry);
+      current.retry = setTimeout(() => {
+        if (view === current) stream.follow(current.room, current.lastSeq, { restart: true });
+      }, 2000);
+    }
+    return;
+  }
+  const seq = frameSeq(frame);
+  if (seq === null) return;
+  if (frame.type === "caught_up") {
+    current.lastSeq = Math.max(current.lastSeq, seq);
+    const info = roomInfo(current.room);
+    if (info !== null) info.last_seq = Math.max(info.last_seq ?? 0, seq);
+    markRead();
+    showConnection(displayState());
+    return;
+  }
+  if (seq <= current.lastSeq) return;
+  current.lastSeq = seq;
+  const info = roomInfo(current.room);
+  if (info !== null) info.last_seq = Math.max(info.last_seq ?? 0, seq);
+  if (frame.type === "message") {
+    showStored(frame.message);
+    notifyMention(frame.message, me, roomLabel(frame.message.room));
+    typing.stop(frame.message.author_id);
+  } else {
+    timeline.apply(frame);
+    markRead();
+  }
 }
 
 // ---- Sending --------------------------------------------------------------
 
-function describeFailure(err) {
-  if (err.status === 0) return "the server could not be reached.";
-  if (err.status === 429) {
-    return err.retryAfter ? `too many messages; try again in ${err.retryAfter} s.` : "too many messages; wait a moment.";
-  }
-  return err.message;
-}
-
-function showFailure(send) {
-  if (waitsForServer(send)) {
-    timeline.setWaiting(send.clientId, describeFailure(send.error));
-    return;
-  }
-  timeline.setFailed(send.clientId, describeFailure(send.error), {
-    // The server may have stored a retryable failure: only the same
-    // client_id may try again, and nothing else may be sent in its place.
-    retry: send.error.retryable,
-    edit: !send.error.retryable,
-  });
-}
-
-async function deliver(send) {
-  clearTimeout(send.timer);
-  send.state = "sending";
-  timeline.setSending(send.clientId);
-  try {
-    const message = await api.sendMessage(send.room, send);
-    if (view !== null && view.room === send.room) {
-      showStored(message, { follow: pending.has(send.clientId) });
+const outbox = new Outbox(
+  timeline,
+  {
+    room: () => view?.room ?? null,
+    connected: () => ui.connection.dataset.state === "connected",
+    stored: (message, options) => {
+      showStored(message, options);
       showHistoryEdge();
-    }
-    pending.delete(send.clientId);
-    if (!knownRooms.some((r) => r.name === send.room)) refreshRooms();
-  } catch (err) {
-    if (!pending.has(send.clientId)) return; // the stream delivered it meanwhile
-    send.state = "failed";
-    send.error = err;
-    if (err.status === 404 && view?.room === send.room && view.readable) {
-      // The room went away under us (removed, say): the stream will end too.
-      loadMembers(view);
-    }
-    if (view !== null && view.room === send.room) showFailure(send);
-    if (waitsForServer(send)) {
-      // The stream may be up while this request was lost: try again by
-      // ourselves, backing off; a reconnect also sends it at once.
-      send.tries = (send.tries ?? 0) + 1;
-      clearTimeout(send.timer);
-      send.timer = setTimeout(() => {
-        if (pending.get(send.clientId) === send && send.state === "failed" && ui.connection.dataset.state === "connected") {
-          deliver(send);
-        }
-      }, Math.min(30_000, 1000 * 2 ** (send.tries - 1)));
-    }
-  }
-}
-
-/** Whether a failed send waits for the server to come back (and is then sent by itself). */
-const waitsForServer = (send) => send.state === "failed" && (send.error.status === 0 || send.error.status >= 500);
-
-/** Sends every send that waited for the server, with its own client_id. */
-function retryWaiting() {
-  for (const send of pending.values()) if (waitsForServer(send)) deliver(send);
-}
+    },
+    gone: (room) => {
+      // The room went away under us (removed, say): the stream will say so too.
+      if (view?.room === room && view.readable) membersPanel.load(view);
+    },
+    unknown: (room) => {
+      if (!knownRooms.some((r) => r.name === room)) refreshRooms();
+    },
+    restore: (text) => {
+      ui.text.value = ui.text.value.trim() === "" ? text : `${ui.text.value}\n${text}`;
+      updateCounter();
+      ui.text.focus();
+    },
+    changed: () => {
+      showHistoryEdge();
+      ui.text.focus();
+    },
+  },
+  ui.messages,
+);
 
 function showComposerStatus(text) {
   ui.status.textContent = text;
@@ -1223,7 +973,14 @@ function updateCounter() {
 
 function submit() {
   if (me === null || view === null || !view.readable) return;
-  const error = api.textError(ui.text.value);
+  if (attachments.busy) {
+    showComposerStatus("Wait for the upload to finish, or remove it.");
+    return;
+  }
+  const files = attachments.ready;
+  // A message always has text: files sent alone carry their names.
+  const text = ui.text.value.trim() === "" && files.length > 0 ? files.map((f) => f.name).join(", ") : ui.text.value;
+  const error = api.textError(text);
   if (error !== null) {
     showComposerStatus(error);
     return;
@@ -1234,20 +991,21 @@ function submit() {
     room: view.room,
     author: me.display_name,
     authorId: me.id,
-    text: ui.text.value.trim(),
+    text: text.trim(),
+    files,
     at: new Date(),
     state: "sending",
     error: null,
-    replyTo: replyTo?.seq ?? null,
+    replyTo: actions.replyTo,
   };
-  setReply(null);
-  pending.set(send.clientId, send);
-  timeline.addPending(send);
+  actions.setReply(null);
+  attachments.clear();
+  typingSignal.stop();
+  outbox.add(send);
   ui.empty.hidden = true;
   scrollToBottom();
   ui.text.value = "";
   updateCounter();
-  deliver(send);
 }
 
 ui.composer.addEventListener("submit", (event) => {
@@ -1285,182 +1043,70 @@ ui.log.addEventListener("keydown", (event) => {
   event.preventDefault();
   items[next].focus();
 });
-ui.text.addEventListener("input", updateCounter);
+ui.text.addEventListener("input", () => {
+  updateCounter();
+  if (view === null || !view.readable) return;
+  if (ui.text.value.trim() === "") typingSignal.stop();
+  else typingSignal.typed(view.room);
+});
 
-ui.messages.addEventListener("click", (event) => {
-  const control = event.target.closest("button[data-action]");
-  if (control === null) return;
-  const send = pending.get(control.dataset.clientId);
-  if (!send) return;
-  switch (control.dataset.action) {
-    case "retry":
-      deliver(send); // the same client_id: stored at most once
-      break;
-    case "edit":
-      pending.delete(send.clientId);
-      timeline.removePending(send.clientId);
-      ui.text.value = ui.text.value.trim() === "" ? send.text : `${ui.text.value}\n${send.text}`;
-      updateCounter();
-      ui.text.focus();
-      break;
-    case "discard":
-      pending.delete(send.clientId);
-      timeline.removePending(send.clientId);
-      showHistoryEdge();
-      ui.text.focus();
-      break;
-  }
+// ---- Typing ----------------------------------------------------------------
+
+const typingSignal = new TypingSignal((frame) => stream.send(frame));
+
+// ---- Attachments: the button, dropped files and pasted images ---------------
+
+const attachments = new Attachments(ui.attachments, () => updateCounter());
+
+function attach(files) {
+  if (view === null || !view.readable || files.length === 0) return;
+  showComposerStatus(attachments.add(view.room, files));
+}
+
+ui.attachButton.addEventListener("click", () => ui.attachInput.click());
+ui.attachInput.addEventListener("change", () => {
+  attach([...ui.attachInput.files]);
+  ui.attachInput.value = "";
+  ui.text.focus();
+});
+ui.text.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData?.files ?? [])].filter((f) => f.type.startsWith("image/"));
+  if (files.length === 0) return; // text pastes as text
+  event.preventDefault();
+  attach(files);
+});
+const dropZone = document.getElementById("chat");
+dropZone.addEventListener("dragover", (event) => {
+  if (![...(event.dataTransfer?.types ?? [])].includes("Files") || view === null || !view.readable) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+  dropZone.classList.add("chat--drop");
+});
+dropZone.addEventListener("dragleave", (event) => {
+  if (event.target === dropZone || !dropZone.contains(event.relatedTarget)) dropZone.classList.remove("chat--drop");
+});
+dropZone.addEventListener("drop", (event) => {
+  dropZone.classList.remove("chat--drop");
+  if (!event.dataTransfer?.files?.length) return;
+  event.preventDefault();
+  attach([...event.dataTransfer.files]);
+  ui.text.focus();
 });
 
 // ---- @ autocomplete of the room's members ----------------------------------
 
 const mentionPicker = new MentionPicker(ui.text, ui.mentionList, {
-  candidates: () => members.filter((m) => m.id !== me?.id),
+  candidates: () => membersPanel.members.filter((m) => m.id !== me?.id),
   onInsert: () => updateCounter(),
-});
-
-// ---- Mention notifications ------------------------------------------------
-
-/** A browser notification for a message that mentions you while the tab is hidden, once you allowed them. */
-function notifyMention(message) {
-  if (me === null || !document.hidden || typeof Notification !== "function" || Notification.permission !== "granted") return;
-  if (!(message.mentions ?? []).includes(me.id) || message.author_id === me.id) return;
-  const note = new Notification(`${message.author} mentioned you in #${message.room}`, {
-    body: message.text.slice(0, 200),
-    tag: `${message.room}:${message.seq}`,
-  });
-  note.addEventListener("click", () => {
-    window.focus();
-    note.close();
-  });
-}
-
-ui.notifyButton.addEventListener("click", async () => {
-  if (typeof Notification !== "function") {
-    setStatus(ui.profileStatus, "This browser cannot show notifications.");
-    return;
-  }
-  const permission = await Notification.requestPermission();
-  setStatus(
-    ui.profileStatus,
-    permission === "granted"
-      ? "You will be notified of mentions while Palaver is in the background."
-      : "Notifications are blocked; the browser's site settings can allow them.",
-  );
 });
 
 // ---- Message actions: reply, react, edit, delete ---------------------------
 
-const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
-/** The message a send will reply to: `{seq}`, or null. */
-let replyTo = null;
-/** The message a dialog (delete, react) is about. */
-let actingOn = null;
-
-function setReply(seq) {
-  replyTo = seq === null ? null : { seq };
-  ui.composerReply.hidden = seq === null;
-  if (seq !== null) {
-    const item = timeline.item(seq);
-    const text = (item?.querySelector(":scope > .msg-text")?.textContent ?? "").split("\n")[0].slice(0, 80);
-    ui.composerReplyText.textContent = `Replying to ${item?.dataset.author ?? "a message"}: ${text}`;
-  }
-}
-ui.composerReplyCancel.addEventListener("click", () => {
-  setReply(null);
-  ui.text.focus();
-});
-
-/** Edits your message `seq` in place; saving applies the stored edit at once (the stream's copy changes nothing). */
-function startEdit(seq) {
-  const item = timeline.item(seq);
-  if (item === undefined || view === null) return;
-  const room = view.room;
-  editInPlace(item, {
-    enterSaves: () => !onTouch(),
-    save: async (text) => {
-      const problem = api.textError(text);
-      if (problem !== null) return problem;
-      try {
-        const message = await api.editMessage(room, seq, text.trim());
-        timeline.apply({ type: "edit", target: seq, text: message.text, mentions: message.mentions ?? [] });
-        return null;
-      } catch (err) {
-        return `Not saved: ${describeError(err)}`;
-      }
-    },
-  });
-}
-
-ui.messages.addEventListener("click", async (event) => {
-  const control = event.target.closest("button[data-msg-action]");
-  if (control === null || view === null) return;
-  const seq = Number(control.dataset.seq);
-  const room = view.room;
-  switch (control.dataset.msgAction) {
-    case "reply":
-      setReply(seq);
-      ui.text.focus();
-      break;
-    case "edit":
-      startEdit(seq);
-      break;
-    case "delete":
-      actingOn = { room, seq };
-      openDialog(ui.deleteDialog, ui.deleteDialog.querySelector("[data-close]"));
-      break;
-    case "react":
-      actingOn = { room, seq };
-      ui.reactChoices.replaceChildren(
-        ...EMOJI.map((emoji) => {
-          const choice = document.createElement("button");
-          choice.type = "button";
-          choice.className = "emoji-choice";
-          choice.textContent = emoji;
-          choice.dataset.emoji = emoji;
-          return choice;
-        }),
-      );
-      openDialog(ui.reactDialog, ui.reactChoices.querySelector("button"));
-      break;
-    case "chip": {
-      const emoji = control.dataset.emoji;
-      const mine = control.getAttribute("aria-pressed") === "true";
-      try {
-        await api.react(room, seq, emoji, !mine);
-      } catch (err) {
-        showNotice(`The reaction was not changed: ${describeError(err)}`);
-      }
-      break;
-    }
-  }
-});
-
-ui.reactChoices.addEventListener("click", async (event) => {
-  const choice = event.target.closest("button[data-emoji]");
-  if (choice === null || actingOn === null) return;
-  const { room, seq } = actingOn;
-  ui.reactDialog.close();
-  const already = timeline.reactions(seq).some((r) => r.emoji === choice.dataset.emoji && r.me);
-  try {
-    if (!already) await api.react(room, seq, choice.dataset.emoji, true);
-  } catch (err) {
-    showNotice(`The reaction was not added: ${describeError(err)}`);
-  }
-  timeline.item(seq)?.focus();
-});
-
-ui.deleteConfirm.addEventListener("click", async () => {
-  if (actingOn === null) return;
-  const { room, seq } = actingOn;
-  ui.deleteDialog.close();
-  try {
-    await api.deleteMessage(room, seq);
-    if (view?.room === room) timeline.apply({ type: "delete", target: seq });
-  } catch (err) {
-    showNotice(`The message was not deleted: ${describeError(err)}`);
-  }
-  ui.text.focus();
+const actions = new MessageActions(timeline, {
+  room: () => view?.room ?? null,
+  show: openDialog,
+  notice: showNotice,
+  enterSaves: () => !onTouch(),
 });
 
 // Up arrow in an empty composer edits your last message.
@@ -1469,7 +1115,7 @@ ui.text.addEventListener("keydown", (event) => {
   const last = timeline.lastOwn;
   if (last === undefined) return;
   event.preventDefault();
-  startEdit(Number(last.dataset.seq));
+  actions.startEdit(Number(last.dataset.seq));
 });
 
 // ---- Start ----------------------------------------------------------------

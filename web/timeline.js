@@ -1,6 +1,7 @@
 // The message list: stored messages ordered by seq, each shown once, then the
 // sends still pending. User text only ever becomes text nodes (markup.js).
 
+import { renderFiles } from "./files.js";
 import { renderText } from "./markup.js";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -66,7 +67,7 @@ function renderReactions(item, reactions) {
   }
   if (row === null) {
     row = el("div", "msg-reactions");
-    item.querySelector(":scope > .msg-text").after(row);
+    (item.querySelector(":scope > .msg-files") ?? item.querySelector(":scope > .msg-text")).after(row);
   }
   row.replaceChildren(
     ...reactions.map((r) => {
@@ -81,7 +82,7 @@ function renderReactions(item, reactions) {
   );
 }
 
-function render({ author, authorId = null, text, at, seq = null, clientId = null }) {
+function render({ author, authorId = null, text, at, seq = null, clientId = null, files = [] }) {
   const key = authorKey(authorId, author);
   // An <article> (role "article"), reachable by Up and Down in the log.
   const item = el("article", `msg hue-${hue(key)}`);
@@ -104,6 +105,8 @@ function render({ author, authorId = null, text, at, seq = null, clientId = null
   const body = el("div", "msg-text");
   renderText(text, body);
   item.append(meta, body);
+  const attached = renderFiles(files);
+  if (attached !== null) item.append(attached);
   return item;
 }
 
@@ -198,7 +201,11 @@ export class Timeline {
     return this.#bySeq.has(seq);
   }
 
-  /** Inserts a stored message in seq order; false if it is already shown. */
+  /**
+   * Inserts a stored message in seq order; false if it is already shown.
+   * Its `as_of` is the room seq its state is as of: every event up to it is
+   * already applied, so those are not applied to it again.
+   */
   add(message) {
     if (this.#bySeq.has(message.seq)) return false;
     if (message.author_id && message.author_username) this.#usernames.set(authorKey(message.author_id, ""), message.author_username);
@@ -209,9 +216,15 @@ export class Timeline {
       at: new Date(message.sent_at),
       seq: message.seq,
       clientId: message.client_id,
+      files: message.deleted ? [] : (message.files ?? []),
     });
     item.classList.add("msg--stored");
-    this.#state.set(message.seq, { reactions: (message.reactions ?? []).map((r) => ({ ...r })), reply: message.reply_to ?? null });
+    const asOf = Number.isInteger(message.as_of) ? message.as_of : 0;
+    this.#state.set(message.seq, {
+      reactions: (message.reactions ?? []).map((r) => ({ ...r })),
+      reply: message.reply_to ?? null,
+      asOf,
+    });
     if (message.reply_to !== null && message.reply_to !== undefined) item.prepend(this.#replyQuote(message.reply_to));
     if (message.deleted) this.#tombstone(item);
     else if (message.edited_at) this.#markEdited(item);
@@ -238,8 +251,8 @@ export class Timeline {
   }
 
   /** Shows a send that is not stored yet, after everything stored. */
-  addPending({ clientId, author, authorId, text, at }) {
-    const item = render({ author, authorId, text: text.trim(), at, clientId });
+  addPending({ clientId, author, authorId, text, at, files = [] }) {
+    const item = render({ author, authorId, text: text.trim(), at, clientId, files });
     item.classList.add("msg--pending");
     item.append(el("div", "msg-status"));
     this.#list.append(item);
@@ -303,6 +316,14 @@ export class Timeline {
     }
   }
 
+  /** Marks `seq` as the message jumped to (one at a time); its item, or undefined. */
+  highlight(seq) {
+    for (const node of this.#list.querySelectorAll(".msg--highlight")) node.classList.remove("msg--highlight");
+    const item = this.#bySeq.get(seq);
+    item?.classList.add("msg--highlight");
+    return item;
+  }
+
   /** The stored message item of `seq`, or undefined. */
   item(seq) {
     return this.#bySeq.get(seq);
@@ -313,10 +334,22 @@ export class Timeline {
     return this.#state.get(seq)?.reactions ?? [];
   }
 
-  /** Applies an edit, delete or reaction frame (a second time changes nothing). */
+  /**
+   * Applies an edit, delete or reaction frame (a second time changes
+   * nothing). An event the message's state already includes (its seq at or
+   * below the message's `as_of`) is skipped, and an applied one moves
+   * `as_of` to it: a replayed message comes as it is stored now, and its
+   * later events still follow it (DESIGN §5b, `as_of` in the README's
+   * contract). A frame without a seq is this page's own change, applied now.
+   */
   apply(frame) {
     const item = this.#bySeq.get(frame.target);
     if (item === undefined) return;
+    const state = this.#state.get(frame.target);
+    if (Number.isInteger(frame.seq)) {
+      if (frame.seq <= state.asOf) return;
+      state.asOf = frame.seq;
+    }
     if (frame.type === "edit") {
       if (item.classList.contains("msg--deleted")) return;
       const body = el("div", "msg-text");
@@ -327,7 +360,6 @@ export class Timeline {
     } else if (frame.type === "delete") {
       this.#tombstone(item);
     } else if (frame.type === "reaction") {
-      const state = this.#state.get(frame.target);
       const mine = this.viewer !== null && frame.user_id === this.viewer.id;
       let entry = state.reactions.find((r) => r.emoji === frame.emoji);
       if (mine && entry !== undefined && entry.me === frame.on) return; // already applied
@@ -357,6 +389,7 @@ export class Timeline {
     item.querySelector(":scope > .msg-text").replaceChildren(el("em", "", "This message was deleted."));
     item.querySelector(":scope > .msg-actions")?.remove();
     item.querySelector(":scope > .msg-reactions")?.remove();
+    item.querySelector(":scope > .msg-files")?.remove();
     item.querySelector(":scope > .msg-meta .msg-edited")?.remove();
   }
 

@@ -2,6 +2,7 @@
 // group, Debian's Chromium driven by playwright-core, and small helpers that
 // wait on conditions rather than sleeping.
 
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -81,11 +82,13 @@ export function username(name) {
 
 /** One `palaver serve` on 127.0.0.1 with its own SQLite file; restartable on the same port. */
 export class Server {
-  static async create(name) {
+  /** `args`: more `palaver serve` options (`--max-file-bytes 100000`, say). */
+  static async create(name, { args = [] } = {}) {
     fs.mkdirSync(OUTPUT, { recursive: true });
     if (REMOTE !== null) return new RemoteServer(name, REMOTE);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `palaver-web-${name}-`));
     const server = new Server(name, dir, await freePort());
+    server.args = args;
     await server.start();
     return server;
   }
@@ -114,6 +117,9 @@ export class Server {
         "--registrations-per-ip-burst", "100000",
         "--log-format", "json",
         "--shutdown-grace", "5",
+        // Uploads next to the database, removed with it.
+        "--file-store", `file://${this.dir}/files`,
+        ...(this.args ?? []),
       ],
       { stdio: ["ignore", log, log] },
     );
@@ -239,6 +245,57 @@ export async function openPage(context, url) {
   });
   if (url) await page.goto(url);
   return page;
+}
+
+/** Signs up in the page through the API (the page then holds the session) and opens `path`. */
+export async function signUp(page, server, displayName, path = "/") {
+  const user = username(displayName);
+  await page.goto(`${server.url}/healthz`);
+  const status = await page.evaluate(
+    async ([username, password, display_name]) =>
+      (
+        await fetch("/api/v1/auth/register", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ username, password, display_name }),
+        })
+      ).status,
+    [user, PASSWORD, displayName],
+  );
+  assert.equal(status, 201, `register ${displayName}`);
+  await page.goto(`${server.url}${path}`);
+  return user;
+}
+
+/** An account made from node: `{username, cookie, call(method, path, body)}`. */
+export async function account(server, displayName) {
+  const user = username(displayName);
+  const response = await fetch(`${server.url}/api/v1/auth/register`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: user, password: PASSWORD, display_name: displayName }),
+  });
+  assert.equal(response.status, 201, `register ${displayName}`);
+  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0];
+  const { user: me } = await response.json();
+  return {
+    ...me,
+    cookie,
+    async call(method, path, body) {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { Cookie: cookie, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text === "" ? null : JSON.parse(text) };
+    },
+    async post(room, text) {
+      const res = await this.call("POST", `/api/v1/rooms/${room}/messages`, { text });
+      assert.equal(res.status, 201, `post to ${room}: ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+  };
 }
 
 /** Waits until the page reports the connection state `state`. */

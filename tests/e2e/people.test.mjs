@@ -13,13 +13,14 @@ import {
   REMOTE,
   SCREENSHOTS,
   Server,
+  account,
   axeViolations,
   eventually,
   keepEvidence,
   launchBrowser,
   openPage,
   shownTexts,
-  username,
+  signUp,
   waitForState,
 } from "./harness.mjs";
 
@@ -81,57 +82,6 @@ async function withPeople(names, body, options = {}) {
   }
 }
 
-/** Signs up in the page through the API (the page then holds the session) and opens `path`. */
-async function signUp(page, server, displayName, path = "/") {
-  const user = username(displayName);
-  await page.goto(`${server.url}/healthz`);
-  const status = await page.evaluate(
-    async ([username, password, display_name]) =>
-      (
-        await fetch("/api/v1/auth/register", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ username, password, display_name }),
-        })
-      ).status,
-    [user, PASSWORD, displayName],
-  );
-  assert.equal(status, 201, `register ${displayName}`);
-  await page.goto(`${server.url}${path}`);
-  return user;
-}
-
-/** An account made from node: `{username, cookie, call(method, path, body)}`. */
-async function account(server, displayName) {
-  const user = username(displayName);
-  const response = await fetch(`${server.url}/api/v1/auth/register`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: user, password: PASSWORD, display_name: displayName }),
-  });
-  assert.equal(response.status, 201, `register ${displayName}`);
-  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0];
-  const { user: me } = await response.json();
-  return {
-    ...me,
-    cookie,
-    async call(method, path, body) {
-      const res = await fetch(`${server.url}${path}`, {
-        method,
-        headers: { Cookie: cookie, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text === "" ? null : JSON.parse(text) };
-    },
-    async post(room, text) {
-      const res = await this.call("POST", `/api/v1/rooms/${room}/messages`, { text });
-      assert.equal(res.status, 201, `post to ${room}: ${JSON.stringify(res.body)}`);
-      return res.body;
-    },
-  };
-}
-
 /** A private room owned by `owner` with `others` added. */
 async function privateRoom(owner, others = []) {
   const name = `secret-${Math.random().toString(36).slice(2, 8)}`;
@@ -152,7 +102,11 @@ test("1. a private room's link says it cannot be read: no stream, not listed, no
     await withPeople(["guest"], async (guest) => {
       const page = await guest.open();
       const sockets = [];
-      page.on("websocket", (ws) => sockets.push(ws.url()));
+      const sent = [];
+      page.on("websocket", (ws) => {
+        sockets.push(ws.url());
+        ws.on("framesent", (frame) => sent.push(String(frame.payload)));
+      });
       const guestName = await signUp(page, server, "Guest", `/?room=${room}`);
       await page.getByRole("heading", { name: REFUSAL }).waitFor();
       await page.getByRole("link", { name: "Go to #general" }).waitFor();
@@ -162,6 +116,8 @@ test("1. a private room's link says it cannot be read: no stream, not listed, no
       assert.ok(!["reconnecting", "offline"].includes(await page.locator("#connection").getAttribute("data-state")), "the server is fine: no connection trouble shown");
       assert.equal(await page.getByRole("button", { name: "Retry now" }).count(), 0);
       assert.deepEqual(sockets.filter((url) => url.includes(room)), [], "no stream attempt");
+      assert.deepEqual(sent.filter((payload) => payload.includes(room)), [], "no subscription to it");
+      assert.ok(sockets.every((url) => url.endsWith("/api/v1/stream")), `one stream for all rooms: ${sockets}`);
       assert.equal(await page.locator(`#room-list a[data-room="${room}"]`).count(), 0, "not added to the sidebar");
       assert.ok(await page.getByRole("textbox", { name: "Message" }).isDisabled(), "nothing to send to");
 
@@ -561,11 +517,41 @@ test("10. the sign-in page's first Tab stop is its form; the log's focus ring is
         return stop?.id || stop?.textContent;
       });
       assert.equal(first, "auth-username");
+      // And with the keyboard: nothing comes before the username field (no
+      // "Skip to the message box" of the hidden chat page), and Tab goes on
+      // through the form.
+      assert.equal(await page.evaluate(() => document.activeElement?.id), "auth-username", "the form has the focus on arrival");
+      await page.keyboard.press("Shift+Tab");
+      const before = await page.evaluate(() => ({ tag: document.activeElement?.tagName, text: document.activeElement?.textContent?.trim().slice(0, 40) }));
+      assert.equal(before.tag, "BODY", `no Tab stop before the username field (got ${JSON.stringify(before)})`);
+      await page.getByRole("textbox", { name: "Username" }).focus();
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement?.id), "auth-password");
       await signUp(page, server, "Ada");
       await waitForState(page, "connected");
-      await page.locator("#log").focus();
-      const offset = await page.locator("#log").evaluate((el) => Number.parseFloat(getComputedStyle(el).outlineOffset));
-      assert.ok(offset < 0, `the ring sits inside the scrolling log (offset ${offset})`);
+      // Focused from the keyboard (Tab), so :focus-visible applies as it does for people.
+      await page.getByRole("textbox", { name: "Message" }).waitFor();
+      await page.evaluate(() => document.activeElement?.blur());
+      let guard = 0;
+      while (!(await page.locator("#log").evaluate((el) => el === document.activeElement)) && guard < 60) {
+        await page.keyboard.press("Tab");
+        guard += 1;
+      }
+      assert.ok(guard < 60, "Tab reaches the log");
+      const ring = await page.locator("#log").evaluate((el) => {
+        const style = getComputedStyle(el);
+        return {
+          visible: el.matches(":focus-visible"),
+          style: style.outlineStyle,
+          width: Number.parseFloat(style.outlineWidth),
+          offset: Number.parseFloat(style.outlineOffset),
+        };
+      });
+      assert.ok(ring.visible, "the log shows a keyboard focus ring");
+      assert.notEqual(ring.style, "none", "the ring is drawn");
+      assert.ok(ring.width > 0, `the ring has a width (${ring.width})`);
+      // Inside the scrolling box (its overflow would clip a ring drawn outside it).
+      assert.ok(ring.offset + ring.width <= 0, `the ring sits inside the log (offset ${ring.offset}, width ${ring.width})`);
     });
   });
 });

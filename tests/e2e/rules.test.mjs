@@ -35,3 +35,52 @@ test("text is 1-4000 characters after trimming; newline and tab are the only con
     assert.notEqual(textError(`a${control}b`), null, JSON.stringify(control));
   }
 });
+
+// Pure pieces of the UI of issues 18 and 19.
+const { decodeEntities } = await import("../../web/highlight.js");
+const { TypingSignal, typingText } = await import("../../web/typing.js");
+const { formatSize } = await import("../../web/files.js");
+
+test("a search highlight's escaped text is decoded, never parsed: the server's five escapes and numeric references", () => {
+  assert.equal(decodeEntities("&lt;b&gt;zebra&lt;/b&gt; &amp; &quot;co&quot; &#39;s"), `<b>zebra</b> & "co" 's`);
+  assert.equal(decodeEntities("&#x1F993; &#129427;"), "🦓 🦓");
+  // Not a reference, or out of range: left as it is.
+  assert.equal(decodeEntities("&nosuch; &#xD800; &#0; & ;"), "&nosuch; &#xD800; &#0; & ;");
+  // Decoding once only: an escaped reference stays a reference.
+  assert.equal(decodeEntities("&amp;lt;"), "&lt;");
+});
+
+test("the typing line names one or two people, then says several", () => {
+  assert.equal(typingText([]), "");
+  assert.equal(typingText(["Ada"]), "Ada is typing…");
+  assert.equal(typingText(["Ada", "Grace"]), "Ada and Grace are typing…");
+  assert.equal(typingText(["Ada", "Grace", "Linus"]), "Several people are typing…");
+});
+
+test("file sizes read as bytes, KB and MB", () => {
+  assert.equal(formatSize(77), "77 bytes");
+  assert.equal(formatSize(2048), "2.0 KB");
+  assert.equal(formatSize(300_000), "293 KB");
+  assert.equal(formatSize(25 * 1024 * 1024), "25 MB");
+});
+
+test("typing signals: the first keystroke at once, typing inside the 2 s one more when they are over, none after a send", async () => {
+  const sent = [];
+  const signal = new TypingSignal((frame) => {
+    sent.push([frame, Date.now()]);
+    return true;
+  });
+  const start = Date.now();
+  signal.typed("a");
+  signal.typed("a");
+  signal.typed("a");
+  assert.equal(sent.length, 1, "one at once");
+  assert.deepEqual(sent[0][0], { type: "typing", room: "a" });
+  await new Promise((resolve) => setTimeout(resolve, 2300));
+  assert.equal(sent.length, 2, "one more when the 2 s are over");
+  assert.ok(sent[1][1] - start >= 2000, "not before the server would take it");
+  signal.typed("a");
+  signal.stop(); // the message went
+  await new Promise((resolve) => setTimeout(resolve, 2300));
+  assert.equal(sent.length, 2, "nothing after a send");
+});
