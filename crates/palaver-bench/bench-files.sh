@@ -18,7 +18,8 @@ MIB="${MIB:-10}"
 OUT="${OUT:-$ROOT/target/bench/files-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
-cargo build --release --locked -p palaver
+# -p palaver-bench too, so features unify as in the other scripts (no rebuild)
+cargo build --release --locked -p palaver -p palaver-bench
 PALAVER="${CARGO_TARGET_DIR:-$ROOT/target}/release/palaver"
 # Under target/ (the same disk as the build) rather than /tmp, which may be
 # a tmpfs.
@@ -57,14 +58,18 @@ upload warm >/dev/null
 
 # Samples the server's VmRSS (KiB) every 10 ms until $work/stop exists.
 sample_rss() {
-  python3 - "$pid" "$work/stop" <<'PY'
+  python3 - "$pid" "$work/stop" "$work/ready" <<'PY'
 import os, sys, time
-pid, stop = sys.argv[1], sys.argv[2]
+pid, stop, ready = sys.argv[1], sys.argv[2], sys.argv[3]
 peak = 0
-while not os.path.exists(stop):
+while True:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
             peak = max(peak, int(line.split()[1]))
+    if not os.path.exists(ready):
+        open(ready, "w").close()
+    if os.path.exists(stop):
+        break
     time.sleep(0.01)
 print(peak)
 PY
@@ -76,9 +81,11 @@ measure_uploads() {
   local run="$1" before t0 t1 codes
   sync
   before="$(rss_now)"
-  rm -f "$work/stop"
+  rm -f "$work/stop" "$work/ready"
   sample_rss >"$work/peak" &
   local sampler=$!
+  # The sampler has read the RSS once before the first upload starts.
+  while [ ! -e "$work/ready" ]; do sleep 0.01; done
   t0="$(now)"
   local uploads=()
   for i in $(seq 1 "$UPLOADS"); do
@@ -98,8 +105,12 @@ measure_reference() {
   local run="$1" t0 t1
   sync
   t0="$(now)"
-  for i in $(seq 1 "$UPLOADS"); do dd if="$work/upload.bin" of="$work/ref/$i.bin" bs=1M status=none & done
-  wait
+  local writers=()
+  for i in $(seq 1 "$UPLOADS"); do
+    dd if="$work/upload.bin" of="$work/ref/$i.bin" bs=1M status=none &
+    writers+=("$!")
+  done
+  wait "${writers[@]}"
   t1="$(now)"
   printf '{"run": %s, "seconds": %.3f}\n' "$run" "$(echo "$t1 - $t0" | bc)" >"$OUT/reference-$run.json"
   rm -f "$work"/ref/*.bin

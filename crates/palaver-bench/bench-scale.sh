@@ -121,7 +121,7 @@ cookie_of() {
 # One closed-loop latency run as user $2 of path $3, saved as $1.
 latency() {
   PALAVER_BENCH_USER="$2" PALAVER_BENCH_PASSWORD="$2-password" \
-    "$BENCH" read --base-url "$base" --path "$3" --clients 1 --duration "$DURATION" --warmup 1 \
+    "$BENCH" read --base-url "$base" --path "$3" --clients 1 --duration "$DURATION" --warmup "${WARMUP:-1}" \
     >"$OUT/$1.json"
 }
 
