@@ -19,6 +19,10 @@ pub enum Command {
     /// POST messages (v1) into one or more fresh rooms; prints throughput,
     /// latency percentiles, errors, and how many acknowledged sends are stored.
     Send(SendArgs),
+    /// The room-event mix of issue 17 as a signed-in user: 80% sends, 10%
+    /// reactions, 5% edits, 5% read markers into fresh rooms (or sends only,
+    /// for the side-by-side figure); per-kind throughput and latency.
+    Mixed(MixedArgs),
     /// GET a path (e.g. `/chat?size=50`) closed-loop or at a rate.
     Read(ReadArgs),
     /// M WebSocket subscribers spread over rooms while messages are posted at
@@ -37,6 +41,9 @@ pub enum Command {
     Typing(TypingArgs),
     /// Many users online at once (existing sessions), then flapping.
     Online(OnlineArgs),
+    /// Run a SQL script against a SQLite database with the server's own
+    /// bundled SQLite (fills for bench-scale.sh).
+    Sql(SqlArgs),
 }
 
 /// How long a load runs and how hard it pushes.
@@ -78,6 +85,25 @@ pub struct SendArgs {
     /// Give every send a fresh client_id (idempotency key).
     #[arg(long)]
     pub client_ids: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MixedArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Rooms the clients write into (client i into room i mod N).
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// Characters of text per message.
+    #[arg(long, default_value_t = 64)]
+    pub text_chars: usize,
+    /// Sends only (the same client, rooms and pacing without the events).
+    #[arg(long)]
+    pub sends_only: bool,
+    /// Rooms are `<prefix>-0`..; default: fresh ones named after this run
+    /// (give the same prefix twice to write into rooms an earlier run left).
+    #[arg(long)]
+    pub room_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -216,4 +242,14 @@ pub struct OnlineArgs {
     /// Streams opening at the same time.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
+pub struct SqlArgs {
+    /// e.g. sqlite:///tmp/scale.db
+    #[arg(long)]
+    pub database_url: String,
+    /// The script.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// `name=integer`: `:name` in the script becomes the integer.
+    #[arg(long)]
+    pub set: Vec<String>,
 }

@@ -9,11 +9,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Send(args) => palaver_bench::send::run(args).await.map(print),
+        Command::Mixed(args) => palaver_bench::mixed::run(args).await.map(print),
         Command::Read(args) => palaver_bench::read::run(args).await.map(print),
         Command::Fanout(args) => palaver_bench::fanout::run(args).await.map(print),
         Command::Startup(args) => palaver_bench::startup::run(args).await.map(print),
         Command::Typing(args) => palaver_bench::typing::run(args).await.map(print),
         Command::Online(args) => palaver_bench::online::run(args).await.map(print),
+        Command::Sql(args) => palaver_bench::sql::run(args).await.map(print),
         Command::Ceiling(args) => palaver_bench::ceiling::run(args).await.map(|()| true),
         Command::Smoke(args) => palaver_bench::smoke::run(args).await.map(|report| {
             let passed = report.passed;

@@ -63,6 +63,7 @@ impl Recorder {
             mean_ms: round3(self.histogram.mean() / 1000.0),
             p50_ms: ms(self.histogram.value_at_quantile(0.50)),
             p90_ms: ms(self.histogram.value_at_quantile(0.90)),
+            p95_ms: ms(self.histogram.value_at_quantile(0.95)),
             p99_ms: ms(self.histogram.value_at_quantile(0.99)),
             max_ms: ms(self.histogram.max()),
         }
@@ -80,6 +81,7 @@ pub struct Latency {
     pub mean_ms: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
 }
