@@ -242,6 +242,9 @@ pub struct OnlineArgs {
     /// Streams opening at the same time.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct SqlArgs {
     /// e.g. sqlite:///tmp/scale.db
     #[arg(long)]

@@ -25,13 +25,13 @@ pub mod ceiling;
 pub mod cli;
 pub mod fanout;
 pub mod mixed;
+pub mod online;
 pub mod read;
 pub mod send;
 pub mod smoke;
 pub mod sql;
 pub mod startup;
 pub mod stats;
-pub mod online;
 pub mod target;
 pub mod typing;
 

@@ -39,10 +39,7 @@ async fn open(target: &Target, token: String) -> anyhow::Result<Ws> {
         .await
 }
 
-async fn open_all(
-    target: &Target,
-    args: &OnlineArgs,
-) -> (Vec<Ws>, u64) {
+async fn open_all(target: &Target, args: &OnlineArgs) -> (Vec<Ws>, u64) {
     let opened: Vec<anyhow::Result<Ws>> = futures::stream::iter(0..args.users)
         .map(|i| open(target, format!("{}{i}", args.token_prefix)))
         .buffer_unordered(args.connect_concurrency)
@@ -62,7 +59,8 @@ async fn open_all(
 async fn close_all(streams: Vec<Ws>) {
     futures::stream::iter(streams)
         .for_each_concurrent(512, |mut ws| async move {
-            let _ = tokio::time::timeout(Duration::from_secs(2), ws.send(WsMessage::Close(None))).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), ws.send(WsMessage::Close(None))).await;
         })
         .await;
 }

@@ -101,8 +101,12 @@ pub async fn run(args: TypingArgs) -> anyhow::Result<TypingSummary> {
         readers.push(tokio::spawn(async move {
             let grace = stop + Duration::from_secs(2);
             while let Ok(Some(Ok(message))) = tokio::time::timeout_at(grace, ws.next()).await {
-                let WsMessage::Text(text) = message else { continue };
-                let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
+                let WsMessage::Text(text) = message else {
+                    continue;
+                };
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
                 if frame["type"] != "typing" {
                     continue;
                 }
@@ -182,7 +186,9 @@ async fn follow(target: &Target, rooms: &[String]) -> anyhow::Result<Ws> {
             .await
             .context("waiting for caught_up")?
             .context("stream closed before caught_up")??;
-        let WsMessage::Text(text) = message else { continue };
+        let WsMessage::Text(text) = message else {
+            continue;
+        };
         let frame: Value = serde_json::from_str(&text)?;
         match frame["type"].as_str() {
             Some("caught_up") => caught_up += 1,
