@@ -5,8 +5,18 @@
 #
 #   crates/palaver-bench/bench.sh                     # everything (~25 min)
 #   ONLY=send,pgbench RUNS=5 crates/palaver-bench/bench.sh
+#   PALAVER=/tmp/palaver-before BENCH=target/release/palaver-bench ONLY=cycle crates/palaver-bench/bench.sh
 #
-# Scenarios (ONLY, comma list): send pgbench read fanout startup put bus bigread
+# Scenarios (ONLY, comma list): send pgbench read fanout startup put bus bigread cycle
+# - cycle: the one-room batch cycle on PostgreSQL, broken down: closed-loop
+#   sends into one room ($CLIENTS clients), the server's phase histogram
+#   (palaver_group_commit_phase_seconds: gather, store, answer) and
+#   pg_stat_statements with track_planning (plan and execute time of the
+#   append statement) over the measured run; the store phase less plan and
+#   execute is the WAL flush and the round trip. Not in the default list;
+#   it loads pg_stat_statements into the cluster, so every scenario run
+#   with it (or with PG_STATS=1) runs with that extension loaded.
+#     ONLY=cycle crates/palaver-bench/bench.sh
 # - put: the seed send, `PUT /chat` (wrk -t2 -c16, put-chat.lua), on SQLite
 #   and PostgreSQL; the messages room `general` gained are compared with the
 #   201s wrk counted.
@@ -39,10 +49,14 @@ mkdir -p "$OUT"
 
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-cargo build --release --locked -p palaver -p palaver-bench
+# PALAVER and BENCH name prebuilt binaries (a before/after comparison in
+# one sitting); without them both are built here.
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-PALAVER="$TARGET_DIR/release/palaver"
-BENCH="$TARGET_DIR/release/palaver-bench"
+if [ -z "${PALAVER:-}" ] || [ -z "${BENCH:-}" ]; then
+  cargo build --release --locked -p palaver -p palaver-bench
+fi
+PALAVER="${PALAVER:-$TARGET_DIR/release/palaver}"
+BENCH="${BENCH:-$TARGET_DIR/release/palaver-bench}"
 ulimit -n "$(ulimit -Hn)"
 if { want read || want put || want bigread; } && ! command -v wrk >/dev/null; then
   echo "wrk is needed for the read, put and bigread figures: apt-get install -y --no-install-recommends wrk" >&2
@@ -82,9 +96,13 @@ pg_bin() {
 pg_port="$(free_port)"
 pg="$(mktemp -d /tmp/palaver-bench-pg-XXXXXX)"
 if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$pg"; fi
+pg_stats=""
+if want cycle || [ "${PG_STATS:-0}" = 1 ]; then
+  pg_stats="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"
+fi
 as_pg "$(pg_bin initdb)" -U postgres -A trust -E UTF8 -D "$pg/data" >/dev/null
 as_pg "$(pg_bin pg_ctl)" -D "$pg/data" -l "$pg/server.log" -w -t 60 \
-  -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+  -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1 -c max_connections=200 $pg_stats" start >/dev/null
 PG_ADMIN="postgres://postgres@127.0.0.1:$pg_port/postgres"
 psql -qAt "$PG_ADMIN" -c "SHOW fsync; SHOW synchronous_commit; SHOW wal_sync_method; SHOW shared_buffers; SELECT version();" \
   >"$OUT/postgres-settings.txt"
@@ -271,6 +289,64 @@ for backend in sqlite postgres; do
       >"$OUT/startup-$backend.json"
   fi
 done
+
+# The one-room batch cycle on PostgreSQL: where a batch's time goes.
+if want cycle; then
+  psql -q "$PG_ADMIN" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+  phases='^palaver_group_commit_(batch_size|phase_seconds)_(sum|count)'
+  for run in $(seq 1 "$RUNS"); do
+    start_server postgres
+    echo "cycle: postgres, 1 room, run $run" >&2
+    # Warm-up (prepares the statements on the pool's connections), then
+    # the measured run from a reset of both counters.
+    "$BENCH" send --base-url "$base" --clients "$CLIENTS" --rooms 1 --duration 2 --warmup 0 >/dev/null
+    curl -fsS "$base/metrics" | grep -E "$phases" >"$OUT/cycle-$run.before.txt" || true
+    psql -qAt "$PG_ADMIN" -c "SELECT pg_stat_statements_reset()" >/dev/null
+    "$BENCH" send --base-url "$base" --clients "$CLIENTS" --rooms 1 --duration "$DURATION" --warmup 0 \
+      >"$OUT/cycle-$run.json"
+    curl -fsS "$base/metrics" | grep -E "$phases" >"$OUT/cycle-$run.after.txt" || true
+    psql -q --csv "$PG_ADMIN" -c "SELECT s.calls, s.plans, s.total_plan_time, s.total_exec_time, s.rows,
+        left(regexp_replace(s.query, '\s+', ' ', 'g'), 60) AS query
+      FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname = 'palaver_bench' ORDER BY s.total_exec_time DESC" >"$OUT/cycle-$run.statements.csv"
+    stop_pid "$pid"
+  done
+  python3 - "$OUT" "$RUNS" <<'PY' | tee "$OUT/summary-cycle.md"
+import csv, json, re, statistics, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+def metrics(path):
+    found = {}
+    for line in open(path):
+        m = re.match(r'(palaver_group_commit_\w+?)_(sum|count)(\{phase="(\w+)"\})? ([\d.e+-]+)', line)
+        if m:
+            found[(m.group(1), m.group(4), m.group(2))] = float(m.group(5))
+    return found
+rows = []
+for run in range(1, runs + 1):
+    before, after = metrics(f"{out}/cycle-{run}.before.txt"), metrics(f"{out}/cycle-{run}.after.txt")
+    d = lambda k: after.get(k, 0.0) - before.get(k, 0.0)
+    batches = d(("palaver_group_commit_batch_size", None, "count"))
+    sends = json.load(open(f"{out}/cycle-{run}.json"))
+    phase = lambda p: 1000 * d(("palaver_group_commit_phase_seconds", p, "sum")) / max(d(("palaver_group_commit_phase_seconds", p, "count")), 1)
+    append = [r for r in csv.DictReader(open(f"{out}/cycle-{run}.statements.csv")) if "input AS" in r["query"]]
+    calls = sum(int(r["calls"]) for r in append)
+    plans = sum(int(r["plans"]) for r in append)
+    plan = sum(float(r["total_plan_time"]) for r in append) / max(calls, 1)
+    execute = sum(float(r["total_exec_time"]) for r in append) / max(calls, 1)
+    store = phase("store")
+    rows.append({
+        "msg/s": sends["throughput_per_s"], "batches/s": batches / sends["duration_s"],
+        "mean batch": d(("palaver_group_commit_batch_size", None, "sum")) / max(batches, 1),
+        "gather ms": phase("gather"), "plan ms": plan, "execute ms": execute,
+        "flush + round trip ms": store - plan - execute, "store ms": store,
+        "answer ms": phase("answer"), "plans per call": plans / max(calls, 1),
+        "cycle ms": 1000 * sends["duration_s"] / max(batches, 1),
+    })
+print("| one-room batch cycle, PostgreSQL (medians of %d) | " % runs + " | ".join(rows[0]) + " |")
+print("|---|" + "---:|" * len(rows[0]))
+print("| this run | " + " | ".join(f"{statistics.median(r[k] for r in rows):,.3f}" for k in rows[0]) + " |")
+PY
+fi
 
 # The per-commit limit of the same PostgreSQL: one-row INSERT transactions
 # at the same client count.

@@ -31,6 +31,12 @@ pub mod metrics {
     pub const MESSAGES_STORED: &str = "palaver_messages_stored_total";
     /// Histogram: messages per group-commit transaction.
     pub const BATCH_SIZE: &str = "palaver_group_commit_batch_size";
+    /// Histogram: seconds of each phase of a group-commit batch, by `phase`:
+    /// `gather` (its first send taken to its transaction started: the
+    /// window and the wait for a transaction slot), `store` (the store's
+    /// transaction, retries included: plan, execute, WAL flush, round
+    /// trips) and `answer` (publishing and answering the senders).
+    pub const BATCH_PHASE: &str = "palaver_group_commit_phase_seconds";
     /// Histogram: seconds from commit to delivery to a subscriber.
     pub const FANOUT_LAG: &str = "palaver_fanout_lag_seconds";
     /// Gauge: database connections in the pool, by `state` (`idle`, `in_use`).
@@ -122,6 +128,10 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let batch = [
             1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
         ];
+        let phase = [
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
+            0.128, 0.256, 1.0,
+        ];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(metrics::HTTP_DURATION.into()), &latency)
             .and_then(|b| {
@@ -129,6 +139,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
             })
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full(metrics::BATCH_SIZE.into()), &batch)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(metrics::BATCH_PHASE.into()), &phase)
             })
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
@@ -171,6 +184,11 @@ fn describe() {
     describe_counter!(STREAMS_CLOSED, "Streams closed, by reason");
     describe_counter!(MESSAGES_STORED, "Messages stored");
     describe_histogram!(BATCH_SIZE, "Messages per group-commit transaction");
+    describe_histogram!(
+        BATCH_PHASE,
+        Unit::Seconds,
+        "Group-commit batch phases: gather, store, answer"
+    );
     describe_histogram!(FANOUT_LAG, Unit::Seconds, "Commit-to-delivery latency");
     describe_gauge!(DB_POOL, "Database pool connections by state");
     describe_gauge!(DB_POOL_MAX, "Database pool maximum size");

@@ -9,7 +9,8 @@
 //! so the next batch forms while one commits; a send for a room whose batch
 //! is still committing waits for the next batch after it, so batches never
 //! queue on each other's room locks and a busy room's sends gather into one
-//! batch per commit. A batch is published as soon as it has committed,
+//! batch per commit. That next batch starts as soon as the commit ends, with
+//! no window of its own: the commit it waited for was its window. A batch is published as soon as it has committed,
 //! under one lock, and only then are its senders answered. Batches into one
 //! room commit one after the other, so they publish in seq order; should
 //! two ever publish out of order (two replicas), subscribers and the read
@@ -163,6 +164,9 @@ impl Batcher {
             }
             let mut batch = Vec::with_capacity(max.min(256));
             self.take_deferred(&mut batch, max);
+            // Sends that waited aside for their room's commit had that
+            // commit as their window: their batch starts without another.
+            let waited = !batch.is_empty();
             if batch.is_empty() {
                 if !open && self.deferred.is_empty() && self.in_flight == 0 {
                     return;
@@ -181,7 +185,12 @@ impl Batcher {
             }
             // The batch has its first send: gather more until the window
             // closes (none when it is zero) and a transaction may start.
-            let deadline = Instant::now() + self.limits.window;
+            let started = Instant::now();
+            let deadline = if waited {
+                started
+            } else {
+                started + self.limits.window
+            };
             let permit = loop {
                 while batch.len() < max && open {
                     match self.rx.try_recv() {
@@ -234,6 +243,8 @@ impl Batcher {
                 *self.busy.entry(room.clone()).or_default() += 1;
             }
             self.in_flight += 1;
+            metrics::histogram!(m::BATCH_PHASE, "phase" => "gather")
+                .record(started.elapsed().as_secs_f64());
             let (inner, done) = (self.inner.clone(), self.done_tx.clone());
             tokio::spawn(async move {
                 commit(inner, batch, permit).await;
@@ -295,6 +306,7 @@ async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePe
         channel: n.channel,
         payloads: n.payloads,
     });
+    let storing = Instant::now();
     let mut result = inner
         .store
         .append_batch(&entries, now_millis(), notify)
@@ -312,8 +324,11 @@ async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePe
         }
     }
     drop(permit);
+    let answering = Instant::now();
+    metrics::histogram!(m::BATCH_PHASE, "phase" => "store")
+        .record((answering - storing).as_secs_f64());
     // Never held across an await: publishing and answering are synchronous.
-    let _publishing = inner.publish.lock().unwrap_or_else(|e| e.into_inner());
+    let publishing = inner.publish.lock().unwrap_or_else(|e| e.into_inner());
     match result {
         Ok(outcomes) => {
             let mut created: Vec<Arc<RoomEvent>> = outcomes
@@ -350,6 +365,9 @@ async fn commit(inner: Arc<Inner>, batch: Vec<Pending>, permit: OwnedSemaphorePe
             }
         }
     }
+    drop(publishing);
+    metrics::histogram!(m::BATCH_PHASE, "phase" => "answer")
+        .record(answering.elapsed().as_secs_f64());
 }
 
 /// The store as the history a bus reads announced rows from.
@@ -585,6 +603,43 @@ mod tests {
                 vec!["busy".to_owned(); 5],
             ],
             "the busy room's five sends gathered into one batch after its commit"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_that_waited_for_their_rooms_commit_take_no_second_window() {
+        // A window far longer than the test may take: only a batch that
+        // skips it can answer in time.
+        let (store, _hub, writer) =
+            gated_writer(3, Duration::from_secs(60), 1, Some(Semaphore::new(0))).await;
+        let send = |room: &str, i: usize| {
+            let (writer, room) = (writer.clone(), RoomName::parse(room).unwrap());
+            tokio::spawn(async move { writer.send(&room, new_message(i, None)).await.unwrap() })
+        };
+        // Three rooms fill the first batch (no window: it is full).
+        let first: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, room)| send(room, i))
+            .collect();
+        until_batches(&store, 1).await;
+        let later: Vec<_> = (1..=2).map(|i| send("a", 10 + i)).collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.gate.as_ref().unwrap().add_permits(100);
+        let answered = tokio::time::timeout(Duration::from_secs(10), async {
+            for handle in first.into_iter().chain(later) {
+                handle.await.unwrap();
+            }
+        })
+        .await;
+        assert!(
+            answered.is_ok(),
+            "the waiting sends were stored without a window"
+        );
+        assert_eq!(
+            store.batches.lock().unwrap()[1],
+            vec!["a".to_owned(); 2],
+            "room a's two waiting sends formed the second batch"
         );
     }
 
