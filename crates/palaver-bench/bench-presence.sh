@@ -98,9 +98,13 @@ for bus in $BUSES; do
     payloads0="$(metric "$base_b" palaver_signal_payloads_total)"
     cpu_a0="$(cpu_s "$pid_a")"; cpu_b0="$(cpu_s "$pid_b")"; cpu_r0="$(cpu_s "$REDIS_PID")"
     "$BENCH" typing --typist-url "$base_b" --watcher-url "$base_a" --rooms 2000 \
-      --duration "$((SEND_S + 8))" >"$OUT/$bus.typing-2000.$run.json" &
+      --duration "$((SEND_S + 8))" >"$OUT/$bus.typing-2000.$run.json" 2>"$work/typing.log" &
     typing_pid=$!
-    sleep 5 # rooms prepared and every stream caught up
+    # Sends start once the 2,000 rooms are prepared and typing has begun.
+    for _ in $(seq 1 600); do
+      grep -q 'typing now' "$work/typing.log" 2>/dev/null && break
+      sleep 0.2
+    done
     "$BENCH" send --base-url "$base_a" --clients 32 --rooms 100 --duration "$SEND_S" --warmup 2 \
       >"$OUT/$bus.sends-typing.$run.json"
     wait "$typing_pid"

@@ -123,6 +123,8 @@ pub async fn run(args: TypingArgs) -> anyhow::Result<TypingSummary> {
     }
 
     // Each stream's rooms take turns, so that every room types every EVERY.
+    // bench-presence.sh waits for this line before it starts its sends.
+    eprintln!("typing: typing now in {} rooms", rooms.len());
     let started = Instant::now();
     let mut writers = Vec::new();
     for (mut ws, rooms) in typing {
