@@ -108,9 +108,10 @@ fn start_signals(
     use crate::presence::{transport, Signals, Transport as SignalTransport};
     let backend = match (store.postgres(), config.redis_bus()) {
         _ if !roles.api && !roles.gateway => None,
-        (Some(_), Some(url)) => Some(transport::Backend::Redis(Box::new(
-            redis::Client::open(url.expose()).with_context(|| format!("--bus {url}"))?,
-        ))),
+        (Some(_), Some(url)) => Some(transport::Backend::Redis(
+            Box::new(redis::Client::open(url.expose()).with_context(|| format!("--bus {url}"))?),
+            url.expose().to_owned(),
+        )),
         (Some(pg), None) => Some(transport::Backend::Postgres(pg.pool().clone())),
         (None, _) => None,
     };

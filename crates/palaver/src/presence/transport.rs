@@ -12,7 +12,9 @@
 //!   [`COALESCE`]. Every process listens on its own connection.
 //! - **Redis/Valkey** (`--bus redis://…`): one pipeline of `PUBLISH`es per
 //!   interval on [`REDIS_CHANNEL`], heard by a `SUBSCRIBE` on the `--bus`
-//!   node. Classic (unsharded) pub/sub reaches every node of a cluster.
+//!   node; in cluster mode (asked on connect, as the bus does) `SPUBLISH`
+//!   and `SSUBSCRIBE` on the shard that owns the channel's slot, so no
+//!   message is broadcast over the cluster bus.
 //!   Expiry is the presence table's own ([`super::CLAIM_TTL`]), the same on
 //!   both buses: no key to clear, nothing that only its writer could delete.
 //!
@@ -72,14 +74,16 @@ impl Transport {
 #[derive(Clone)]
 pub enum Backend {
     Postgres(PgPool),
-    Redis(Box<redis::Client>),
+    /// The client, and the `--bus` URL it was opened with (cluster mode
+    /// opens its own client from it).
+    Redis(Box<redis::Client>, String),
 }
 
 impl Backend {
     fn name(&self) -> &'static str {
         match self {
             Backend::Postgres(_) => "postgres",
-            Backend::Redis(_) => "redis",
+            Backend::Redis(..) => "redis",
         }
     }
 }
@@ -91,7 +95,7 @@ pub async fn publish(
     mut queue: mpsc::Receiver<Signal>,
     shutdown: CancellationToken,
 ) {
-    let mut redis: Option<redis::aio::MultiplexedConnection> = None;
+    let mut redis: Option<RedisPublishing> = None;
     let mut batch = Vec::with_capacity(64);
     loop {
         let first = tokio::select! {
@@ -120,7 +124,7 @@ pub async fn publish(
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
-            Backend::Redis(client) => publish_redis(client, &mut redis, &payloads).await,
+            Backend::Redis(client, url) => publish_redis(client, url, &mut redis, &payloads).await,
         };
         match sent {
             Ok(()) => {
@@ -141,30 +145,62 @@ pub async fn publish(
     }
 }
 
+/// The publishing connection: one node, or the cluster.
+enum RedisPublishing {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+fn redis_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(3)))
+        .set_response_timeout(Some(Duration::from_secs(3)))
+}
+
 async fn publish_redis(
     client: &redis::Client,
-    conn: &mut Option<redis::aio::MultiplexedConnection>,
+    url: &str,
+    conn: &mut Option<RedisPublishing>,
     payloads: &[String],
 ) -> Result<(), String> {
     if conn.is_none() {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)));
+        let mut single = client
+            .get_multiplexed_async_connection_with_config(&redis_config())
+            .await
+            .map_err(|e| e.to_string())?;
         *conn = Some(
-            client
-                .get_multiplexed_async_connection_with_config(&config)
+            if crate::bus::redis::cluster::enabled(&mut single)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| e.to_string())?
+            {
+                let (cluster, _) = crate::bus::redis::cluster::connect(url, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                RedisPublishing::Cluster(cluster)
+            } else {
+                RedisPublishing::Single(single)
+            },
         );
     }
-    let Some(c) = conn.as_mut() else {
-        return Err("no connection".into());
-    };
     let mut pipe = redis::pipe();
-    for payload in payloads {
-        pipe.cmd("PUBLISH").arg(REDIS_CHANNEL).arg(payload).ignore();
-    }
-    let sent: Result<(), redis::RedisError> = pipe.query_async(c).await;
+    let sent: Result<(), redis::RedisError> = match conn.as_mut() {
+        Some(RedisPublishing::Single(c)) => {
+            for payload in payloads {
+                pipe.cmd("PUBLISH").arg(REDIS_CHANNEL).arg(payload).ignore();
+            }
+            pipe.query_async(c).await
+        }
+        Some(RedisPublishing::Cluster(c)) => {
+            for payload in payloads {
+                pipe.cmd("SPUBLISH")
+                    .arg(REDIS_CHANNEL)
+                    .arg(payload)
+                    .ignore();
+            }
+            pipe.query_async(c).await
+        }
+        None => return Err("no connection".into()),
+    };
     sent.map_err(|e| {
         *conn = None;
         e.to_string()
@@ -177,7 +213,7 @@ pub async fn listen(backend: Backend, signals: Weak<Signals>, shutdown: Cancella
     loop {
         let heard = match &backend {
             Backend::Postgres(pool) => listen_pg(pool, &signals, &shutdown).await,
-            Backend::Redis(client) => listen_redis(client, &signals, &shutdown).await,
+            Backend::Redis(client, url) => listen_redis(client, url, &signals, &shutdown).await,
         };
         if shutdown.is_cancelled() || signals.upgrade().is_none() {
             return;
@@ -241,9 +277,21 @@ async fn listen_pg(
 
 async fn listen_redis(
     client: &redis::Client,
+    url: &str,
     signals: &Weak<Signals>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
+    let mut probe = client
+        .get_multiplexed_async_connection_with_config(&redis_config())
+        .await
+        .map_err(|e| e.to_string())?;
+    if crate::bus::redis::cluster::enabled(&mut probe)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return listen_redis_cluster(url, signals, shutdown).await;
+    }
+    drop(probe);
     let mut pubsub = client.get_async_pubsub().await.map_err(|e| e.to_string())?;
     pubsub
         .subscribe(REDIS_CHANNEL)
@@ -261,6 +309,48 @@ async fn listen_redis(
                         return Ok(());
                     }
                 }
+                None => return Err("connection closed".into()),
+            },
+        }
+    }
+}
+
+/// `SSUBSCRIBE` on the shard that owns [`REDIS_CHANNEL`]'s slot.
+async fn listen_redis_cluster(
+    url: &str,
+    signals: &Weak<Signals>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let overflowed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (conn, pushes) = crate::bus::redis::cluster::connect(url, Some(overflowed))
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(mut pushes) = pushes else {
+        return Err("no push channel".into());
+    };
+    let failed = crate::bus::redis::cluster::ssubscribe(&conn, &[REDIS_CHANNEL.to_owned()]).await;
+    if !failed.is_empty() {
+        return Err("SSUBSCRIBE not confirmed".into());
+    }
+    hello(signals);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            push = pushes.recv() => match push {
+                Some(push) => match push.kind {
+                    redis::PushKind::SMessage => {
+                        if let Some(message) = redis::Msg::from_push_info(push) {
+                            let payload: String = message.get_payload().unwrap_or_default();
+                            if !apply(signals, &payload) {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    redis::PushKind::Disconnection | redis::PushKind::SUnsubscribe => {
+                        return Err("a node's connection dropped or the slot moved".into());
+                    }
+                    _ => {}
+                },
                 None => return Err("connection closed".into()),
             },
         }

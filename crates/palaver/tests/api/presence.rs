@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::both_backends;
-use crate::broker::RedisServer;
+use crate::broker::{RedisCluster, RedisServer};
 use crate::helpers::{
     client_with_cookie, next_frame, sign_up, spawn_app, try_connect_ws, Backend, ServerProcess,
     TestDb, Ws,
@@ -337,6 +337,15 @@ async fn presence_and_typing_cross_redis_replicas_and_survive_a_killed_one() {
     let redis = RedisServer::start();
     let db = TestDb::new(Backend::Postgres).await;
     let bus = redis.url();
+    across_replicas_and_a_killed_one(&db, &["--bus", &bus]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_and_typing_cross_redis_cluster_replicas_and_survive_a_killed_one() {
+    // Sharded pub/sub: SPUBLISH and SSUBSCRIBE on the channel's shard.
+    let cluster = RedisCluster::start();
+    let db = TestDb::new(Backend::Postgres).await;
+    let bus = cluster.url();
     across_replicas_and_a_killed_one(&db, &["--bus", &bus]).await;
 }
 

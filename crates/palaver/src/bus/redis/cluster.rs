@@ -36,7 +36,7 @@ use super::{timed, Outgoing, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 const PUSH_QUEUE: usize = 4096;
 
 /// Whether the server behind `conn` runs in cluster mode.
-pub(super) async fn enabled(conn: &mut MultiplexedConnection) -> Result<bool, RedisError> {
+pub(crate) async fn enabled(conn: &mut MultiplexedConnection) -> Result<bool, RedisError> {
     match timed(
         redis::cmd("INFO")
             .arg("cluster")
@@ -58,7 +58,7 @@ pub(super) async fn enabled(conn: &mut MultiplexedConnection) -> Result<bool, Re
 /// TLS apply to every node). With `pushes`, the connection speaks RESP3 and
 /// hands its push frames to the returned receiver; `overflowed` is set when
 /// one had to be dropped.
-pub(super) async fn connect(
+pub(crate) async fn connect(
     url: &str,
     pushes: Option<Arc<AtomicBool>>,
 ) -> Result<(ClusterConnection, Option<mpsc::Receiver<PushInfo>>), RedisError> {
@@ -151,7 +151,7 @@ pub(super) async fn publish(
 /// `SSUBSCRIBE`s `channels`, one command per slot (a command's channels must
 /// share a slot), concurrently; returns the channels whose subscription
 /// was not confirmed.
-pub(super) async fn ssubscribe(conn: &ClusterConnection, channels: &[String]) -> HashSet<String> {
+pub(crate) async fn ssubscribe(conn: &ClusterConnection, channels: &[String]) -> HashSet<String> {
     let groups = by_slot(channels, |c| c.as_str());
     let subscribes = groups.into_values().map(|group| {
         let mut conn = conn.clone();

@@ -55,7 +55,7 @@ use crate::domain::{
 };
 use crate::telemetry::metrics as m;
 
-mod cluster;
+pub(crate) mod cluster;
 
 /// Channel names are this prefix and the room name (`[a-z0-9_-]`, so no
 /// `{…}` hash tag can sneak in).
