@@ -257,6 +257,9 @@ fn register_at_zero() {
     for name in [FANOUT_LAG, BATCH_SIZE] {
         let _registered = histogram!(name);
     }
+    for phase in ["gather", "store", "answer"] {
+        let _registered = histogram!(BATCH_PHASE, "phase" => phase);
+    }
     for transport in ["websocket", "sse"] {
         gauge!(STREAMS_OPEN, "transport" => transport).set(0.0);
     }
