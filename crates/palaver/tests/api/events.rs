@@ -9,8 +9,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::both_backends;
 use crate::helpers::{
-    client_with_cookie, connect_ws, next_frame, sign_up, spawn_app, spawn_app_with, try_connect_ws,
-    Backend, ServerProcess, TestApp, TestDb, Ws,
+    client_with_cookie, connect_ws, next_frame, person_on, sign_up, spawn_app, spawn_app_with,
+    try_connect_ws, Backend, Person, ServerProcess, TestApp, TestDb, Ws,
 };
 
 both_backends!(
@@ -26,28 +26,8 @@ both_backends!(
     the_seed_api_shows_current_texts_and_leaves_deleted_messages_out,
 );
 
-struct Person {
-    client: reqwest::Client,
-    cookie: String,
-    id: String,
-}
-
 async fn person(app: &TestApp, username: &str) -> Person {
-    let cookie = sign_up(&app.address, username, username).await;
-    let client = client_with_cookie(&cookie);
-    let me: Value = client
-        .get(app.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Person {
-        client,
-        cookie,
-        id: me["user"]["id"].as_str().unwrap().to_owned(),
-    }
+    person_on(&app.address, username, username).await
 }
 
 async fn status(request: reqwest::RequestBuilder) -> u16 {

@@ -894,3 +894,29 @@ pub fn counted(page: &str, name: &str, label: &str) -> bool {
                 .is_some_and(|v| v > 0.0)
     })
 }
+
+/// Another user of a server, signed up and signed in.
+pub struct Person {
+    pub client: reqwest::Client,
+    pub cookie: String,
+    pub id: String,
+}
+
+/// Signs `username` up on the server at `base` (display name `display`).
+pub async fn person_on(base: &str, username: &str, display: &str) -> Person {
+    let cookie = sign_up(base, username, display).await;
+    let client = client_with_cookie(&cookie);
+    let me: Value = client
+        .get(format!("{base}/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Person {
+        client,
+        cookie,
+        id: me["user"]["id"].as_str().unwrap().to_owned(),
+    }
+}

@@ -12,8 +12,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use crate::both_backends;
 use crate::broker::{RedisCluster, RedisServer};
 use crate::helpers::{
-    client_with_cookie, next_frame, sign_up, spawn_app, try_connect_ws, Backend, ServerProcess,
-    TestDb, Ws,
+    next_frame, person_on, spawn_app, try_connect_ws, Backend, ServerProcess, TestDb, Ws,
 };
 
 both_backends!(
@@ -72,30 +71,6 @@ async fn next_presence(ws: &mut Ws, limit: Duration) -> Value {
     .expect("a presence frame in time")
 }
 
-struct Someone {
-    client: reqwest::Client,
-    cookie: String,
-    id: String,
-}
-
-async fn someone(base: &str, username: &str, display: &str) -> Someone {
-    let cookie = sign_up(base, username, display).await;
-    let client = client_with_cookie(&cookie);
-    let me: Value = client
-        .get(format!("{base}/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Someone {
-        client,
-        cookie,
-        id: me["user"]["id"].as_str().unwrap().to_owned(),
-    }
-}
-
 /// Joins `room` (a public room) as `who`.
 async fn join(base: &str, who: &reqwest::Client, username: &str, room: &str) {
     let response = who
@@ -120,7 +95,7 @@ async fn typing_reaches_the_rooms_other_subscribers_at_most_every_two_seconds(ba
     let app = spawn_app(backend).await;
     let base = app.address.clone();
     app.send("team", "hello").await; // creates the room; the sender joins
-    let grace = someone(&base, "grace", "Grace").await;
+    let grace = person_on(&base, "grace", "Grace").await;
     join(&base, &grace.client, "grace", "team").await;
 
     let mut tester = crate::helpers::connect_ws(&app.ws_url("/api/v1/stream")).await;
@@ -184,7 +159,7 @@ async fn presence_follows_streams_and_answers_by_username(backend: Backend) {
     let app = spawn_app(backend).await;
     let base = app.address.clone();
     app.send("team", "hello").await;
-    let grace = someone(&base, "grace", "Grace").await;
+    let grace = person_on(&base, "grace", "Grace").await;
     join(&base, &grace.client, "grace", "team").await;
     let client = &app.client;
 
@@ -273,7 +248,7 @@ async fn across_replicas_and_a_killed_one(db: &TestDb, flags: &[&str]) {
     let a = ServerProcess::start(&db.url, flags).await;
     let mut b = ServerProcess::start(&db.url, flags).await;
     let base_a = a.url("");
-    let grace = someone(&base_a, "grace", "Grace").await;
+    let grace = person_on(&base_a, "grace", "Grace").await;
     let sent = a
         .client
         .post(a.url("/api/v1/rooms/span/messages"))
@@ -356,7 +331,7 @@ async fn a_typing_flood_is_dropped_not_queued() {
     let app = spawn_app(Backend::Sqlite).await;
     let base = app.address.clone();
     app.send("flood", "hello").await;
-    let grace = someone(&base, "grace", "Grace").await;
+    let grace = person_on(&base, "grace", "Grace").await;
     join(&base, &grace.client, "grace", "flood").await;
     let mut tester = crate::helpers::connect_ws(&app.ws_url("/api/v1/stream")).await;
     follow(&mut tester, "flood").await;
