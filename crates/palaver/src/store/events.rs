@@ -260,19 +260,13 @@ pub(crate) mod sql {
     }
 
     macro_rules! dialect {
-        ($name:ident, $reactions:expr, $lock:literal) => {
+        ($name:ident, $reactions:expr) => {
             pub mod $name {
                 pub const PAGE_LATEST: &str = page!($reactions, "", "DESC", "$2");
                 pub const PAGE_BEFORE: &str = page!($reactions, "AND m.seq < $2", "DESC", "$3");
                 pub const PAGE_AFTER: &str = page!($reactions, "AND m.seq > $2", "ASC", "$3");
                 pub const PAGE_AROUND: &str = around!($reactions);
                 pub const RANGE: &str = range!($reactions);
-                /// A message's author and whether it is deleted, locked for
-                /// the change.
-                pub const TARGET: &str = concat!(
-                    "SELECT author_id, deleted FROM messages WHERE room = $1 AND seq = $2",
-                    $lock
-                );
             }
         };
     }
@@ -280,18 +274,20 @@ pub(crate) mod sql {
     dialect!(
         postgres,
         "(SELECT json_agg(json_build_array(rx.emoji, rx.user_id) ORDER BY rx.at, rx.user_id)::text \
-         FROM reactions rx WHERE rx.room = m.room AND rx.seq = m.seq)",
-        " FOR UPDATE"
+         FROM reactions rx WHERE rx.room = m.room AND rx.seq = m.seq)"
     );
     dialect!(
         sqlite,
         "(SELECT json_group_array(json_array(rx.emoji, rx.user_id) ORDER BY rx.at, rx.user_id) \
-         FROM reactions rx WHERE rx.room = m.room AND rx.seq = m.seq)",
-        ""
+         FROM reactions rx WHERE rx.room = m.room AND rx.seq = m.seq)"
     );
 
     pub const EVENTS: &str = "SELECT seq, kind, target, user_id, text, mentions, emoji, added, at \
         FROM room_events WHERE room = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq";
+    /// A message's author and whether it is deleted (SQLite: its one
+    /// writer needs no row lock; PostgreSQL locks it inside
+    /// `palaver_apply_changes`).
+    pub const TARGET: &str = "SELECT author_id, deleted FROM messages WHERE room = $1 AND seq = $2";
     pub const BUMP: &str =
         "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq";
     pub const INSERT_EVENT: &str = "INSERT INTO room_events \
@@ -341,15 +337,16 @@ macro_rules! record_event {
 }
 pub(crate) use record_event;
 
-/// Applies one change inside the batch's transaction `$tx` (a
-/// `&mut Transaction`), with `$sql` the store's dialect module: validates
-/// it against the locked message, updates the current state, takes the
-/// room's next seq and records the event. Expanded in each store.
+/// Applies one change inside the batch's transaction `$tx` (a SQLite
+/// `&mut Transaction`): validates it against the message, updates the
+/// current state, takes the room's next seq and records the event.
+/// PostgreSQL does the same in one call of `palaver_apply_changes`
+/// (migration 0005); the two are held to one behaviour by the events tests,
+/// which run on both.
 macro_rules! apply_change {
-    ($tx:expr, $sql:path, $room:expr, $change:expr, $at:expr) => {{
-        use $crate::domain::{Change, DeleteEvent, EditEvent, ReactionEvent, RoomEvent};
+    ($tx:expr, $room:expr, $change:expr, $at:expr) => {{
+        use $crate::domain::Change;
         use $crate::store::events::{json_list, sql as common, Applied, Refused};
-        use $sql as dialect;
         let room: &$crate::domain::RoomName = $room;
         let at: time::OffsetDateTime = $at;
         let target = match $change {
@@ -358,7 +355,7 @@ macro_rules! apply_change {
             | Change::Delete { target, .. }
             | Change::React { target, .. } => *target,
         };
-        let row: Option<(Option<String>, bool)> = sqlx::query_as(dialect::TARGET)
+        let row: Option<(Option<String>, bool)> = sqlx::query_as(common::TARGET)
             .bind(room.as_str())
             .bind(target)
             .fetch_optional(&mut **$tx)
@@ -400,18 +397,9 @@ macro_rules! apply_change {
                         None::<bool>,
                         at
                     );
-                    Ok(Applied::Changed(Some(std::sync::Arc::new(
-                        RoomEvent::Edit(EditEvent {
-                            room: room.clone(),
-                            seq,
-                            target,
-                            text: text.as_str().to_owned(),
-                            edited_at: at,
-                            mentions: mentions.clone(),
-                            user_id: user_id.clone(),
-                            frame: Default::default(),
-                        }),
-                    ))))
+                    Ok(Applied::Changed($crate::store::events::event_of(
+                        room, $change, seq, at,
+                    )))
                 }
             }
             (
@@ -448,16 +436,9 @@ macro_rules! apply_change {
                         None::<bool>,
                         at
                     );
-                    Ok(Applied::Changed(Some(std::sync::Arc::new(
-                        RoomEvent::Delete(DeleteEvent {
-                            room: room.clone(),
-                            seq,
-                            target,
-                            at,
-                            user_id: user_id.clone(),
-                            frame: Default::default(),
-                        }),
-                    ))))
+                    Ok(Applied::Changed($crate::store::events::event_of(
+                        room, $change, seq, at,
+                    )))
                 }
             }
             (
@@ -508,18 +489,9 @@ macro_rules! apply_change {
                         Some(*on),
                         at
                     );
-                    Ok(Applied::Changed(Some(std::sync::Arc::new(
-                        RoomEvent::Reaction(ReactionEvent {
-                            room: room.clone(),
-                            seq,
-                            target,
-                            emoji: emoji.as_str().to_owned(),
-                            user_id: user_id.clone(),
-                            on: *on,
-                            at,
-                            frame: Default::default(),
-                        }),
-                    ))))
+                    Ok(Applied::Changed($crate::store::events::event_of(
+                        room, $change, seq, at,
+                    )))
                 }
             }
             (Some(_), Change::Send(_)) => return Err($crate::store::StoreError::Inconsistent),
@@ -529,18 +501,58 @@ macro_rules! apply_change {
 }
 pub(crate) use apply_change;
 
-/// The events a batch's changes created, as `(room, first, last)` ranges
-/// (one per event: changes are rare next to sends).
-pub(crate) fn announced(outcomes: &[Outcome]) -> (Vec<String>, Vec<i64>) {
-    let mut rooms = Vec::new();
-    let mut seqs = Vec::new();
-    for outcome in outcomes {
-        if let Ok(Applied::Changed(Some(event))) = outcome {
-            rooms.push(event.room().as_str().to_owned());
-            seqs.push(event.seq());
-        }
-    }
-    (rooms, seqs)
+/// The event an applied `change` of `room` became, numbered `seq`; `None`
+/// for a send (its event is the stored message).
+pub(crate) fn event_of(
+    room: &RoomName,
+    change: &Change,
+    seq: i64,
+    at: OffsetDateTime,
+) -> Option<Arc<RoomEvent>> {
+    let event = match change {
+        Change::Send(_) => return None,
+        Change::Edit {
+            target,
+            user_id,
+            text,
+            mentions,
+        } => RoomEvent::Edit(EditEvent {
+            room: room.clone(),
+            seq,
+            target: *target,
+            text: text.as_str().to_owned(),
+            edited_at: at,
+            mentions: mentions.clone(),
+            user_id: user_id.clone(),
+            frame: Default::default(),
+        }),
+        Change::Delete {
+            target, user_id, ..
+        } => RoomEvent::Delete(DeleteEvent {
+            room: room.clone(),
+            seq,
+            target: *target,
+            at,
+            user_id: user_id.clone(),
+            frame: Default::default(),
+        }),
+        Change::React {
+            target,
+            user_id,
+            emoji,
+            on,
+        } => RoomEvent::Reaction(ReactionEvent {
+            room: room.clone(),
+            seq,
+            target: *target,
+            emoji: emoji.as_str().to_owned(),
+            user_id: user_id.clone(),
+            on: *on,
+            at,
+            frame: Default::default(),
+        }),
+    };
+    Some(Arc::new(event))
 }
 
 /// Whether `change` is a send.

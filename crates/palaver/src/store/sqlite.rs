@@ -292,13 +292,7 @@ async fn apply(
     change: &Change,
     at: OffsetDateTime,
 ) -> Result<Outcome, StoreError> {
-    Ok(super::events::apply_change!(
-        tx,
-        super::events::sql::sqlite,
-        room,
-        change,
-        at
-    ))
+    Ok(super::events::apply_change!(tx, room, change, at))
 }
 
 /// Moves a read marker forward, never past the room's last event.

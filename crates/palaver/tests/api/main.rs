@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod accounts;
+mod batch;
 mod body_limit;
 mod cache;
 mod concurrency;
