@@ -142,7 +142,7 @@ pub async fn multiplexed(
     let feed = state.auth.feed();
     let tasks = state.tasks.clone();
     Ok(upgrade
-        .read_buffer_size(WS_BUFFER)
+        .read_buffer_size(super::stream::WS_READ_BUFFER)
         .write_buffer_size(WS_BUFFER)
         .max_write_buffer_size(WS_BUFFER * 64)
         .max_message_size(MAX_CLIENT_FRAME)
