@@ -19,7 +19,7 @@ use crate::auth::access::RoomAccess;
 use crate::auth::extract::CurrentUser;
 use crate::domain::{Change, Emoji, InvalidInput, Message, MessageText, RoomEvent, RoomName};
 use crate::identity::Role;
-use crate::startup::RateKey;
+use crate::state::RateKey;
 use crate::store::{Applied, Refused};
 use crate::AppState;
 

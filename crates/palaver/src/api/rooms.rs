@@ -19,7 +19,7 @@ use super::params::{PageCursor, PageLimit};
 use crate::auth::access::RoomAccess;
 use crate::auth::extract::CurrentUser;
 use crate::domain::{Author, ClientId, Message, MessageText, NewMessage, RoomName};
-use crate::startup::RateKey;
+use crate::state::RateKey;
 use crate::store::{Cursor, Page, RoomSummary};
 use crate::AppState;
 
