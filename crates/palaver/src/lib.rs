@@ -13,7 +13,7 @@
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
 //! - [`identity`]: usernames, passwords, roles, users, room visibility;
-//! - [`auth`]: sessions, passwords, room access and the signed-in user;
+//! - [`auth`]: sessions, passwords, room access, where a request comes from;
 //! - [`files`]: uploaded files: the file store (disk or S3), type sniffing,
 //!   attachment and erasure;
 //! - [`state`]: [`AppState`], what every handler sees, built from the
