@@ -13,10 +13,12 @@
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
 //! - [`identity`]: usernames, passwords, roles, users, room visibility;
-//! - [`auth`]: sessions, passwords, room access and the signed-in user;
+//! - [`auth`]: sessions, passwords, room access, where a request comes from;
 //! - [`files`]: uploaded files: the file store (disk or S3), type sniffing,
 //!   attachment and erasure;
-//! - [`api`]: the HTTP routes and the one error type;
+//! - [`state`]: [`AppState`], what every handler sees, built from the
+//!   configuration;
+//! - [`api`]: the HTTP routes, their extractors and the one error type;
 //! - [`web`]: the embedded UI;
 //! - [`telemetry`]: logs and metrics;
 //! - [`startup`]: [`app`] builds the router, [`Application`] binds and runs it
@@ -32,10 +34,12 @@ pub mod files;
 pub mod identity;
 pub mod presence;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod stream;
 pub mod telemetry;
 pub mod web;
 pub mod write;
 
-pub use startup::{app, AppState, Application};
+pub use startup::{app, Application};
+pub use state::AppState;

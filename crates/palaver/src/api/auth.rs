@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ClientIp, Json};
-use crate::auth::extract::{Credential, CurrentUser, Https, SameSiteOnly};
+use super::extract::{ClientIp, Credential, CurrentUser, Https, Json, SameSiteOnly};
 use crate::auth::{session, AuthError, SignedIn};
 use crate::identity::{DisplayName, Password, User, Username};
 use crate::AppState;

@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::Json;
+use super::extract::{CurrentUser, Json};
 use super::people::directory;
-use crate::auth::extract::CurrentUser;
 use crate::domain::RoomName;
 use crate::identity::{User, Username, Visibility};
 use crate::AppState;

@@ -171,6 +171,14 @@ impl From<crate::auth::AuthError> for ApiError {
     }
 }
 
+impl From<crate::state::RateLimited> for ApiError {
+    fn from(limited: crate::state::RateLimited) -> Self {
+        ApiError::RateLimited {
+            retry_after_secs: limited.retry_after_secs,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Unavailable(Arc::new(e))

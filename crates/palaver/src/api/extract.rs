@@ -1,15 +1,24 @@
-//! Extractors whose rejections come back in our error shape, and the client
-//! address.
+//! Extractors whose rejections come back in our error shape: bodies, paths
+//! and queries, the client address, and the signed-in user.
+//!
+//! A request is signed in by its `palaver_session` cookie or, with OIDC on,
+//! by `Authorization: Bearer <JWT>`. A cookie-authenticated write or
+//! WebSocket upgrade must come from this site's own pages
+//! ([`crate::auth::origin`] says why and how it is told).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, Method, StatusCode};
 use ipnet::IpNet;
 
 use super::error::ApiError;
+use crate::auth::oidc::TokenError;
+use crate::auth::origin::{is_https, same_site};
+use crate::auth::session::{self, SessionId};
+use crate::identity::User;
 use crate::AppState;
 
 /// `axum::Json`, with bad JSON, wrong content type and oversized bodies
@@ -109,6 +118,136 @@ fn canonical(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     }
+}
+
+/// Longest `Authorization` header looked at; longer ones are refused (401).
+pub const MAX_AUTHORIZATION: usize = 8 * 1024;
+
+/// How the request proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Session(SessionId),
+    Bearer,
+}
+
+/// The signed-in user; rejects with 401 (not signed in), 403 (suspended, or
+/// a cross-site cookie write).
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub credential: Credential,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = &state.auth;
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            if value.len() > MAX_AUTHORIZATION {
+                return Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "the token is malformed",
+                ));
+            }
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ApiError::unauthorized(
+                        "invalid_token",
+                        "expected Authorization: Bearer <token>",
+                    )
+                })?;
+            let user = bearer_user(state, token).await?;
+            if user.suspended {
+                return Err(ApiError::forbidden(
+                    "suspended",
+                    "this account is suspended",
+                ));
+            }
+            return Ok(CurrentUser {
+                user,
+                credential: Credential::Bearer,
+            });
+        }
+        let token = session::token_from(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("unauthenticated", "sign in first"))?;
+        let id = SessionId::of_token(&token);
+        let user = auth.session_user(&id).await?.ok_or_else(|| {
+            ApiError::unauthorized("unauthenticated", "the session has ended; sign in again")
+        })?;
+        let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let upgrade = parts.headers.contains_key(header::UPGRADE);
+        if (writes || upgrade) && !same_site(parts, &state.trusted_proxies) {
+            return Err(ApiError::forbidden(
+                "cross_origin",
+                "cookie-authenticated requests must come from this site",
+            ));
+        }
+        Ok(CurrentUser {
+            user,
+            credential: Credential::Session(id),
+        })
+    }
+}
+
+/// Whether the request arrived over HTTPS (for the cookie's `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct Https(pub bool);
+
+impl FromRequestParts<AppState> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Https(is_https(parts, &state.trusted_proxies)))
+    }
+}
+
+/// Refuses (403) a request the browser says comes from another site; for
+/// sign-in and registration, which set a cookie without sending one.
+#[derive(Debug, Clone, Copy)]
+pub struct SameSiteOnly;
+
+impl FromRequestParts<AppState> for SameSiteOnly {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if same_site(parts, &state.trusted_proxies) {
+            Ok(SameSiteOnly)
+        } else {
+            Err(ApiError::forbidden(
+                "cross_origin",
+                "sign-in must come from this site",
+            ))
+        }
+    }
+}
+
+/// The user a bearer token names, when OIDC is on.
+async fn bearer_user(state: &AppState, token: &str) -> Result<User, ApiError> {
+    let Some(oidc) = &state.auth.oidc else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "bearer tokens are not accepted here (OIDC is off)",
+        ));
+    };
+    oidc.user(token, state.auth.accounts.as_ref())
+        .await
+        .map_err(|error| match error {
+            TokenError::Store(e) => e.into(),
+            TokenError::KeysUnavailable => ApiError::OidcUnavailable,
+            refused => ApiError::unauthorized("invalid_token", refused.to_string()),
+        })
 }
 
 #[cfg(test)]

@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Path, Query};
+use super::extract::{CurrentUser, Path, Query};
 use crate::auth::access::RoomAccess;
-use crate::auth::extract::CurrentUser;
 use crate::domain::{FileRef, RoomName};
 use crate::files::{FileError, FileName};
 use crate::AppState;

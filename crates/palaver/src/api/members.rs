@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Path};
+use super::extract::{CurrentUser, Json, Path};
 use crate::auth::access::RoomAccess;
-use crate::auth::extract::CurrentUser;
 use crate::domain::RoomName;
 use crate::identity::{Role, User, Username, Visibility};
 use crate::store::accounts::{CreateError, RoomInfo, RoomTopic};

@@ -13,13 +13,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Path};
+use super::extract::{CurrentUser, Json, Path};
 use super::rooms::visible;
 use crate::auth::access::RoomAccess;
-use crate::auth::extract::CurrentUser;
 use crate::domain::{Change, Emoji, InvalidInput, Message, MessageText, RoomEvent, RoomName};
 use crate::identity::Role;
-use crate::startup::RateKey;
+use crate::state::RateKey;
 use crate::store::{Applied, Refused};
 use crate::AppState;
 

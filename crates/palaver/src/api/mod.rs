@@ -21,6 +21,7 @@ pub mod stream;
 pub mod users;
 
 use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
@@ -58,6 +59,16 @@ pub fn routes(roles: Roles, settings: Settings) -> Router<AppState> {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The answer to a request whose handler panicked: an opaque 500.
+pub fn panicked(_panic: Box<dyn std::any::Any + Send>) -> Response {
+    ApiError::Internal("handler panicked".into()).into_response()
+}
+
+/// The answer to a request over its time: 408 in the JSON error shape.
+pub async fn timed_out(_: tower::BoxError) -> ApiError {
+    ApiError::Timeout
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

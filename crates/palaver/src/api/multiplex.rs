@@ -38,10 +38,9 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::extract::ClientIp;
+use super::extract::{ClientIp, Credential, CurrentUser};
 use crate::auth::access::RoomAccess;
 use crate::auth::events::AccessEvent;
-use crate::auth::extract::{Credential, CurrentUser};
 use crate::domain::RoomName;
 use crate::stream::{CloseReason, Frame, Outbound, StreamGuard, Subscription};
 use crate::AppState;

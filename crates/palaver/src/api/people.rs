@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::Query;
-use crate::auth::extract::CurrentUser;
+use super::extract::{CurrentUser, Query};
 use crate::identity::User;
 use crate::AppState;
 

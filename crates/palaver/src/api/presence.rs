@@ -13,8 +13,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::Query;
-use crate::auth::extract::CurrentUser;
+use super::extract::{CurrentUser, Query};
 use crate::identity::Username;
 use crate::AppState;
 

@@ -13,13 +13,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ClientIp, Json, Path, Query};
+use super::extract::{ClientIp, CurrentUser, Json, Path, Query};
 use super::pages;
 use super::params::{PageCursor, PageLimit};
 use crate::auth::access::RoomAccess;
-use crate::auth::extract::CurrentUser;
 use crate::domain::{Author, ClientId, Message, MessageText, NewMessage, RoomName};
-use crate::startup::RateKey;
+use crate::state::RateKey;
 use crate::store::{Cursor, Page, RoomSummary};
 use crate::AppState;
 

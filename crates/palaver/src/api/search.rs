@@ -9,10 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::Query;
+use super::extract::{CurrentUser, Query};
 use super::people::directory;
 use crate::auth::access::RoomAccess;
-use crate::auth::extract::CurrentUser;
 use crate::domain::{Message, RoomName};
 use crate::store::search::{is_cjk, SearchError, SearchQuery};
 use crate::AppState;

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::ApiError;
-use super::extract::{ClientIp, Path, Query};
-use crate::auth::extract::CurrentUser;
+use super::extract::{ClientIp, CurrentUser, Path, Query};
 use crate::domain::RoomName;
 use crate::stream::limits::{ClientKey, Refusal};
 use crate::stream::{sse, ws, CloseReason, StreamGuard, Subscription};
@@ -248,9 +247,9 @@ async fn watch_access(
     current: CurrentUser,
     revoke: tokio::sync::oneshot::Sender<CloseReason>,
 ) {
+    use crate::api::extract::Credential;
     use crate::auth::access::RoomAccess;
     use crate::auth::events::AccessEvent;
-    use crate::auth::extract::Credential;
     use tokio::sync::broadcast::error::RecvError;
     let mut revoke = revoke;
     let user = &current.user;

@@ -6,8 +6,7 @@ use axum::routing::post;
 use axum::Router;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::Path;
-use crate::auth::extract::CurrentUser;
+use super::extract::{CurrentUser, Path};
 use crate::identity::{Role, Username};
 use crate::AppState;
 

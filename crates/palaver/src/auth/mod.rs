@@ -6,15 +6,15 @@
 //! - [`throttle`]: login throttling per username and per IP;
 //! - [`events`]: access changes carried to every replica;
 //! - [`oidc`]: bearer JWTs from an OIDC issuer, users provisioned from `sub`;
-//! - [`extract`]: the [`extract::CurrentUser`] extractor, the Origin check.
+//! - [`origin`]: where a request comes from: HTTPS, and the Origin check.
 //!
 //! [`Auth`] holds them together; handlers reach it through `AppState`.
 
 pub mod access;
 pub mod cli;
 pub mod events;
-pub mod extract;
 pub mod oidc;
+pub mod origin;
 pub mod password;
 pub mod session;
 pub mod throttle;
