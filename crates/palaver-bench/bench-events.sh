@@ -34,10 +34,14 @@ BG_RATE="${BG_RATE:-400}"
 OUT="${OUT:-$ROOT/target/bench/events-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
-cargo build --release --locked -p palaver -p palaver-bench
+# PALAVER and BENCH name prebuilt binaries (a before/after comparison,
+# one run each); without them both are built here.
+if [ -z "${PALAVER:-}" ] || [ -z "${BENCH:-}" ]; then
+  cargo build --release --locked -p palaver -p palaver-bench
+fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-PALAVER="$TARGET_DIR/release/palaver"
-BENCH="$TARGET_DIR/release/palaver-bench"
+PALAVER="${PALAVER:-$TARGET_DIR/release/palaver}"
+BENCH="${BENCH:-$TARGET_DIR/release/palaver-bench}"
 ulimit -n "$(ulimit -Hn)"
 
 work="$(mktemp -d /tmp/palaver-events-XXXXXX)"
