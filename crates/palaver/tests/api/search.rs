@@ -261,3 +261,106 @@ both_backends!(
     search_never_finds_a_private_room_for_a_non_member,
     search_finds_cyrillic_greek_and_cjk,
 );
+
+/// PostgreSQL picks one of two plans by its estimate of the matches (a
+/// newest-first walk for a frequent word, the GIN index for a rare one):
+/// with statistics gathered, one search of each kind pages through exactly
+/// the readable matches, newest first, ties broken by room and seq, as a
+/// plain SQL scan orders them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_postgres_search_plans_page_through_the_readable_matches_newest_first() {
+    let app = spawn_app(Backend::Postgres).await;
+    let ada = client_with_cookie(&sign_up(&app.address, "ada", "Ada").await);
+    let eve = client_with_cookie(&sign_up(&app.address, "eve", "Eve").await);
+    let create = ada
+        .post(app.url("/api/v1/rooms"))
+        .json(&json!({"name": "secret", "visibility": "private"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(create.status(), 201);
+    let pool = sqlx::PgPool::connect(&app.db_url).await.expect("postgres");
+    // 3,000 messages in general and 300 newer ones in the private room, three
+    // to a timestamp (so the cursor's tie-break is exercised): "common" in
+    // every one, "rare" in every 1,000th of general's and every 100th of
+    // secret's.
+    for (room, count) in [("general", 3_000_i64), ("secret", 300)] {
+        sqlx::query(
+            "WITH base AS (SELECT last_seq FROM rooms WHERE name = $1) \
+             INSERT INTO messages (room, seq, author, text, client_ip, sent_at) \
+             SELECT $1, base.last_seq + g, 'Ada', \
+                    'common word' || g || CASE WHEN g % $3 = 0 THEN ' rare' ELSE '' END, \
+                    '127.0.0.1', TIMESTAMPTZ '2026-01-01' + (g / 3 + $4) * INTERVAL '1 second' \
+             FROM base, generate_series(1, $2) g",
+        )
+        .bind(room)
+        .bind(count)
+        .bind(if room == "general" { 1_000_i64 } else { 100 })
+        // The private room's messages are the newest: a walk meets them first.
+        .bind(if room == "general" { 0_i64 } else { 1_000 })
+        .execute(&pool)
+        .await
+        .expect("fill");
+        sqlx::query("UPDATE rooms SET last_seq = last_seq + $2 WHERE name = $1")
+            .bind(room)
+            .bind(count)
+            .execute(&pool)
+            .await
+            .expect("bump");
+    }
+    sqlx::query("ANALYZE messages")
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    let share = |word: &'static str| {
+        let pool = pool.clone();
+        async move {
+            palaver::store::search::pg_estimated_share(&pool, &format!("\"{word}\""))
+                .await
+                .expect("estimate")
+        }
+    };
+    let walk = palaver::store::search::WALK_FROM_SHARE;
+    assert!(share("common").await >= walk, "common is walked");
+    assert!(
+        share("rare").await < walk,
+        "rare goes through the GIN index"
+    );
+
+    for word in ["common", "rare"] {
+        let expected: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT room, seq FROM messages WHERE room = 'general' AND text LIKE '%' || $1 || '%' \
+             ORDER BY sent_at DESC, room DESC, seq DESC LIMIT 60",
+        )
+        .bind(word)
+        .fetch_all(&pool)
+        .await
+        .expect("expected");
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        while found.len() < expected.len() {
+            let mut query = format!("{}&limit=7", q(word));
+            if let Some(cursor) = &next {
+                query.push_str(&format!("&before={cursor}"));
+            }
+            let (status, body) = search(&app, &eve, &query).await;
+            assert_eq!(status, 200, "{body}");
+            for hit in body["results"].as_array().expect("results") {
+                let message = &hit["message"];
+                found.push((
+                    message["room"].as_str().expect("room").to_owned(),
+                    message["seq"].as_i64().expect("seq"),
+                ));
+            }
+            match body["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_owned()),
+                None => break,
+            }
+        }
+        if expected.len() == 60 {
+            found.truncate(60);
+        }
+        assert_eq!(found, expected, "{word}: eve's pages, newest first");
+    }
+    app.stop().await;
+}
