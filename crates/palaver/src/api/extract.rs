@@ -6,17 +6,17 @@
 //! WebSocket upgrade must come from this site's own pages
 //! ([`crate::auth::origin`] says why and how it is told).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use ipnet::IpNet;
 
 use super::error::ApiError;
 use crate::auth::oidc::TokenError;
-use crate::auth::origin::{is_https, same_site};
+use crate::auth::origin::{canonical, is_https, peer, same_site};
 use crate::auth::session::{self, SessionId};
 use crate::identity::User;
 use crate::AppState;
@@ -71,11 +71,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let peer = peer(parts);
         let forwarded = parts
             .headers
             .get_all("x-forwarded-for")
@@ -110,14 +106,6 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr
         }
     }
     canonical(client)
-}
-
-/// IPv4 addresses mapped into IPv6 compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
 }
 
 /// Longest `Authorization` header looked at; longer ones are refused (401).

@@ -24,11 +24,16 @@ pub fn peer(parts: &Parts) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-fn trusted(peer: IpAddr, proxies: &[IpNet]) -> bool {
-    let peer = match peer {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
+/// IPv4 addresses mapped into IPv6 compare as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
-    };
+    }
+}
+
+fn trusted(peer: IpAddr, proxies: &[IpNet]) -> bool {
+    let peer = canonical(peer);
     proxies.iter().any(|net| net.contains(&peer))
 }
 

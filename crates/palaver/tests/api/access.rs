@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::{
-    client_with_cookie, refused_status, sign_up, spawn_app, spawn_app_with, try_connect_ws,
-    Backend, ServerProcess, TestApp, TestDb, TEST_PASSWORD,
+    client_with_cookie, create_room, person_on, refused_status, sign_up, spawn_app, spawn_app_with,
+    status, try_connect_ws, until_status, Backend, Person, ServerProcess, TestDb, TEST_PASSWORD,
 };
 
 both_backends!(
@@ -19,33 +19,6 @@ both_backends!(
 
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-}
-
-/// A second user of `app`, signed in.
-struct Person {
-    cookie: String,
-    client: reqwest::Client,
-}
-
-async fn person(app: &TestApp, username: &str) -> Person {
-    let cookie = sign_up(&app.address, username, username).await;
-    Person {
-        client: client_with_cookie(&cookie),
-        cookie,
-    }
-}
-
-async fn create_room(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {
-    client
-        .post(format!("{base}/api/v1/rooms"))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn status_of(request: reqwest::RequestBuilder) -> u16 {
-    request.send().await.unwrap().status().as_u16()
 }
 
 async fn creating_rooms_is_201_for_new_names_409_for_taken_and_400_for_bad_input(backend: Backend) {
@@ -189,7 +162,7 @@ async fn a_private_room_is_404_for_non_members_everywhere_and_unlisted(backend: 
     assert_eq!(response.status(), 201);
     app.send("secret", "for members only").await;
 
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     assert_hidden(&bob, &app.address, "secret").await;
     // Creating it again does not reveal more than any taken name does.
     let again = create_room(&bob.client, &app.address, &json!({"name": "secret"})).await;
@@ -267,8 +240,8 @@ async fn a_private_room_is_404_for_non_members_everywhere_and_unlisted(backend: 
 async fn members_are_managed_by_the_owner_or_an_admin_only(backend: Backend) {
     // tester is the first account: admin. carol owns a room; bob does not.
     let app = spawn_app(backend).await;
-    let carol = person(&app, "carol").await;
-    let bob = person(&app, "bob").await;
+    let carol = app.person("carol").await;
+    let bob = app.person("bob").await;
     let created = create_room(
         &carol.client,
         &app.address,
@@ -279,14 +252,14 @@ async fn members_are_managed_by_the_owner_or_an_admin_only(backend: Backend) {
     let url = |who: &str| app.url(&format!("/api/v1/rooms/carols/members/{who}"));
 
     // A member who is not the owner may not manage.
-    assert_eq!(status_of(carol.client.put(url("bob"))).await, 204);
+    assert_eq!(status(carol.client.put(url("bob"))).await, 204);
     let refused = bob.client.put(url("dave")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
     assert_error(&refused.json().await.unwrap(), "not_owner");
-    assert_eq!(status_of(bob.client.delete(url("carol"))).await, 403);
+    assert_eq!(status(bob.client.delete(url("carol"))).await, 403);
     // Unknown and invalid usernames.
-    assert_eq!(status_of(carol.client.put(url("nobody"))).await, 404);
-    assert_eq!(status_of(carol.client.put(url("Not%20Valid!"))).await, 400);
+    assert_eq!(status(carol.client.put(url("nobody"))).await, 404);
+    assert_eq!(status(carol.client.put(url("Not%20Valid!"))).await, 400);
     // The owner cannot be removed, nor leave her private room.
     let owner = carol.client.delete(url("carol")).send().await.unwrap();
     assert_eq!(owner.status(), 409);
@@ -296,26 +269,26 @@ async fn members_are_managed_by_the_owner_or_an_admin_only(backend: Backend) {
     assert_error(&owner.json().await.unwrap(), "owner_cannot_be_removed");
     // The admin, not a member, manages it all the same, but still cannot
     // read it.
-    assert_eq!(status_of(app.client.delete(url("bob"))).await, 204);
-    assert_eq!(status_of(app.client.put(url("bob"))).await, 204);
+    assert_eq!(status(app.client.delete(url("bob"))).await, 204);
+    assert_eq!(status(app.client.put(url("bob"))).await, 204);
     assert_eq!(
-        status_of(app.client.get(app.url("/api/v1/rooms/carols/members"))).await,
+        status(app.client.get(app.url("/api/v1/rooms/carols/members"))).await,
         200
     );
     assert_eq!(
-        status_of(app.client.get(app.url("/api/v1/rooms/carols/messages"))).await,
+        status(app.client.get(app.url("/api/v1/rooms/carols/messages"))).await,
         404
     );
     // Repeats are idempotent.
-    assert_eq!(status_of(carol.client.put(url("bob"))).await, 204);
-    assert_eq!(status_of(carol.client.delete(url("tester"))).await, 204);
-    assert_eq!(status_of(carol.client.delete(url("tester"))).await, 204);
+    assert_eq!(status(carol.client.put(url("bob"))).await, 204);
+    assert_eq!(status(carol.client.delete(url("tester"))).await, 204);
+    assert_eq!(status(carol.client.delete(url("tester"))).await, 204);
     app.stop().await;
 }
 
 async fn an_admin_suspends_a_user_and_their_sessions_logins_and_sends_end(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     let suspend = |who: &str| {
         app.client
             .post(app.url(&format!("/api/v1/users/{who}/suspend")))
@@ -330,13 +303,13 @@ async fn an_admin_suspends_a_user_and_their_sessions_logins_and_sends_end(backen
         .unwrap();
     assert_eq!(refused.status(), 403);
     assert_error(&refused.json().await.unwrap(), "not_admin");
-    assert_eq!(status_of(suspend("tester")).await, 409);
-    assert_eq!(status_of(suspend("nobody")).await, 404);
-    assert_eq!(status_of(suspend("NOT VALID")).await, 400);
+    assert_eq!(status(suspend("tester")).await, 409);
+    assert_eq!(status(suspend("nobody")).await, 404);
+    assert_eq!(status(suspend("NOT VALID")).await, 400);
 
-    assert_eq!(status_of(suspend("bob")).await, 204);
+    assert_eq!(status(suspend("bob")).await, 204);
     // The session is gone, the login refused, the sends refused.
-    assert_eq!(status_of(bob.client.get(app.url("/api/v1/me"))).await, 401);
+    assert_eq!(status(bob.client.get(app.url("/api/v1/me"))).await, 401);
     let send = bob
         .client
         .post(app.url("/api/v1/rooms/general/messages"))
@@ -365,7 +338,7 @@ async fn an_admin_suspends_a_user_and_their_sessions_logins_and_sends_end(backen
     assert_eq!(wrong.status(), 401);
 
     assert_eq!(
-        status_of(app.client.post(app.url("/api/v1/users/bob/unsuspend"))).await,
+        status(app.client.post(app.url("/api/v1/users/bob/unsuspend"))).await,
         204
     );
     let back = sign_up(&app.address, "bob", "bob").await;
@@ -381,7 +354,7 @@ async fn an_admin_suspends_a_user_and_their_sessions_logins_and_sends_end(backen
 
 async fn send_limits_are_per_user_when_signed_in(backend: Backend) {
     let app = spawn_app_with(backend, &["--rate-limit", "1", "--rate-limit-burst", "2"]).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     let send = |client: &reqwest::Client| {
         client
             .post(app.url("/api/v1/rooms/general/messages"))
@@ -414,47 +387,27 @@ async fn private_rooms_stay_hidden_on_a_second_replica_and_membership_changes_re
     )
     .await;
     assert_eq!(created.status(), 201);
-    let cookie = sign_up(&a.url(""), "bob", "bob").await;
-    let bob = Person {
-        client: client_with_cookie(&cookie),
-        cookie,
-    };
+    let bob = person_on(&a.url(""), "bob", "bob").await;
     // B learns bob is not a member (and caches it).
     assert_hidden(&bob, &b.url(""), "vault").await;
     // Added on A: B lets him in straight away.
     assert_eq!(
-        status_of(a.client.put(a.url("/api/v1/rooms/vault/members/bob"))).await,
+        status(a.client.put(a.url("/api/v1/rooms/vault/members/bob"))).await,
         204
     );
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let status = status_of(bob.client.get(b.url("/api/v1/rooms/vault/messages"))).await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B still says {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    until_status(200, || {
+        bob.client.get(b.url("/api/v1/rooms/vault/messages"))
+    })
+    .await;
     // Removed on A: hidden on B again, well within the cache TTL.
     assert_eq!(
-        status_of(a.client.delete(a.url("/api/v1/rooms/vault/members/bob"))).await,
+        status(a.client.delete(a.url("/api/v1/rooms/vault/members/bob"))).await,
         204
     );
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let status = status_of(bob.client.get(b.url("/api/v1/rooms/vault/messages"))).await;
-        if status == 404 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B still says {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    until_status(404, || {
+        bob.client.get(b.url("/api/v1/rooms/vault/messages"))
+    })
+    .await;
     assert_hidden(&bob, &b.url(""), "vault").await;
 }
 
@@ -489,9 +442,9 @@ async fn a_removed_members_stream_closes_with_removed(backend: Backend) {
     )
     .await;
     assert_eq!(created.status(), 201);
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     assert_eq!(
-        status_of(app.client.put(app.url("/api/v1/rooms/inner/members/bob"))).await,
+        status(app.client.put(app.url("/api/v1/rooms/inner/members/bob"))).await,
         204
     );
     let url = app.ws_url("/api/v1/rooms/inner/stream?since=0");
@@ -505,7 +458,7 @@ async fn a_removed_members_stream_closes_with_removed(backend: Backend) {
     crate::helpers::read_until_caught_up(&mut other).await;
 
     assert_eq!(
-        status_of(
+        status(
             app.client
                 .delete(app.url("/api/v1/rooms/inner/members/bob"))
         )
@@ -521,7 +474,7 @@ async fn a_removed_members_stream_closes_with_removed(backend: Backend) {
 
 async fn signing_out_ends_the_sessions_streams(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     let url = app.ws_url("/api/v1/rooms/general/stream");
     let mut ws = try_connect_ws(&url, Some(&bob.cookie), None).await.unwrap();
     crate::helpers::read_until_caught_up(&mut ws).await;
@@ -546,7 +499,7 @@ async fn suspension_closes_streams_and_refuses_sends_on_another_replica() {
     let cookie = sign_up(&a.url(""), "bob", "bob").await;
     let bob = client_with_cookie(&cookie);
     // B has validated (and cached) bob's session.
-    assert_eq!(status_of(bob.get(b.url("/api/v1/me"))).await, 200);
+    assert_eq!(status(bob.get(b.url("/api/v1/me"))).await, 200);
     let mut ws = try_connect_ws(
         &b.ws_url("/api/v1/rooms/general/stream"),
         Some(&cookie),
@@ -557,7 +510,7 @@ async fn suspension_closes_streams_and_refuses_sends_on_another_replica() {
     crate::helpers::read_until_caught_up(&mut ws).await;
 
     assert_eq!(
-        status_of(a.client.post(a.url("/api/v1/users/bob/suspend"))).await,
+        status(a.client.post(a.url("/api/v1/users/bob/suspend"))).await,
         204
     );
     assert_eq!(close_reason(&mut ws).await.as_deref(), Some("suspended"));

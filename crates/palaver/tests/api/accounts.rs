@@ -60,13 +60,7 @@ async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Respon
 }
 
 async fn me(app: &TestApp, cookie: &str) -> (u16, Value) {
-    let response = client_with_cookie(cookie)
-        .get(app.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.call(cookie, "GET", "/api/v1/me", None).await
 }
 
 async fn the_first_account_is_admin_and_register_signs_in_with_the_documented_cookie(

@@ -9,8 +9,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::both_backends;
 use crate::helpers::{
-    client_with_cookie, connect_ws, next_frame, person_on, sign_up, spawn_app, spawn_app_with,
-    try_connect_ws, Backend, Person, ServerProcess, TestApp, TestDb, Ws,
+    client_with_cookie, connect_ws, next_frame, send_only, sign_up, spawn_app, spawn_app_with,
+    status, try_connect_ws, Backend, ServerProcess, TestApp, TestDb, Ws,
 };
 
 both_backends!(
@@ -25,14 +25,6 @@ both_backends!(
     the_multiplexed_stream_follows_many_rooms_and_refuses_with_error_frames,
     the_seed_api_shows_current_texts_and_leaves_deleted_messages_out,
 );
-
-async fn person(app: &TestApp, username: &str) -> Person {
-    person_on(&app.address, username, username).await
-}
-
-async fn status(request: reqwest::RequestBuilder) -> u16 {
-    request.send().await.expect("request").status().as_u16()
-}
 
 fn message_url(app: &TestApp, room: &str, seq: i64) -> String {
     app.url(&format!("/api/v1/rooms/{room}/messages/{seq}"))
@@ -81,7 +73,7 @@ async fn newest(app: &TestApp, client: &reqwest::Client, room: &str) -> Vec<Valu
 
 async fn edits_deletions_and_reactions_answer_their_documented_statuses(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     let sent = app.send("talk", "helo").await;
     let seq = sent["seq"].as_i64().unwrap();
 
@@ -224,7 +216,7 @@ async fn edits_deletions_and_reactions_answer_their_documented_statuses(backend:
 
 async fn reactions_are_idempotent_counted_per_emoji_and_capped_at_20(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     let seq = app.send("fun", "react to me").await["seq"]
         .as_i64()
         .unwrap();
@@ -285,7 +277,7 @@ async fn reactions_are_idempotent_counted_per_emoji_and_capped_at_20(backend: Ba
 
 async fn replies_and_mentions_are_checked_and_resolved_on_send_and_edit(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     let first = app.send("chat", "question?").await["seq"].as_i64().unwrap();
     let other = app.send("elsewhere", "x").await["seq"].as_i64().unwrap();
     assert_eq!(other, 1);
@@ -318,12 +310,12 @@ async fn replies_and_mentions_are_checked_and_resolved_on_send_and_edit(backend:
         );
     }
     let edit_seq = reply["seq"].as_i64().unwrap() + 1;
-    app.client
-        .patch(message_url(&app, "chat", first))
-        .json(&json!({"text": "question, @bob?"}))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        app.client
+            .patch(message_url(&app, "chat", first))
+            .json(&json!({"text": "question, @bob?"})),
+    )
+    .await;
     assert_eq!(
         status(post(json!({"text": "r", "reply_to": edit_seq}))).await,
         400,
@@ -362,12 +354,12 @@ async fn a_deleted_text_is_found_nowhere_in_the_database(backend: Backend) {
     let seq = app.send("gone", "first-version-zq").await["seq"]
         .as_i64()
         .unwrap();
-    app.client
-        .patch(message_url(&app, "gone", seq))
-        .json(&json!({"text": "second-version-zq"}))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        app.client
+            .patch(message_url(&app, "gone", seq))
+            .json(&json!({"text": "second-version-zq"})),
+    )
+    .await;
     assert_eq!(
         status(app.client.delete(message_url(&app, "gone", seq))).await,
         204
@@ -446,22 +438,14 @@ async fn pages_show_current_state_and_around_centres_on_a_message(backend: Backe
 
     // The newest page (cached) and an older page (the table) agree on the
     // current state after an edit, a reaction and a deletion.
-    app.client
-        .patch(message_url(&app, "long", 30))
-        .json(&json!({"text": "m30!"}))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .put(reaction_url(&app, "long", 29, "👍"))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .delete(message_url(&app, "long", 28))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        app.client
+            .patch(message_url(&app, "long", 30))
+            .json(&json!({"text": "m30!"})),
+    )
+    .await;
+    send_only(app.client.put(reaction_url(&app, "long", 29, "👍"))).await;
+    send_only(app.client.delete(message_url(&app, "long", 28))).await;
     for query in ["limit=3", "before=31&limit=3"] {
         let (_, page) = around(query).await;
         let m = page["messages"].as_array().unwrap();
@@ -560,29 +544,12 @@ fn reaction_counts(messages: &[Value]) -> Vec<(i64, Vec<(String, i64)>)> {
 
 async fn a_replayed_message_and_its_replayed_reactions_count_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    let grace = person(&app, "grace").await;
+    let grace = app.person("grace").await;
     app.send("react", "first").await;
-    app.client
-        .put(reaction_url(&app, "react", 1, "👍"))
-        .send()
-        .await
-        .unwrap();
-    grace
-        .client
-        .put(reaction_url(&app, "react", 1, "👍"))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .put(reaction_url(&app, "react", 1, "🎉"))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .delete(reaction_url(&app, "react", 1, "🎉"))
-        .send()
-        .await
-        .unwrap();
+    send_only(app.client.put(reaction_url(&app, "react", 1, "👍"))).await;
+    send_only(grace.client.put(reaction_url(&app, "react", 1, "👍"))).await;
+    send_only(app.client.put(reaction_url(&app, "react", 1, "🎉"))).await;
+    send_only(app.client.delete(reaction_url(&app, "react", 1, "🎉"))).await;
 
     // A page is as of the room's head: the four reactions are in it.
     let page = newest(&app, &app.client, "react").await;
@@ -607,12 +574,7 @@ async fn a_replayed_message_and_its_replayed_reactions_count_once(backend: Backe
     assert_eq!(reaction_counts(&state), reaction_counts(&page));
 
     // A live change after the snapshot applies.
-    grace
-        .client
-        .put(reaction_url(&app, "react", 1, "🎉"))
-        .send()
-        .await
-        .unwrap();
+    send_only(grace.client.put(reaction_url(&app, "react", 1, "🎉"))).await;
     let caught_up = next_frame(&mut ws).await;
     assert_eq!(caught_up["type"], "caught_up");
     let live = next_frame(&mut ws).await;
@@ -649,30 +611,22 @@ async fn a_stream_resuming_after_changes_applies_each_event_once_in_order(backen
     let mut state = newest(&app, &app.client, "away").await;
     state.reverse();
     for (seq, text) in [(1, "one"), (3, "three")] {
-        app.client
-            .patch(message_url(&app, "away", seq))
-            .json(&json!({"text": text}))
-            .send()
-            .await
-            .unwrap();
+        send_only(
+            app.client
+                .patch(message_url(&app, "away", seq))
+                .json(&json!({"text": text})),
+        )
+        .await;
     }
-    app.client
-        .put(reaction_url(&app, "away", 2, "👍"))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .delete(message_url(&app, "away", 4))
-        .send()
-        .await
-        .unwrap();
+    send_only(app.client.put(reaction_url(&app, "away", 2, "👍"))).await;
+    send_only(app.client.delete(message_url(&app, "away", 4))).await;
     app.send("away", "m-new").await;
-    app.client
-        .patch(message_url(&app, "away", 3))
-        .json(&json!({"text": "three again"}))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        app.client
+            .patch(message_url(&app, "away", 3))
+            .json(&json!({"text": "three again"})),
+    )
+    .await;
     let head = last_seq(&app, &app.client, "away").await;
     assert_eq!(head, 11, "5 messages, 5 changes and one more message");
 
@@ -729,11 +683,7 @@ async fn a_stream_resuming_after_changes_applies_each_event_once_in_order(backen
     assert_eq!(reaction_counts(&state), reaction_counts(&table));
 
     // Live: a change made now arrives as its frame, and over SSE too.
-    app.client
-        .put(reaction_url(&app, "away", 1, "🎉"))
-        .send()
-        .await
-        .unwrap();
+    send_only(app.client.put(reaction_url(&app, "away", 1, "🎉"))).await;
     let live = next_frame(&mut ws).await;
     assert_eq!(
         (live["type"].as_str(), live["seq"].as_i64()),
@@ -767,7 +717,7 @@ async fn a_stream_resuming_after_changes_applies_each_event_once_in_order(backen
 
 async fn read_markers_move_forward_unless_marked_unread_and_drive_unread_counts(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     for i in 1..=4 {
         let r = bob
             .client
@@ -831,11 +781,7 @@ async fn read_markers_move_forward_unless_marked_unread_and_drive_unread_counts(
         (Some(1), Some(3))
     );
     // A deleted message is not unread any more.
-    bob.client
-        .delete(message_url(&app, "news", 4))
-        .send()
-        .await
-        .unwrap();
+    send_only(bob.client.delete(message_url(&app, "news", 4))).await;
     let (_, rooms) = app.get_json("/api/v1/rooms").await;
     assert_eq!(room(&rooms)["unread"], 2);
 
@@ -864,7 +810,7 @@ async fn send_text(ws: &mut Ws, frame: Value) {
 
 async fn the_multiplexed_stream_follows_many_rooms_and_refuses_with_error_frames(backend: Backend) {
     let app = spawn_app_with(backend, &["--max-subscriptions", "2"]).await;
-    let bob = person(&app, "bob").await;
+    let bob = app.person("bob").await;
     app.send("one", "1a").await;
     app.send("two", "2a").await;
     app.client
@@ -926,12 +872,12 @@ async fn the_multiplexed_stream_follows_many_rooms_and_refuses_with_error_frames
         (frame["room"].as_str(), frame["message"]["seq"].as_i64()),
         (Some("one"), sent["seq"].as_i64())
     );
-    app.client
-        .patch(message_url(&app, "one", 2))
-        .json(&json!({"text": "1b!"}))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        app.client
+            .patch(message_url(&app, "one", 2))
+            .json(&json!({"text": "1b!"})),
+    )
+    .await;
     let frame = next_frame(&mut ws).await;
     assert_eq!(
         (
@@ -979,17 +925,13 @@ async fn the_seed_api_shows_current_texts_and_leaves_deleted_messages_out(backen
                 .unwrap(),
         );
     }
-    app.client
-        .patch(message_url(&app, "general", seqs[0]))
-        .json(&json!({"text": "g1 fixed"}))
-        .send()
-        .await
-        .unwrap();
-    app.client
-        .delete(message_url(&app, "general", seqs[2]))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        app.client
+            .patch(message_url(&app, "general", seqs[0]))
+            .json(&json!({"text": "g1 fixed"})),
+    )
+    .await;
+    send_only(app.client.delete(message_url(&app, "general", seqs[2]))).await;
     let (_, body) = app.get_json("/chat").await;
     let texts: Vec<&str> = body
         .as_array()
@@ -1038,22 +980,18 @@ async fn changes_on_one_replica_resume_and_count_the_same_on_another() {
     assert_eq!(next_frame(&mut live).await["type"], "caught_up");
 
     let url = |path: &str| a.url(path);
-    a.client
-        .patch(url("/api/v1/rooms/span/messages/1"))
-        .json(&json!({"text": "S1"}))
-        .send()
-        .await
-        .unwrap();
-    a.client
-        .put(url("/api/v1/rooms/span/messages/2/reactions/%F0%9F%91%8D"))
-        .send()
-        .await
-        .unwrap();
-    a.client
-        .delete(url("/api/v1/rooms/span/messages/3"))
-        .send()
-        .await
-        .unwrap();
+    send_only(
+        a.client
+            .patch(url("/api/v1/rooms/span/messages/1"))
+            .json(&json!({"text": "S1"})),
+    )
+    .await;
+    send_only(
+        a.client
+            .put(url("/api/v1/rooms/span/messages/2/reactions/%F0%9F%91%8D")),
+    )
+    .await;
+    send_only(a.client.delete(url("/api/v1/rooms/span/messages/3"))).await;
     // B's live stream hears them in order.
     let kinds: Vec<(String, i64)> = {
         let mut out = Vec::new();

@@ -309,9 +309,29 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, body)
+        status_and_json(response).await
+    }
+
+    /// (status, JSON body or null) of `method path` sent with `cookie`.
+    pub async fn call(
+        &self,
+        cookie: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client = client_with_cookie(cookie);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        status_and_json(request.send().await.expect("request")).await
+    }
+
+    /// Another user of this server, signed up (display name = `username`).
+    pub async fn person(&self, username: &str) -> Person {
+        person_on(&self.address, username, username).await
     }
 
     /// Every message of a room, oldest first, by paging with `after`.
@@ -918,5 +938,48 @@ pub async fn person_on(base: &str, username: &str, display: &str) -> Person {
         client,
         cookie,
         id: me["user"]["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// (status, JSON body or null) of an answer.
+pub async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The status `request` answers.
+pub async fn status(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.expect("request").status().as_u16()
+}
+
+/// Sends `request` for its effect, which the test checks otherwise.
+pub async fn send_only(request: reqwest::RequestBuilder) {
+    request.send().await.expect("request");
+}
+
+/// `POST /api/v1/rooms` with `body`, as `client`, on the server at `base`.
+pub async fn create_room(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Response {
+    client
+        .post(format!("{base}/api/v1/rooms"))
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Sends `request()` until it answers `expected`, for up to 5 s (another
+/// replica hears of a change through the database).
+pub async fn until_status(expected: u16, request: impl Fn() -> reqwest::RequestBuilder) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = status(request()).await;
+        if status == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {status}, not {expected}, after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -28,7 +28,8 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInf
 use redis::{PushInfo, RedisError};
 use tokio::sync::mpsc;
 
-use super::{timed, Outgoing, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use super::connection::{timed, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use super::publish::Outgoing;
 
 /// Push frames (shard messages, subscription changes, disconnections) that
 /// may wait for the subscriber; beyond it they are dropped, the subscriber
