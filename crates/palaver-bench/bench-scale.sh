@@ -274,8 +274,10 @@ ORDER BY m.sent_at DESC, m.room DESC, m.seq DESC LIMIT 20;
 SQL
     done
     bench_id="$(psql -qAt "$dburl" -c "SELECT id FROM users WHERE username = 'palaver-bench'")"
-    # The server's statement (sql::ROOMS_VISIBLE_TO_PG), $1 the bench user.
+    # The server's statement (sql::ROOMS_VISIBLE_TO_PG, with the settings
+    # the server gives it), $1 the bench user.
     psql -qAt "$dburl" -v uid="'$bench_id'" >"$OUT/explain-rooms-$tag.txt" <<'SQL'
+SET jit = off; SET enable_bitmapscan = off;
 EXPLAIN (ANALYZE, BUFFERS, SETTINGS)
 SELECT r.name, r.last_seq, r.visibility, r.topic, r.direct_key IS NOT NULL AS direct,
   (SELECT o.username FROM users o WHERE o.id = r.owner_id) AS owner,
