@@ -17,6 +17,10 @@
 # saved beside the runs with EXPLAIN (ANALYZE, BUFFERS) of both searches.
 #   crates/palaver-bench/bench-scale.sh
 #   SCALES=postgres:100000 RUNS=1 DURATION=3 crates/palaver-bench/bench-scale.sh
+# BASELINE=<an older palaver binary>: that binary serves the same database
+# beside this one (its own port, started after the reactions were added), and
+# every run measures `GET /api/v1/rooms` and the newest page on it right after
+# this one's (files *-base-*; rows "baseline" in the summary).
 # Disk: ~5 GB at 10 million messages on PostgreSQL; every database is
 # dropped when its figures are taken (KEEP=1 leaves the last one and the
 # cluster running, for profiling by hand).
@@ -189,6 +193,7 @@ for scale in $SCALES; do
   fi
 
   serve
+  new_pid="$pid"
   bench_cookie="$(cookie_of palaver-bench)"
   search_cookie="$(cookie_of bench-search)"
   # Reactions on every message of big-000's newest page: 3 emoji each,
@@ -208,6 +213,15 @@ for scale in $SCALES; do
     echo "newest page: $(curl -fsS -H "Cookie: $bench_cookie" "$page" | python3 -c 'import json, sys; m = json.load(sys.stdin)["messages"]; print(len(m), "messages,", sum(len(x["reactions"]) for x in m), "reaction groups")')"
   } | tee "$OUT/check-$tag.txt" >&2
   page_bytes="$(curl -fsS -H "Cookie: $bench_cookie" "$page" | wc -c)"
+  if [ -n "${BASELINE:-}" ]; then
+    new_base="$base"
+    PALAVER="$BASELINE" serve
+    base_pid="$pid" base_base="$base"
+    base="$new_base" pid="$new_pid"
+    base_page="$base_base/api/v1/rooms/big-000/messages?limit=50"
+    cmp <(curl -fsS -H "Cookie: $bench_cookie" "$page") <(curl -fsS -H "Cookie: $bench_cookie" "$base_page") >&2 ||
+      echo "scale: the baseline's newest page differs" >&2
+  fi
   port="$(free_port)"
   "$BENCH" ceiling --listen "127.0.0.1:$port" --body-bytes "$page_bytes" 2>/dev/null &
   ceiling=$!
@@ -217,12 +231,19 @@ for scale in $SCALES; do
   for run in $(seq 1 "$RUNS"); do
     echo "scale: $tag, run $run" >&2
     latency "rooms-$tag-$run" palaver-bench /api/v1/rooms
+    if [ -n "${BASELINE:-}" ]; then
+      base="$base_base" latency "rooms-base-$tag-$run" palaver-bench /api/v1/rooms
+    fi
     latency "rare-$tag-$run" bench-search "/api/v1/search?q=zanzibar&limit=20"
     latency "onepct-$tag-$run" bench-search "/api/v1/search?q=onepct&limit=20"
     wrk -t1 -c32 -d"${DURATION}s" --latency -H "Cookie: $bench_cookie" "$page" >"$OUT/newest-$tag-$run.txt"
+    if [ -n "${BASELINE:-}" ]; then
+      wrk -t1 -c32 -d"${DURATION}s" --latency -H "Cookie: $bench_cookie" "$base_page" >"$OUT/newest-base-$tag-$run.txt"
+    fi
     wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$OUT/ceiling-$tag-$run.txt"
   done
   stop_pid "$ceiling"
+  [ -n "${BASELINE:-}" ] && stop_pid "$base_pid"
 
   if [ "$backend" != sqlite ]; then
     # Per-request statements: $PROFILE_REQUESTS of each request after a reset.
@@ -253,18 +274,24 @@ ORDER BY m.sent_at DESC, m.room DESC, m.seq DESC LIMIT 20;
 SQL
     done
     bench_id="$(psql -qAt "$dburl" -c "SELECT id FROM users WHERE username = 'palaver-bench'")"
+    # The server's statement (sql::ROOMS_VISIBLE_TO_PG, with the settings
+    # the server gives it), $1 the bench user.
     psql -qAt "$dburl" -v uid="'$bench_id'" >"$OUT/explain-rooms-$tag.txt" <<'SQL'
-EXPLAIN (ANALYZE, BUFFERS)
+SET jit = off; SET enable_bitmapscan = off;
+EXPLAIN (ANALYZE, BUFFERS, SETTINGS)
 SELECT r.name, r.last_seq, r.visibility, r.topic, r.direct_key IS NOT NULL AS direct,
+  (SELECT o.username FROM users o WHERE o.id = r.owner_id) AS owner,
   EXISTS (SELECT 1 FROM room_members j WHERE j.room = r.name AND j.user_id = :uid) AS joined,
-  coalesce(rm.read_seq, 0) AS read_seq, count(m.seq) AS unread,
-  count(m.seq) FILTER (WHERE r.direct_key IS NOT NULL OR m.mentions LIKE '%"' || :uid || '"%') AS mentions
+  coalesce(rm.read_seq, 0) AS read_seq, c.unread, c.mentions
 FROM rooms r
 LEFT JOIN read_markers rm ON rm.room = r.name AND rm.user_id = :uid
-LEFT JOIN messages m ON m.room = r.name AND m.seq > coalesce(rm.read_seq, 0)
-  AND NOT m.deleted AND coalesce(m.author_id, '') <> :uid
+CROSS JOIN LATERAL (SELECT count(*) AS unread,
+    count(*) FILTER (WHERE r.direct_key IS NOT NULL OR m.mentions LIKE '%"' || :uid || '"%') AS mentions
+  FROM messages m WHERE m.room = r.name
+  AND m.seq > coalesce(rm.read_seq, 0) AND m.seq <= r.last_seq
+  AND NOT m.deleted AND coalesce(m.author_id, '') <> :uid) c
 WHERE r.visibility = 'public' OR EXISTS (SELECT 1 FROM room_members v WHERE v.room = r.name AND v.user_id = :uid)
-GROUP BY r.name, r.last_seq, r.visibility, r.topic, r.direct_key, rm.read_seq ORDER BY r.name;
+ORDER BY r.name;
 SQL
   fi
   stop_pid "$pid"

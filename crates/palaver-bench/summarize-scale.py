@@ -39,6 +39,7 @@ print("| scale | request | p50 ms | p95 ms | p99 ms | req/s (1 client) | errors 
 print("|---|---|---|---|---|---|---|---|")
 for tag in scales:
     for what, label in (("rooms", "GET /api/v1/rooms (member of 500)"),
+                        ("rooms-base", "GET /api/v1/rooms (member of 500), baseline"),
                         ("rare", "search rare word (member of 50)"),
                         ("onepct", "search 1% word (member of 50)")):
         files = runs(f"{what}-{tag}", "json")
@@ -52,14 +53,14 @@ for tag in scales:
 print()
 print("| scale | newest page with reactions, req/s (wrk -c32) | ceiling req/s | ratio (median of per-run ratios) | runs |")
 print("|---|---|---|---|---|")
-for tag in scales:
-    newest = [wrk(f) for f in runs(f"newest-{tag}", "txt")]
+for tag, what in [(t, w) for t in scales for w in ("newest", "newest-base")]:
+    newest = [wrk(f) for f in runs(f"{what}-{tag}", "txt")]
     ceiling = [wrk(f) for f in runs(f"ceiling-{tag}", "txt")]
     if not newest:
         continue
     ratios = [n[0] / c[0] for n, c in zip(newest, ceiling) if n[0] and c[0]]
     bad = sum(n[1] for n in newest)
-    print(f"| {tag} | {median([n[0] for n in newest])} | {median([c[0] for c in ceiling])} "
+    print(f"| {tag}{', baseline' if what == 'newest-base' else ''} | {median([n[0] for n in newest])} | {median([c[0] for c in ceiling])} "
           f"| {round(median(ratios), 3) if ratios else '-'} | {len(newest)}{f' ({bad} non-2xx)' if bad else ''} |")
 print()
 for tag in scales:

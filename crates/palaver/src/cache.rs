@@ -55,7 +55,7 @@ struct Entry {
     /// Whether the room has messages older than `messages.front()`.
     has_older: bool,
     bytes: usize,
-    bodies: Vec<(BodyKey, Bytes)>,
+    bodies: Vec<(BodyKey, Body)>,
     /// Whether the entry may be served (always, unless the cache is gated).
     live: bool,
     /// Gated: the head the bus read after subscribing, which the entry
@@ -83,7 +83,7 @@ impl Entry {
     }
 
     fn weight(&self) -> usize {
-        self.bytes + self.bodies.iter().map(|(_, b)| b.len()).sum::<usize>() + 128
+        self.bytes + self.bodies.iter().map(|(_, b)| b.weight()).sum::<usize>() + 128
     }
 
     /// Becomes live once it holds the head it waits for.
@@ -109,6 +109,93 @@ fn message_bytes(m: &Message) -> usize {
             .iter()
             .map(|r| r.emoji.len() + 48 + r.users.iter().map(|u| u.len() + 24).sum::<usize>())
             .sum::<usize>()
+}
+
+/// A memoised page body: rendered for no reader (every reaction's `me`
+/// false), with where each of those flags is, so that a reader's own
+/// reactions are set in a copy without rendering the page again.
+struct Body {
+    bytes: Bytes,
+    /// Offset of each reaction's `false`, in the order of `reactors`.
+    flags: Vec<u32>,
+    /// Who reacted, per reaction on the page in body order (shared with the
+    /// entry's messages).
+    reactors: Vec<(Arc<Message>, u8)>,
+}
+
+/// A reaction's flag as serde writes it for no reader.
+const FLAG: &[u8] = b"\"me\":false";
+
+impl Body {
+    /// `bytes` rendered for no reader from `messages`, or `None` when its
+    /// flags do not match the messages' reactions one for one, in order
+    /// (another shape, or a flag set already).
+    fn new(bytes: Bytes, messages: &[Arc<Message>]) -> Option<Self> {
+        let mut flags = Vec::new();
+        let mut reactors = Vec::new();
+        let mut from = 0;
+        for message in messages {
+            for (i, reaction) in message.reactions.iter().enumerate() {
+                // `{"emoji":"…","count":N,"me":false`: the emoji is
+                // validated, so serde writes it the same way every time.
+                let emoji = serde_json::to_string(&reaction.emoji).ok()?;
+                let head = format!("{{\"emoji\":{emoji},\"count\":{},", reaction.count);
+                let at = from + find(&bytes[from..], FLAG)?;
+                if !bytes[..at].ends_with(head.as_bytes()) {
+                    return None;
+                }
+                flags.push(u32::try_from(at + FLAG.len() - b"false".len()).ok()?);
+                reactors.push((message.clone(), u8::try_from(i).ok()?));
+                from = at + FLAG.len();
+            }
+        }
+        if find(&bytes[from..], FLAG).is_some() || find(&bytes, b"\"me\":true").is_some() {
+            return None;
+        }
+        Some(Self {
+            bytes,
+            flags,
+            reactors,
+        })
+    }
+
+    /// The body as `viewer` reads it: shared when they reacted to nothing
+    /// on the page, else a copy with their reactions' flags set.
+    fn for_reader(&self, viewer: Option<&str>) -> Bytes {
+        let Some(viewer) = viewer else {
+            return self.bytes.clone();
+        };
+        let mine = |(message, i): &(Arc<Message>, u8)| {
+            message.reactions[usize::from(*i)]
+                .users
+                .iter()
+                .any(|u| u == viewer)
+        };
+        if !self.reactors.iter().any(mine) {
+            return self.bytes.clone();
+        }
+        let mut out = Vec::with_capacity(self.bytes.len());
+        let mut from = 0;
+        for (at, reactor) in self.flags.iter().zip(&self.reactors) {
+            if mine(reactor) {
+                let at = *at as usize;
+                out.extend_from_slice(&self.bytes[from..at]);
+                out.extend_from_slice(b"true");
+                from = at + b"false".len();
+            }
+        }
+        out.extend_from_slice(&self.bytes[from..]);
+        Bytes::from(out)
+    }
+
+    fn weight(&self) -> usize {
+        self.bytes.len() + self.flags.len() * 4 + self.reactors.len() * 16
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 struct Shard {
@@ -176,17 +263,25 @@ impl ReadCache {
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The newest `limit` messages of `room` as a body built by `render`
-    /// (given the messages newest first and whether more exist), memoised
-    /// under `key` unless a message carries reactions (whose `me` differs
-    /// from reader to reader); `None` when the cache cannot answer (the caller reads
-    /// the table and calls [`ReadCache::fill`]).
+    /// The newest `limit` messages of `room` as `viewer` reads them, in a
+    /// body built by `render` (given the messages newest first, whether
+    /// more exist, and the reader); `None` when the cache cannot answer
+    /// (the caller reads the table and calls [`ReadCache::fill`]).
+    ///
+    /// The body is memoised under `key` as rendered for no reader, with
+    /// where each reaction's `"me":false` is: a reader's own reactions are
+    /// then set in a copy of it (see [`Body`]), so a page with reactions is
+    /// rendered once per change, not once per reader. `render` must write
+    /// the messages in the order given and each reaction as serde does; a
+    /// body where the flags cannot be matched to the reactions is rendered
+    /// per reader and not memoised.
     pub fn newest(
         &self,
         room: &RoomName,
         limit: usize,
         key: &'static str,
-        render: impl FnOnce(&[Arc<Message>], bool) -> Bytes,
+        viewer: Option<&str>,
+        mut render: impl FnMut(&[Arc<Message>], bool, Option<&str>) -> Bytes,
     ) -> Option<Bytes> {
         if limit > self.per_room {
             return None;
@@ -198,25 +293,25 @@ impl ReadCache {
                 return None;
             }
             if let Some((_, body)) = entry.bodies.iter().find(|(k, _)| *k == (key, limit)) {
-                return Some((body.clone(), 0));
+                return Some((body.for_reader(viewer), 0, 0));
             }
             let newest: Vec<Arc<Message>> =
                 entry.messages.iter().rev().take(limit).cloned().collect();
             let has_more = entry.messages.len() > limit || entry.has_older;
-            let body = render(&newest, has_more);
-            if newest.iter().any(|m| !m.reactions.is_empty()) {
-                return Some((body, 0));
-            }
+            let Some(body) = Body::new(render(&newest, has_more, None), &newest) else {
+                return Some((render(&newest, has_more, viewer), 0, 0));
+            };
+            let served = body.for_reader(viewer);
+            let before = entry.weight();
             if entry.bodies.len() >= BODIES {
                 entry.bodies.remove(0);
             }
-            entry.bodies.push(((key, limit), body.clone()));
-            let grown = body.len();
-            Some((body, grown))
+            entry.bodies.push(((key, limit), body));
+            Some((served, before, entry.weight()))
         });
         match hit {
-            Some((body, grown)) => {
-                shard.bytes += grown;
+            Some((body, before, after)) => {
+                shard.bytes = shard.bytes + after - before;
                 self.evict(shard);
                 metrics::counter!(m::CACHE_HITS).increment(1);
                 Some(body)
@@ -464,7 +559,7 @@ mod tests {
 
     fn seqs(cache: &ReadCache, room: &RoomName, limit: usize) -> Option<(Vec<i64>, bool)> {
         let mut seen = None;
-        cache.newest(room, limit, "test", |m, more| {
+        cache.newest(room, limit, "test", None, |m, more, _| {
             seen = Some((m.iter().map(|m| m.seq).collect(), more));
             Bytes::new()
         })?;
@@ -539,7 +634,7 @@ mod tests {
         // Heard again from the bus: nothing changes twice.
         cache.committed(&[edit, react]);
         let mut page = Vec::new();
-        cache.newest(&room, 3, "test", |m, _| {
+        cache.newest(&room, 3, "test", None, |m, _, _| {
             page = m.to_vec();
             Bytes::new()
         });
@@ -556,7 +651,7 @@ mod tests {
             frame: Default::default(),
         }));
         cache.committed(&[delete]);
-        cache.newest(&room, 3, "test", |m, _| {
+        cache.newest(&room, 3, "test", None, |m, _, _| {
             page = m.to_vec();
             Bytes::new()
         });
@@ -638,6 +733,127 @@ mod tests {
         assert!(
             cache.rooms().is_empty(),
             "the room left the subscription set"
+        );
+    }
+
+    /// A v1-like body: the messages as `viewer` sees them.
+    fn as_seen(messages: &[Arc<Message>], _more: bool, viewer: Option<&str>) -> Bytes {
+        let seen: Vec<Arc<Message>> = messages.iter().map(|m| m.seen_by(viewer)).collect();
+        Bytes::from(serde_json::to_vec(&seen).unwrap())
+    }
+
+    fn reaction(
+        room: &RoomName,
+        seq: i64,
+        target: i64,
+        emoji: &str,
+        user: &str,
+        on: bool,
+    ) -> Arc<RoomEvent> {
+        Arc::new(RoomEvent::Reaction(crate::domain::ReactionEvent {
+            room: room.clone(),
+            seq,
+            target,
+            emoji: emoji.into(),
+            user_id: user.into(),
+            on,
+            at: now_millis(),
+            frame: Default::default(),
+        }))
+    }
+
+    #[test]
+    fn readers_of_one_memoised_page_each_see_their_own_reactions() {
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        // A text that looks like a flag stays text.
+        let tricky = message(&room, 3, r#"{"emoji":"👍","count":1,"me":false}"#);
+        cache.fill(
+            &room,
+            ticket,
+            &[tricky, message(&room, 2, "x"), message(&room, 1, "y")],
+            false,
+            3,
+        );
+        cache.committed(&[
+            reaction(&room, 4, 1, "👍", "ada", true),
+            reaction(&room, 5, 1, "👍", "bob", true),
+            reaction(&room, 6, 1, "🎉", "bob", true),
+            reaction(&room, 7, 3, "👀", "carol", true),
+        ]);
+        let renders = std::cell::Cell::new(0);
+        let read = |viewer: Option<&str>| {
+            let mut table = None;
+            let body = cache
+                .newest(&room, 3, "v1", viewer, |m, more, v| {
+                    renders.set(renders.get() + 1);
+                    table = Some(m.to_vec());
+                    as_seen(m, more, v)
+                })
+                .expect("held");
+            (body, table)
+        };
+        let (first, held) = read(None);
+        let held = held.expect("rendered once");
+        let expected = |viewer| as_seen(&held, false, viewer);
+        assert_eq!(first, expected(None));
+        for viewer in ["ada", "bob", "carol", "dan"] {
+            let (body, _) = read(Some(viewer));
+            assert_eq!(body, expected(Some(viewer)), "{viewer}");
+        }
+        assert_eq!(renders.get(), 1, "one render for every reader");
+        let me = |body: &Bytes| -> Vec<bool> {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|m| {
+                    m["reactions"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["me"].as_bool().unwrap())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        // Newest first: 👀 on 3, then 👍 and 🎉 on 1.
+        assert_eq!(me(&read(Some("bob")).0), vec![false, true, true]);
+        assert_eq!(me(&read(Some("ada")).0), vec![false, true, false]);
+        assert_eq!(me(&read(Some("carol")).0), vec![true, false, false]);
+        // A reaction taken back: the memoised body is rendered again.
+        cache.committed(&[reaction(&room, 8, 1, "👍", "ada", false)]);
+        assert_eq!(me(&read(Some("ada")).0), vec![false, false, false]);
+        assert_eq!(me(&read(Some("bob")).0), vec![false, true, true]);
+        assert_eq!(renders.get(), 2);
+        let (_, bytes) = cache.usage();
+        assert!(bytes > read(None).0.len(), "the memoised body is counted");
+    }
+
+    #[test]
+    fn a_body_whose_flags_do_not_match_its_reactions_is_rendered_per_reader() {
+        let cache = ReadCache::new(10, 1 << 20);
+        let room = RoomName::parse("r").unwrap();
+        let ticket = cache.ticket(&room);
+        cache.fill(&room, ticket, &[message(&room, 1, "x")], false, 1);
+        cache.committed(&[reaction(&room, 2, 1, "👍", "ada", true)]);
+        let renders = std::cell::Cell::new(0);
+        // A shape without `me` (like the seed API's).
+        let plain = |_: &[Arc<Message>], _: bool, v: Option<&str>| {
+            renders.set(renders.get() + 1);
+            Bytes::from(v.unwrap_or("none").to_owned())
+        };
+        for viewer in ["ada", "bob"] {
+            let body = cache
+                .newest(&room, 1, "plain", Some(viewer), plain)
+                .unwrap();
+            assert_eq!(body, viewer.as_bytes());
+        }
+        assert_eq!(
+            renders.get(),
+            4,
+            "rendered for no reader, then for the reader, each time"
         );
     }
 

@@ -16,8 +16,10 @@ use crate::AppState;
 /// exist, and who reads it (reactions carry `me`).
 pub type Render = fn(&[Arc<Message>], bool, Option<&str>) -> Bytes;
 
-/// The newest `limit` messages of `room` rendered by `render` (memoised under
-/// `shape`), or `None` when the room does not exist. Served from the read
+/// The newest `limit` messages of `room` rendered by `render` for `viewer`
+/// (memoised under `shape` as rendered for no reader, `me` set per reader:
+/// see [`crate::cache::ReadCache::newest`]), or `None` when the room does
+/// not exist. Served from the read
 /// cache while the bus is ready; a miss reads the room's cacheable newest
 /// messages in one query and keeps them.
 pub async fn newest(
@@ -37,9 +39,7 @@ pub async fn newest(
             render(&messages, p.has_more, viewer)
         }));
     }
-    let cached = cache.newest(room, limit, shape, |messages, more| {
-        render(messages, more, viewer)
-    });
+    let cached = cache.newest(room, limit, shape, viewer, render);
     if let Some(body) = cached {
         return Ok(Some(body));
     }

@@ -24,6 +24,7 @@ both_backends!(
     read_markers_move_forward_unless_marked_unread_and_drive_unread_counts,
     the_multiplexed_stream_follows_many_rooms_and_refuses_with_error_frames,
     the_seed_api_shows_current_texts_and_leaves_deleted_messages_out,
+    readers_of_one_cached_page_each_see_their_own_reactions,
 );
 
 fn message_url(app: &TestApp, room: &str, seq: i64) -> String {
@@ -461,6 +462,108 @@ async fn pages_show_current_state_and_around_centres_on_a_message(backend: Backe
             (Some(true), Some(""))
         );
     }
+    app.stop().await;
+}
+
+/// The newest page is memoised once for every reader: each still sees
+/// `me` on their own reactions only, as the table's page of the same
+/// messages says, before and after a reaction is taken back.
+async fn readers_of_one_cached_page_each_see_their_own_reactions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bob = person(&app, "bob").await;
+    let carol = person(&app, "carol").await;
+    let mut seqs = Vec::new();
+    for i in 1..=4 {
+        seqs.push(
+            app.send("fun", &format!("m{i}")).await["seq"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let react =
+        |c: &reqwest::Client, seq: i64, emoji: &str| c.put(reaction_url(&app, "fun", seq, emoji));
+    assert_eq!(status(react(&app.client, seqs[0], "👍")).await, 204);
+    assert_eq!(status(react(&bob.client, seqs[0], "👍")).await, 204);
+    assert_eq!(status(react(&bob.client, seqs[1], "🎉")).await, 204);
+    assert_eq!(status(react(&carol.client, seqs[3], "👀")).await, 204);
+
+    // (reader, then for m1..m4 the `me` of each reaction).
+    let check = |expected: Vec<(&'static str, Vec<Vec<bool>>)>| {
+        let app = &app;
+        let clients = [
+            ("ada", &app.client),
+            ("bob", &bob.client),
+            ("carol", &carol.client),
+        ];
+        async move {
+            let head = last_seq(app, &app.client, "fun").await;
+            for (who, me) in expected {
+                let client = clients.iter().find(|(n, _)| *n == who).unwrap().1;
+                // The page's messages; `as_of` left out: a cached message
+                // carries the last event applied to it, the table's the head.
+                let get = |path: String| async move {
+                    let body: Value = client
+                        .get(app.url(&path))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    let mut messages = body["messages"].as_array().unwrap().clone();
+                    for m in &mut messages {
+                        m.as_object_mut().unwrap().remove("as_of");
+                    }
+                    Value::Array(messages)
+                };
+                // Twice from the cache (the second read is the memoised body),
+                // once from the table.
+                let cached = get("/api/v1/rooms/fun/messages?limit=4".into()).await;
+                assert_eq!(
+                    get("/api/v1/rooms/fun/messages?limit=4".into()).await,
+                    cached,
+                    "{who}"
+                );
+                let table = get(format!(
+                    "/api/v1/rooms/fun/messages?before={}&limit=4",
+                    head + 1
+                ))
+                .await;
+                assert_eq!(cached, table, "{who}: cached and table pages agree");
+                let seen: Vec<Vec<bool>> = cached
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .rev()
+                    .map(|m| {
+                        m["reactions"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|r| r["me"].as_bool().unwrap())
+                            .collect()
+                    })
+                    .collect();
+                assert_eq!(seen, me, "{who}");
+            }
+        }
+    };
+    check(vec![
+        ("ada", vec![vec![true], vec![false], vec![], vec![false]]),
+        ("bob", vec![vec![true], vec![true], vec![], vec![false]]),
+        ("carol", vec![vec![false], vec![false], vec![], vec![true]]),
+    ])
+    .await;
+    assert_eq!(
+        status(bob.client.delete(reaction_url(&app, "fun", seqs[0], "👍"))).await,
+        204
+    );
+    check(vec![
+        ("bob", vec![vec![false], vec![true], vec![], vec![false]]),
+        ("ada", vec![vec![true], vec![false], vec![], vec![false]]),
+        ("carol", vec![vec![false], vec![false], vec![], vec![true]]),
+    ])
+    .await;
     app.stop().await;
 }
 
