@@ -17,7 +17,8 @@
 #   online   $ONLINE_USERS users (sessions inserted straight in the table)
 #            each with a stream on B, held $HOLD_S s: signal payloads/s and
 #            CPU of A and B; then every stream closed and reopened for
-#            $FLAP_S s; A's and B's RSS before, during and $SETTLE_S s after.
+#            $FLAP_S s (CPU of A and B over that time); A's and B's RSS
+#            before, during and $SETTLE_S s after.
 # Binaries: $PALAVER and $BENCH (default: target/release). Loopback only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -130,9 +131,11 @@ for bus in $BUSES; do
   "$BENCH" online --base-url "$base_b" --users "$ONLINE_USERS" --hold "$HOLD_S" --flap 0 \
     >"$OUT/$bus.online-hold.json" &
   online_pid=$!
-  # Measure the holding phase only: from the last stream opened to the end.
+  # Measure the holding phase only: from the last stream opened to the end
+  # (99% of them: on a loaded machine a few openings time out).
   for _ in $(seq 1 600); do
-    [ "$(metric "$base_a" palaver_presence_online_users)" -ge "$ONLINE_USERS" ] && break
+    [ "$(metric "$base_a" palaver_presence_online_users)" -ge "$((ONLINE_USERS * 99 / 100))" ] && break
+    kill -0 "$online_pid" 2>/dev/null || break
     sleep 1
   done
   sleep 10 # the openings' own signals are not part of the steady state
@@ -150,8 +153,15 @@ for bus in $BUSES; do
     "$(awk -v a="$(cpu_s "$REDIS_PID")" -v b="$c_r" -v x="$t1" -v y="$t0" 'BEGIN { print 100 * (a - b) / (x - y) }')" \
     "$rss_a0" "$rss_a_on" "$rss_b0" "$rss_b_on" >"$OUT/$bus.online-cost.json"
 
+  c_a="$(cpu_s "$pid_a")"; c_b="$(cpu_s "$pid_b")"; t0="$(date +%s.%N)"
   "$BENCH" online --base-url "$base_b" --users "$ONLINE_USERS" --hold 1 --flap "$FLAP_S" \
     >"$OUT/$bus.online-flap.json"
+  t1="$(date +%s.%N)"
+  printf '{"seconds": %.1f, "cpu_a_pct": %.1f, "cpu_b_pct": %.1f}\n' \
+    "$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')" \
+    "$(awk -v a="$(cpu_s "$pid_a")" -v b="$c_a" -v x="$t1" -v y="$t0" 'BEGIN { print 100 * (a - b) / (x - y) }')" \
+    "$(awk -v a="$(cpu_s "$pid_b")" -v b="$c_b" -v x="$t1" -v y="$t0" 'BEGIN { print 100 * (a - b) / (x - y) }')" \
+    >"$OUT/$bus.online-flap-cost.json"
   rss_a_flap="$(rss_kib "$pid_a")"; rss_b_flap="$(rss_kib "$pid_b")"
   sleep "$SETTLE_S"
   printf '{"rss_a_kib": {"before": %d, "after_flapping": %d, "settled": %d}, "rss_b_kib": {"before": %d, "after_flapping": %d, "settled": %d}, "online_a_after": %d}\n' \

@@ -37,11 +37,13 @@ for bus in buses:
         med([c["cpu_a_s"] for c in cost]), med([c["cpu_b_s"] for c in cost]), med([c["cpu_redis_s"] for c in cost]))
     print(f"| {bus} | {p50:.1f} | {p99:.1f} | {ratio} | {a:.0f} | {b:.0f} | {b / a:.3f} | {pps:.1f} | {cpu} |")
 print()
-print("| bus | users online | signal payloads/s held | CPU % A / B / redis | RSS A KiB before → online | RSS B KiB before → online | flaps/s | RSS A before / after flapping / settled | RSS B before / after / settled | online on A after |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| bus | users online | signal payloads/s held | CPU % A / B / redis | RSS A KiB before → online | RSS B KiB before → online | flaps/s | CPU % A / B flapping | RSS A before / after flapping / settled | RSS B before / after / settled | online on A after |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for bus in buses:
-    for c, f, m in zip(load(f"{bus}.online-cost.json"), load(f"{bus}.online-flap.json"), load(f"{bus}.online-memory.json")):
+    flap_cost = load(f"{bus}.online-flap-cost.json") or [None]
+    for c, f, m, fc in zip(load(f"{bus}.online-cost.json"), load(f"{bus}.online-flap.json"), load(f"{bus}.online-memory.json"), flap_cost):
         ra, rb = m["rss_a_kib"], m["rss_b_kib"]
+        flap_cpu = f"{fc['cpu_a_pct']:.1f} / {fc['cpu_b_pct']:.1f}" if fc else "–"
         print(f"| {bus} | {c['users']} | {c['payloads_per_s']:.2f} | {c['cpu_a_pct']:.1f} / {c['cpu_b_pct']:.1f} / {c['cpu_redis_pct']:.1f} "
-              f"| {c['rss_a_kib'][0]} → {c['rss_a_kib'][1]} | {c['rss_b_kib'][0]} → {c['rss_b_kib'][1]} | {f['flaps_per_s']:.0f} "
+              f"| {c['rss_a_kib'][0]} → {c['rss_a_kib'][1]} | {c['rss_b_kib'][0]} → {c['rss_b_kib'][1]} | {f['flaps_per_s']:.0f} | {flap_cpu} "
               f"| {ra['before']} / {ra['after_flapping']} / {ra['settled']} | {rb['before']} / {rb['after_flapping']} / {rb['settled']} | {m['online_a_after']} |")

@@ -13,8 +13,10 @@
 //! Presence and typing (DESIGN §5e, [`crate::presence`]): the stream holds
 //! its user online while it is open; a `typing` frame for a followed room
 //! goes to the room's other subscribers; `presence` frames tell of users
-//! who are members of a followed room (the member sets are shared with the
-//! process's cache, one `Arc` per followed room).
+//! who are members of a followed room, once per change however many
+//! followed rooms hold them: the stream registers its rooms with the
+//! process's presence audience ([`crate::presence::Listening`]), which puts
+//! the frames of only the changes it should hear in its inbox.
 //!
 //! Bounds: at most `--max-subscriptions` rooms per stream (a map owned by
 //! the connection, emptied when it closes); the channel to the writer holds
@@ -42,6 +44,7 @@ use super::extract::{ClientIp, Credential, CurrentUser};
 use crate::auth::access::RoomAccess;
 use crate::auth::events::AccessEvent;
 use crate::domain::RoomName;
+use crate::presence::Listening;
 use crate::stream::{CloseReason, Frame, Outbound, StreamGuard, Subscription};
 use crate::AppState;
 
@@ -90,13 +93,6 @@ enum UserFrame<'a> {
         read_seq: i64,
     },
     RoomsChanged,
-}
-
-/// A followed room: its subscription's task and its members' ids (for
-/// presence frames; `None` when they could not be read).
-struct Followed {
-    task: JoinHandle<()>,
-    members: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
 impl UserFrame<'_> {
@@ -169,15 +165,18 @@ struct Connection {
     current: CurrentUser,
     /// The rooms followed, each with its task; at most
     /// `limits.max_subscriptions`, emptied (tasks aborted) on close.
-    rooms: HashMap<RoomName, Followed>,
+    rooms: HashMap<RoomName, JoinHandle<()>>,
+    /// The same rooms in the presence audience (removed when it drops).
+    presence: Listening,
+    inbox: mpsc::Receiver<Utf8Bytes>,
     tx: mpsc::Sender<Forward>,
     rx: mpsc::Receiver<Forward>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for (_, followed) in self.rooms.drain() {
-            followed.task.abort();
+        for (_, task) in self.rooms.drain() {
+            task.abort();
         }
     }
 }
@@ -185,10 +184,13 @@ impl Drop for Connection {
 impl Connection {
     fn new(state: AppState, current: CurrentUser) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (presence, inbox) = state.signals.listen(&current.user);
         Self {
             state,
             current,
             rooms: HashMap::new(),
+            presence,
+            inbox,
             tx,
             rx,
         }
@@ -201,7 +203,6 @@ impl Connection {
         let mut heartbeat = tokio::time::interval(limits.heartbeat);
         heartbeat.tick().await;
         let mut heard = Instant::now();
-        let mut changes = self.state.signals.changes();
         let reason = loop {
             let out: Option<Utf8Bytes> = tokio::select! {
                 _ = shutdown.cancelled() => break CloseReason::ShuttingDown,
@@ -249,13 +250,9 @@ impl Connection {
                     Ok(frame) => frame,
                     Err(reason) => break reason,
                 },
-                change = changes.recv() => match change {
-                    Ok(change) => self.presence_frame(&change),
-                    // Missed changes: presence is a hint (GET
-                    // /api/v1/presence answers the truth); carry on.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
-                },
+                // The presence frames this stream should hear (the sender
+                // lives in `self.presence`, so the inbox stays open).
+                Some(frame) = self.inbox.recv() => Some(frame),
             };
             if let Some(text) = out {
                 if let Err(reason) = send(
@@ -269,8 +266,8 @@ impl Connection {
                 }
             }
         };
-        for (_, followed) in self.rooms.drain() {
-            followed.task.abort();
+        for (_, task) in self.rooms.drain() {
+            task.abort();
         }
         let close = WsMessage::Close(Some(CloseFrame {
             code: reason.ws_code(),
@@ -325,22 +322,6 @@ impl Connection {
         }
     }
 
-    /// The `presence` frame of `change` when its user is a member of a
-    /// room this stream follows (and not this stream's user).
-    fn presence_frame(&self, change: &crate::presence::Change) -> Option<Utf8Bytes> {
-        if *change.user_id == *self.current.user.id.as_str() {
-            return None;
-        }
-        self.rooms
-            .values()
-            .any(|f| {
-                f.members
-                    .as_ref()
-                    .is_some_and(|m| m.contains(&*change.user_id))
-            })
-            .then(|| change.frame.clone())
-    }
-
     /// Reads a followed room's members again (someone joined or left).
     async fn refresh_members(&mut self, room: &RoomName) {
         if !self.rooms.contains_key(room) {
@@ -352,8 +333,8 @@ impl Connection {
             .signals
             .members(&self.state.auth.accounts, room, Some(heard))
             .await;
-        if let Some(followed) = self.rooms.get_mut(room) {
-            followed.members = members;
+        if let Some(members) = members {
+            self.presence.offer(room, members);
         }
     }
 
@@ -381,14 +362,16 @@ impl Connection {
             .await;
         self.forget(&room);
         let task = tokio::spawn(forward(subscription, self.tx.clone()));
-        self.rooms.insert(room, Followed { task, members });
+        self.presence.follow(&room, members);
+        self.rooms.insert(room, task);
         Ok(())
     }
 
     fn forget(&mut self, room: &RoomName) {
-        if let Some(followed) = self.rooms.remove(room) {
-            followed.task.abort();
+        if let Some(task) = self.rooms.remove(room) {
+            task.abort();
         }
+        self.presence.unfollow(room);
         if self.rooms.capacity() > 64 && self.rooms.capacity() > 4 * self.rooms.len() {
             self.rooms.shrink_to_fit();
         }

@@ -25,21 +25,29 @@
 //! [`MAX_TRACKED_USERS`], beyond which claims of new users from other
 //! replicas are ignored), the last-seen times ([`MAX_LAST_SEEN`], least
 //! recently seen evicted) and the member sets used to address presence
-//! frames ([`MEMBER_IDS_CAP`] ids in all) are owned here, per process. Per
-//! connection: the followed rooms' member sets (shared `Arc`s of this cache)
-//! in [`crate::api::multiplex`].
+//! frames ([`MEMBER_IDS_CAP`] ids in all) are owned here, per process, as is
+//! the index of who hears whose presence ([`audience`]: rooms followed by
+//! streams here, their members, [`MEMBER_IDS_CAP`] pairs at most). Per
+//! connection: a [`Listening`] (the rooms it registered, at most
+//! `--max-subscriptions`, and an inbox of [`INBOX`] frames).
+//!
+//! A presence change reaches only the streams that share a room with its
+//! user, each once, through their inboxes ([`audience`]): its cost follows
+//! the streams that hear it, not the streams of the process.
 
+pub mod audience;
 pub mod transport;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::bus::Hub;
@@ -48,6 +56,8 @@ use crate::identity::User;
 use crate::store::accounts::AccountStore;
 use crate::telemetry::metrics as m;
 
+pub use audience::Members;
+use audience::{Audience, Inbox};
 pub use transport::Transport;
 use wire::Signal;
 
@@ -68,10 +78,10 @@ pub const MAX_TRACKED_USERS: usize = 1_000_000;
 pub const MAX_LAST_SEEN: u64 = 200_000;
 /// Member ids cached for addressing presence frames, over all rooms.
 pub const MEMBER_IDS_CAP: u64 = 2_000_000;
-/// Presence changes waiting for this process's streams; a stream that falls
-/// further behind skips the oldest (presence is a hint, `GET
-/// /api/v1/presence` the truth).
-const CHANGES_CAPACITY: usize = 4096;
+/// Presence frames waiting for one stream's writer; beyond it a change is
+/// dropped for that stream (presence is a hint, `GET /api/v1/presence` the
+/// truth) and counted in `palaver_signals_dropped_total`.
+pub const INBOX: usize = 64;
 
 /// The user as typing frames name them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -179,8 +189,9 @@ pub struct Signals {
     typing: Mutex<HashMap<(RoomName, String), Instant>>,
     table: Mutex<HashMap<Arc<str>, Entry>>,
     last_seen: moka::sync::Cache<Arc<str>, OffsetDateTime>,
-    members: moka::sync::Cache<RoomName, (Arc<HashSet<String>>, Instant)>,
-    changes: broadcast::Sender<Arc<Change>>,
+    members: moka::sync::Cache<RoomName, Members>,
+    audience: Mutex<Audience>,
+    next_stream: AtomicU64,
 }
 
 impl Signals {
@@ -195,12 +206,13 @@ impl Signals {
             last_seen: moka::sync::Cache::new(MAX_LAST_SEEN),
             members: moka::sync::Cache::builder()
                 .max_capacity(MEMBER_IDS_CAP)
-                .weigher(|_, (ids, _): &(Arc<HashSet<String>>, Instant)| {
-                    ids.len().clamp(1, u32::MAX as usize) as u32
+                .weigher(|_, members: &Members| {
+                    members.ids.len().clamp(1, u32::MAX as usize) as u32
                 })
                 .time_to_live(Duration::from_secs(30))
                 .build(),
-            changes: broadcast::channel(CHANGES_CAPACITY).0,
+            audience: Mutex::new(Audience::default()),
+            next_stream: AtomicU64::new(0),
         })
     }
 
@@ -209,9 +221,20 @@ impl Signals {
         &self.replica
     }
 
-    /// Presence changes, for one stream.
-    pub fn changes(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.changes.subscribe()
+    /// A multiplexed stream of `user` that will follow rooms: the handle
+    /// that registers them, and the inbox of its presence frames.
+    pub fn listen(self: &Arc<Self>, user: &User) -> (Listening, mpsc::Receiver<Utf8Bytes>) {
+        let (tx, rx) = mpsc::channel(INBOX);
+        let listening = Listening {
+            signals: self.clone(),
+            id: self.next_stream.fetch_add(1, Ordering::Relaxed),
+            inbox: Inbox {
+                user_id: user.id.as_str().into(),
+                tx,
+            },
+            rooms: HashSet::new(),
+        };
+        (listening, rx)
     }
 
     // -- typing ------------------------------------------------------------
@@ -331,7 +354,16 @@ impl Signals {
     fn changed(&self, user_id: Arc<str>, online: bool) {
         metrics::counter!(m::PRESENCE_CHANGES, "status" => if online { "online" } else { "offline" })
             .increment(1);
-        let _ = self.changes.send(Arc::new(Change::new(user_id, online)));
+        let inboxes = lock(&self.audience).of(&user_id);
+        if inboxes.is_empty() {
+            return;
+        }
+        let change = Change::new(user_id, online);
+        for inbox in inboxes {
+            if inbox.tx.try_send(change.frame.clone()).is_err() {
+                metrics::counter!(m::SIGNALS_DROPPED).increment(1);
+            }
+        }
     }
 
     /// Applies signals another replica sent.
@@ -452,22 +484,20 @@ impl Signals {
         accounts: &Arc<dyn AccountStore>,
         room: &RoomName,
         since: Option<Instant>,
-    ) -> Option<Arc<HashSet<String>>> {
-        if let Some((ids, read_at)) = self.members.get(room) {
-            if since.is_none_or(|since| read_at >= since) {
-                return Some(ids);
+    ) -> Option<Members> {
+        if let Some(members) = self.members.get(room) {
+            if since.is_none_or(|since| members.read_at >= since) {
+                return Some(members);
             }
         }
         let read_at = Instant::now();
         let members = accounts.members(room).await.ok()?;
-        let ids: Arc<HashSet<String>> = Arc::new(
-            members
-                .into_iter()
-                .map(|u| u.id.as_str().to_owned())
-                .collect(),
-        );
-        self.members.insert(room.clone(), (ids.clone(), read_at));
-        Some(ids)
+        let members = Members {
+            ids: Arc::new(members.into_iter().map(|u| u.id.as_str().into()).collect()),
+            read_at,
+        };
+        self.members.insert(room.clone(), members.clone());
+        Some(members)
     }
 
     /// Runs the beat and the sweep until shutdown; says hello first.
@@ -486,6 +516,51 @@ impl Signals {
                     metrics::gauge!(m::PRESENCE_ONLINE).set(self.online_count() as f64);
                 }
             }
+        }
+    }
+}
+
+/// One multiplexed stream's place in the presence audience: the rooms it
+/// follows (at most the stream's `--max-subscriptions`), removed when it
+/// drops.
+pub struct Listening {
+    signals: Arc<Signals>,
+    id: u64,
+    inbox: Inbox,
+    rooms: HashSet<RoomName>,
+}
+
+impl Listening {
+    /// The stream follows `room`, whose members are `members` (`None` when
+    /// they could not be read: no presence frames for that room).
+    pub fn follow(&mut self, room: &RoomName, members: Option<Members>) {
+        lock(&self.signals.audience).follow(self.id, &self.inbox, room, members);
+        self.rooms.insert(room.clone());
+    }
+
+    /// The members of a followed room were read again.
+    pub fn offer(&self, room: &RoomName, members: Members) {
+        if self.rooms.contains(room) {
+            lock(&self.signals.audience).offer(room, members);
+        }
+    }
+
+    /// The stream no longer follows `room`.
+    pub fn unfollow(&mut self, room: &RoomName) {
+        if self.rooms.remove(room) {
+            lock(&self.signals.audience).unfollow(self.id, room);
+        }
+        if self.rooms.capacity() > 64 && self.rooms.capacity() > 4 * self.rooms.len() {
+            self.rooms.shrink_to_fit();
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let mut audience = lock(&self.signals.audience);
+        for room in self.rooms.drain() {
+            audience.unfollow(self.id, &room);
         }
     }
 }
@@ -566,22 +641,43 @@ mod tests {
         );
     }
 
+    fn members(ids: &[&str]) -> Members {
+        Members {
+            ids: Arc::new(ids.iter().map(|id| Arc::from(*id)).collect()),
+            read_at: Instant::now(),
+        }
+    }
+
+    fn frames(inbox: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<String> {
+        std::iter::from_fn(|| inbox.try_recv().ok())
+            .map(|f| f.as_str().to_owned())
+            .collect()
+    }
+
+    fn presence(user_id: &str, status: &str) -> String {
+        format!(r#"{{"type":"presence","user_id":"{user_id}","status":"{status}"}}"#)
+    }
+
     #[tokio::test]
     async fn presence_follows_local_streams_and_remote_claims() {
         let s = signals();
-        let mut changes = s.changes();
+        let (mut grace, mut changes) = s.listen(&user("grace"));
+        grace.follow(
+            &RoomName::parse("r").unwrap(),
+            Some(members(&["id-ada", "id-grace"])),
+        );
         let ada = user("ada");
         let first = s.stream_opened(&ada);
         let second = s.stream_opened(&ada);
         assert!(s.status("id-ada").online);
-        assert!(changes.try_recv().unwrap().online);
+        assert_eq!(frames(&mut changes), [presence("id-ada", "online")]);
         drop(first);
         assert!(s.status("id-ada").online, "one stream still open");
         drop(second);
         let status = s.status("id-ada");
         assert!(!status.online);
         assert_eq!(status.last_seen, Some(minute(now())));
-        assert!(!changes.try_recv().unwrap().online);
+        assert_eq!(frames(&mut changes), [presence("id-ada", "offline")]);
         assert_eq!(s.online_count(), 0, "offline users leave the table");
 
         // Another replica's claim, then its withdrawal.
@@ -621,6 +717,65 @@ mod tests {
             }],
         );
         assert!(!s.status("id-joan").online);
+    }
+
+    #[tokio::test]
+    async fn a_change_reaches_each_stream_sharing_a_room_once_and_no_other() {
+        let s = signals();
+        let [r1, r2, r3, lone] = ["r1", "r2", "r3", "lone"].map(|r| RoomName::parse(r).unwrap());
+        let shared = members(&["id-ada", "id-grace", "id-joan"]);
+        // Grace follows three rooms Ada is in, and one she is not in.
+        let (mut grace, mut grace_inbox) = s.listen(&user("grace"));
+        for room in [&r1, &r2, &r3] {
+            grace.follow(room, Some(shared.clone()));
+        }
+        grace.follow(&lone, Some(members(&["id-grace", "id-kim"])));
+        // Kim follows only the room Ada is not in; Ada follows r1 herself.
+        let (mut kim, mut kim_inbox) = s.listen(&user("kim"));
+        kim.follow(&lone, Some(members(&["id-grace", "id-kim"])));
+        let (mut ada_stream, mut ada_inbox) = s.listen(&user("ada"));
+        ada_stream.follow(&r1, Some(shared.clone()));
+
+        let online = s.stream_opened(&user("ada"));
+        assert_eq!(frames(&mut grace_inbox), [presence("id-ada", "online")]);
+        assert!(frames(&mut kim_inbox).is_empty(), "kim shares no room");
+        assert!(frames(&mut ada_inbox).is_empty(), "not to her own streams");
+        drop(online);
+        assert_eq!(frames(&mut grace_inbox), [presence("id-ada", "offline")]);
+
+        // A newer read of r1 without Ada: she is still in r2 and r3.
+        let mut unfollowed = grace;
+        unfollowed.offer(&r1, members(&["id-grace", "id-joan"]));
+        unfollowed.unfollow(&r2);
+        drop(s.stream_opened(&user("ada")));
+        assert_eq!(
+            frames(&mut grace_inbox).len(),
+            2,
+            "online and offline, via r3"
+        );
+        unfollowed.unfollow(&r3);
+        drop(s.stream_opened(&user("ada")));
+        assert!(frames(&mut grace_inbox).is_empty(), "no shared room left");
+
+        // Nothing is left once the streams are gone.
+        drop((unfollowed, kim, ada_stream));
+        assert_eq!(lock(&s.audience).sizes(), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_drops_presence_frames() {
+        let s = signals();
+        let (mut grace, mut inbox) = s.listen(&user("grace"));
+        let room = RoomName::parse("r").unwrap();
+        let ids: Vec<String> = (0..2 * INBOX).map(|i| format!("id-u{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        grace.follow(&room, Some(members(&ids)));
+        let streams: Vec<Online> = (0..2 * INBOX)
+            .map(|i| s.stream_opened(&user(&format!("u{i}"))))
+            .collect();
+        assert_eq!(frames(&mut inbox).len(), INBOX, "the rest were dropped");
+        drop(streams);
+        assert_eq!(frames(&mut inbox).len(), INBOX);
     }
 
     #[tokio::test(start_paused = true)]

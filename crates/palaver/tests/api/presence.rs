@@ -18,6 +18,7 @@ use crate::helpers::{
 both_backends!(
     typing_reaches_the_rooms_other_subscribers_at_most_every_two_seconds,
     presence_follows_streams_and_answers_by_username,
+    a_change_reaches_each_stream_sharing_a_room_once_and_no_other,
 );
 
 async fn send(ws: &mut Ws, frame: Value) {
@@ -69,6 +70,46 @@ async fn next_presence(ws: &mut Ws, limit: Duration) -> Value {
     })
     .await
     .expect("a presence frame in time")
+}
+
+/// The (user id, status) of the presence frames `ws` hears up to and with
+/// `until`'s, other frames skipped.
+async fn presence_until(ws: &mut Ws, until: (&str, &str)) -> Vec<(String, String)> {
+    let mut heard = Vec::new();
+    loop {
+        let frame = next_presence(ws, Duration::from_secs(5)).await;
+        let got = (
+            frame["user_id"].as_str().unwrap_or_default().to_owned(),
+            frame["status"].as_str().unwrap_or_default().to_owned(),
+        );
+        let done = (got.0.as_str(), got.1.as_str()) == until;
+        heard.push(got);
+        if done {
+            return heard;
+        }
+    }
+}
+
+/// Waits until `GET /api/v1/presence` says `username` is `status`.
+async fn wait_status(base: &str, client: &reqwest::Client, username: &str, status: &str) {
+    let started = Instant::now();
+    loop {
+        let (_, body) = presence_of(base, client, username).await;
+        if body["presence"][username]["status"] == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{username} never {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(u, s)| (u.to_string(), s.to_string()))
+        .collect()
 }
 
 /// Joins `room` (a public room) as `who`.
@@ -382,5 +423,85 @@ async fn a_typing_flood_is_dropped_not_queued() {
         "drops are counted"
     );
     drop(her);
+    app.stop().await;
+}
+
+/// A stream following three rooms that one user is in hears one frame per
+/// change of theirs, not three; a stream sharing no room with them hears
+/// none; someone who joins a followed room is heard from then on. Kim, in
+/// a room of each stream, comes and goes after the others as a marker: her
+/// frames are queued behind any that were due before.
+async fn a_change_reaches_each_stream_sharing_a_room_once_and_no_other(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let base = app.address.clone();
+    for room in ["r1", "r2", "r3", "lone"] {
+        app.send(room, "hello").await;
+    }
+    let grace = person_on(&base, "grace", "Grace").await;
+    let joan = person_on(&base, "joan", "Joan").await;
+    let kim = person_on(&base, "kim", "Kim").await;
+    let ann = person_on(&base, "ann", "Ann").await;
+    for room in ["r1", "r2", "r3"] {
+        join(&base, &grace.client, "grace", room).await;
+    }
+    join(&base, &joan.client, "joan", "lone").await;
+    join(&base, &kim.client, "kim", "r1").await;
+    join(&base, &kim.client, "kim", "lone").await;
+
+    let mut tester = crate::helpers::connect_ws(&app.ws_url("/api/v1/stream")).await;
+    for room in ["r1", "r2", "r3", "lone"] {
+        follow(&mut tester, room).await;
+    }
+    let connect = |cookie: String| {
+        let url = app.ws_url("/api/v1/stream");
+        async move { try_connect_ws(&url, Some(&cookie), None).await.unwrap() }
+    };
+    let mut outsider = connect(joan.cookie.clone()).await;
+    assert_eq!(
+        presence_until(&mut tester, (&joan.id, "online")).await,
+        pairs(&[(&joan.id, "online")])
+    );
+    follow(&mut outsider, "lone").await;
+
+    let client = &app.client;
+    let her = connect(grace.cookie.clone()).await;
+    wait_status(&base, client, "grace", "online").await;
+    let marker = connect(kim.cookie.clone()).await;
+    assert_eq!(
+        presence_until(&mut tester, (&kim.id, "online")).await,
+        pairs(&[(&grace.id, "online"), (&kim.id, "online")]),
+        "one frame for grace though three followed rooms hold her"
+    );
+    assert_eq!(
+        presence_until(&mut outsider, (&kim.id, "online")).await,
+        pairs(&[(&kim.id, "online")]),
+        "joan shares no room with grace"
+    );
+    drop(her);
+    wait_status(&base, client, "grace", "offline").await;
+    drop(marker);
+    assert_eq!(
+        presence_until(&mut tester, (&kim.id, "offline")).await,
+        pairs(&[(&grace.id, "offline"), (&kim.id, "offline")])
+    );
+    assert_eq!(
+        presence_until(&mut outsider, (&kim.id, "offline")).await,
+        pairs(&[(&kim.id, "offline")])
+    );
+
+    // Ann joins r2 while it is followed: her presence is heard from then on.
+    join(&base, &ann.client, "ann", "r2").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ann_stream = connect(ann.cookie.clone()).await;
+    wait_status(&base, client, "ann", "online").await;
+    let _marker = connect(kim.cookie.clone()).await;
+    assert_eq!(
+        presence_until(&mut tester, (&kim.id, "online")).await,
+        pairs(&[(&ann.id, "online"), (&kim.id, "online")])
+    );
+    assert_eq!(
+        presence_until(&mut outsider, (&kim.id, "online")).await,
+        pairs(&[(&kim.id, "online")])
+    );
     app.stop().await;
 }
