@@ -6,12 +6,14 @@
 //! - [`store`]: the message store trait and its SQLite and PostgreSQL
 //!   implementations;
 //! - [`bus`]: fan-out of committed messages to every process's subscribers
-//!   (in-process, or PostgreSQL `LISTEN/NOTIFY`);
+//!   (in-process, PostgreSQL `LISTEN/NOTIFY`, or Redis/Valkey pub/sub);
 //! - [`cache`]: the newest messages of recently read rooms, kept coherent by
 //!   the write path and the bus;
 //! - [`write`]: the write path above both: group commit, then publish;
 //! - [`stream`]: WebSocket and SSE streams that replay from a seq and go live
 //!   without gap or duplicate;
+//! - [`presence`]: who is online and who is typing, never stored: per-process
+//!   counts and typing throttles, coalesced across replicas by the bus;
 //! - [`identity`]: usernames, passwords, roles, users, room visibility;
 //! - [`auth`]: sessions, passwords, room access, where a request comes from;
 //! - [`files`]: uploaded files: the file store (disk or S3), type sniffing,

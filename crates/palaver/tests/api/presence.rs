@@ -28,14 +28,15 @@ async fn send(ws: &mut Ws, frame: Value) {
 }
 
 /// Subscribes `room` on a multiplexed stream and waits for `caught_up`,
-/// skipping presence frames on the way.
+/// skipping presence frames and the user's own `rooms_changed` (a room the
+/// test just created may announce itself while the subscription replays).
 async fn follow(ws: &mut Ws, room: &str) {
     send(ws, json!({"type": "subscribe", "room": room})).await;
     loop {
         let frame = next_frame(ws).await;
         match frame["type"].as_str() {
             Some("caught_up") => return,
-            Some("presence") => continue,
+            Some("presence" | "rooms_changed") => continue,
             _ => panic!("unexpected frame {frame}"),
         }
     }
