@@ -35,6 +35,10 @@ SCALES="${SCALES:-postgres:1000000 sqlite:1000000 postgres:10000000}"
 OUT="${OUT:-$ROOT/target/bench/scale-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
+if ! command -v wrk >/dev/null; then
+  echo "wrk is needed for the newest-page figures: apt-get install -y --no-install-recommends wrk" >&2
+  exit 1
+fi
 cargo build --release --locked -p palaver -p palaver-bench
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 PALAVER="$TARGET_DIR/release/palaver"

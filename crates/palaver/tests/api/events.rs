@@ -470,8 +470,8 @@ async fn pages_show_current_state_and_around_centres_on_a_message(backend: Backe
 /// messages says, before and after a reaction is taken back.
 async fn readers_of_one_cached_page_each_see_their_own_reactions(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bob = person(&app, "bob").await;
-    let carol = person(&app, "carol").await;
+    let bob = app.person("bob").await;
+    let carol = app.person("carol").await;
     let mut seqs = Vec::new();
     for i in 1..=4 {
         seqs.push(
